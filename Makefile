@@ -1,0 +1,48 @@
+# prepost: `make run` runs the demo workflow, `make test` runs the tests.
+# Both create .venv with the pinned dependencies (requirements.txt) on first use.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= all
+
+.PHONY: run test test-fast lint fmt dryrun report clean demo-data setup
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "prepost needs Python 3.11, found " + sys.version' 
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+fmt: $(STAMP)
+	$(BIN)/snakefmt Snakefile workflow/rules
+
+dryrun: $(STAMP)
+	$(BIN)/snakemake -n
+
+report: $(STAMP)
+	$(BIN)/snakemake --report results/snakemake-report.html
+
+demo-data: $(STAMP)
+	$(BIN)/python -m prepost.demo resources/demo
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,3 @@
+"""prepost: paired pre-/post-treatment tumour expression analysis."""
+
+__version__ = "0.1.0"

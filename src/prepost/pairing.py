@@ -1,0 +1,226 @@
+"""Pair samples by patient from configured rules, and check the design before any model runs.
+
+Pairing is configuration, not code: each dataset says which sample field holds the patient id,
+which the timepoint (with a value -> pre/post map) and, optionally, the response. Every sample
+ends in the ledger as kept in a complete pair or dropped with the reason, so nothing is left
+out silently.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+
+class PairingError(ValueError):
+    """A pairing rule that cannot be applied, or a design that cannot be fitted."""
+
+
+MIN_PAIRS = 3
+SAMPLE_COLUMNS = ["sample", "title", "patient", "timepoint", "response", "in_pair"]
+LEDGER_COLUMNS = ["sample", "title", "patient", "timepoint", "response", "status", "reason"]
+
+
+def _field_values(samples: pd.DataFrame, rule: dict, key: str, dataset: str) -> pd.Series:
+    """Values of one pairing rule: the field, then the regex's first group (or whole match)."""
+    field = rule["field"]
+    if field in samples.columns:
+        values = samples[field]
+    elif field in ("sample", "geo_accession"):
+        values = pd.Series(samples.index, index=samples.index)
+    else:
+        have = ", ".join(repr(c) for c in samples.columns)
+        raise PairingError(
+            f"dataset {dataset!r}: pairing.{key}.field {field!r} is not a sample field; "
+            f"fields found: {have}"
+        )
+    values = values.astype("string").str.strip()
+    regex = rule.get("regex")
+    if regex:
+        try:
+            pattern = re.compile(regex)
+        except re.error as err:
+            raise PairingError(
+                f"dataset {dataset!r}: pairing.{key}.regex {regex!r} is not a valid regular "
+                f"expression ({err})"
+            ) from None
+        group = 1 if pattern.groups else 0
+        extracted = values.str.extract(f"({regex})" if group == 0 else regex, expand=True)
+        values = extracted.iloc[:, 0].astype("string")
+        if values.isna().all():
+            examples = ", ".join(repr(v) for v in samples[field].astype(str).head(3))
+            raise PairingError(
+                f"dataset {dataset!r}: pairing.{key}.regex {regex!r} matches no value of "
+                f"field {field!r} (e.g. {examples})"
+            )
+    values = values.mask(values == "")
+    return values
+
+
+def _mapped(values: pd.Series, rule: dict, key: str, dataset: str) -> pd.Series:
+    mapping = rule.get("map")
+    if not mapping:
+        return values
+    observed = set(values.dropna().unique())
+    unmapped = sorted(observed - set(mapping))
+    if unmapped:
+        raise PairingError(
+            f"dataset {dataset!r}: pairing.{key}.map has no entry for value(s) "
+            f"{', '.join(repr(v) for v in unmapped)} of field {rule['field']!r}; map each to "
+            f"one of {_allowed(key)} (the map's keys are {sorted(mapping)})"
+        )
+    unused = sorted(set(mapping) - observed)
+    if len(unused) == len(mapping):
+        raise PairingError(
+            f"dataset {dataset!r}: no value of field {rule['field']!r} matches a key of "
+            f"pairing.{key}.map ({sorted(mapping)})"
+        )
+    return values.map(mapping).astype("string")
+
+
+def _allowed(key: str) -> str:
+    return {"timepoint": "pre, post, exclude", "response": "responder, non_responder, unknown"}.get(
+        key, "a value"
+    )
+
+
+def pair_samples(
+    samples: pd.DataFrame,
+    pairing: dict,
+    dataset: str,
+    unavailable: dict[str, str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Apply the pairing rules; return (sample sheet, ledger).
+
+    ``samples`` is indexed by sample id with the GEO fields and characteristics as columns.
+    The sample sheet keeps every sample with ``patient``, ``timepoint``, ``response`` and
+    ``in_pair``; the ledger says for every sample whether it is kept and, if not, why.
+    ``unavailable`` maps sample ids that have no usable expression data to the reason.
+    """
+    if samples.index.has_duplicates:
+        dups = sorted(samples.index[samples.index.duplicated()].unique())
+        raise PairingError(f"dataset {dataset!r}: duplicated sample ids {dups}")
+    n = len(samples)
+    sheet = pd.DataFrame(index=samples.index.astype(str))
+    sheet.index.name = "sample"
+    sheet["title"] = samples["title"].astype("string") if "title" in samples else pd.NA
+    sheet["patient"] = _field_values(samples, pairing["patient"], "patient", dataset)
+    tp_raw = _field_values(samples, pairing["timepoint"], "timepoint", dataset)
+    sheet["timepoint"] = _mapped(tp_raw, pairing["timepoint"], "timepoint", dataset)
+    if pairing.get("response"):
+        resp_raw = _field_values(samples, pairing["response"], "response", dataset)
+        sheet["response"] = _mapped(resp_raw, pairing["response"], "response", dataset)
+        sheet["response"] = sheet["response"].mask(sheet["response"] == "unknown")
+    else:
+        sheet["response"] = pd.Series(pd.NA, index=sheet.index, dtype="string")
+
+    reason = pd.Series("", index=sheet.index, dtype=object)
+
+    exclude = [str(s) for s in pairing.get("exclude", [])]
+    unknown = sorted(set(exclude) - set(sheet.index))
+    if unknown:
+        raise PairingError(
+            f"dataset {dataset!r}: pairing.exclude names sample(s) not in the series: {unknown}"
+        )
+    reason[sheet.index.isin(exclude)] = "excluded in config (pairing.exclude)"
+    for sample, why in (unavailable or {}).items():
+        if sample in reason.index and reason[sample] == "":
+            reason[sample] = why
+    free = reason == ""
+    reason[free & (sheet["timepoint"] == "exclude")] = (
+        "timepoint value mapped to exclude: " + tp_raw.astype(str)
+    )[free & (sheet["timepoint"] == "exclude")]
+    free = reason == ""
+    reason[free & sheet["patient"].isna()] = f"no patient id (pairing.patient: field {pairing['patient']['field']!r})"
+    free = reason == ""
+    reason[free & sheet["timepoint"].isna()] = "no timepoint value"
+    if (reason == "").sum() == 0:
+        raise PairingError(f"dataset {dataset!r}: the pairing rules leave no sample of {n}")
+
+    live = sheet[reason == ""]
+    counts = live.groupby(["patient", "timepoint"]).size()
+    multi = counts[counts > 1]
+    if len(multi):
+        details = "; ".join(
+            f"patient {p} has {k} {t} samples ({', '.join(live.index[(live.patient == p) & (live.timepoint == t)])})"
+            for (p, t), k in multi.items()
+        )
+        raise PairingError(
+            f"dataset {dataset!r}: {details}. Keep one per timepoint: list the others under "
+            "pairing.exclude (e.g. technical replicates or a second post-treatment biopsy)"
+        )
+    resp_per_patient = live.dropna(subset=["response"]).groupby("patient")["response"].nunique()
+    conflicting = sorted(resp_per_patient.index[resp_per_patient > 1])
+    if conflicting:
+        raise PairingError(
+            f"dataset {dataset!r}: patient(s) {conflicting} have different response values on "
+            "their pre and post samples; check the response field and map"
+        )
+    timepoints_of = live.groupby("patient")["timepoint"].agg(lambda s: set(s))
+    complete = {p for p, tps in timepoints_of.items() if tps == {"pre", "post"}}
+    incomplete = (reason == "") & ~sheet["patient"].isin(complete)
+    other = {"pre": "post", "post": "pre"}
+    reason[incomplete] = [
+        f"unpaired: patient {p} has no {other[t]} sample" for p, t in
+        zip(sheet.loc[incomplete, "patient"], sheet.loc[incomplete, "timepoint"])
+    ]
+    # A patient's response is known if any of their samples states it.
+    known = live.dropna(subset=["response"]).groupby("patient")["response"].first()
+    sheet["response"] = sheet["response"].fillna(sheet["patient"].map(known))
+
+    sheet["in_pair"] = reason == ""
+    ledger = sheet[["title", "patient", "timepoint", "response"]].copy()
+    ledger["status"] = np.where(sheet["in_pair"], "kept", "dropped")
+    ledger["reason"] = reason.where(~sheet["in_pair"], "complete pair")
+    sheet = sheet.join(samples.drop(columns=[c for c in samples.columns if c in sheet.columns or c == "title"]))
+    sheet = sheet.reset_index()
+    ledger = ledger.reset_index()[LEDGER_COLUMNS]
+    order = ["sample", "title", "patient", "timepoint", "response", "in_pair"]
+    sheet = sheet[order + [c for c in sheet.columns if c not in order]]
+    return sheet, ledger
+
+
+def paired_samples(sheet: pd.DataFrame) -> pd.DataFrame:
+    """The samples in complete pairs, indexed by sample id, ordered by patient then timepoint."""
+    kept = sheet[sheet["in_pair"].astype(bool)].copy()
+    kept["_t"] = (kept["timepoint"] == "post").astype(int)
+    kept = kept.sort_values(["patient", "_t", "sample"]).drop(columns="_t")
+    return kept.set_index("sample")
+
+
+def paired_design(kept: pd.DataFrame) -> np.ndarray:
+    """Intercept + patient (treatment coding) + post indicator, rows in ``kept`` order."""
+    patients = pd.Categorical(kept["patient"].astype(str))
+    block = pd.get_dummies(patients, drop_first=True).to_numpy(dtype=float)
+    post = (kept["timepoint"].to_numpy() == "post").astype(float)[:, None]
+    return np.hstack([np.ones((len(kept), 1)), block, post])
+
+
+def validate_design(sheet: pd.DataFrame, contrasts: list[str], dataset: str) -> dict:
+    """Fail fast, naming the dataset and the fix, when a contrast cannot be estimated."""
+    kept = paired_samples(sheet)
+    n_pairs = kept["patient"].nunique()
+    if n_pairs < MIN_PAIRS:
+        raise PairingError(
+            f"dataset {dataset!r}: {n_pairs} complete pre/post pair(s) after pairing; at least "
+            f"{MIN_PAIRS} are needed. See results/{dataset}/pairs.tsv for why samples were "
+            "dropped, and check pairing.patient / pairing.timepoint in the config"
+        )
+    summary = {"dataset": dataset, "pairs": int(n_pairs), "samples": int(len(sheet))}
+    for contrast in contrasts:
+        if contrast == "post_vs_pre":
+            x = paired_design(kept)
+        else:  # pragma: no cover - the schema admits only known contrasts
+            raise PairingError(f"dataset {dataset!r}: unknown contrast {contrast!r}")
+        rank = np.linalg.matrix_rank(x)
+        df_resid = x.shape[0] - rank
+        if rank < x.shape[1] or df_resid < 1:
+            raise PairingError(
+                f"dataset {dataset!r}: contrast {contrast!r} has a design of rank {rank} for "
+                f"{x.shape[1]} coefficients and {df_resid} residual df; add pairs or remove "
+                "the contrast"
+            )
+        summary[f"{contrast}_df_residual"] = int(df_resid)
+    return summary

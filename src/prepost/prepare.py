@@ -1,0 +1,138 @@
+"""From downloaded files to one analysis-ready dataset: expression, sample sheet, pair ledger.
+
+The design is checked here, before any model runs, so a dataset that cannot be analysed fails
+in seconds with the reason instead of after the DE step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from prepost import expression, geo, io, pairing
+from prepost.datasets import values_kind
+
+
+class PrepareError(ValueError):
+    """Input files that do not fit together (sample ids, count table columns)."""
+
+
+@dataclass
+class Prepared:
+    expression: pd.DataFrame  # genes x samples; int64 counts or float log2 values
+    values: str  # "counts" or "log2"
+    sheet: pd.DataFrame
+    ledger: pd.DataFrame
+    summary: dict = field(default_factory=dict)
+
+
+def _count_columns_to_samples(
+    counts: pd.DataFrame, samples: pd.DataFrame, key: str, path: str
+) -> pd.DataFrame:
+    """Rename count-table columns (titles, GSM ids...) to sample ids."""
+    if key == "geo_accession":
+        lookup = pd.Series(samples.index, index=samples.index)
+    else:
+        if key not in samples.columns:
+            raise PrepareError(f"{path}: counts.sample_key {key!r} is not a field of the series matrix")
+        lookup = pd.Series(samples.index, index=samples[key].astype(str).str.strip())
+    if lookup.index.has_duplicates:
+        dups = sorted(lookup.index[lookup.index.duplicated()].unique())
+        raise PrepareError(f"{path}: sample {key} values are not unique ({dups[:5]}); use another counts.sample_key")
+    unknown = [c for c in counts.columns if c not in lookup.index]
+    if unknown:
+        raise PrepareError(
+            f"{path}: count table column(s) {unknown[:5]} match no sample {key} in the series "
+            f"matrix (e.g. {list(lookup.index[:3])}); set counts.sample_key"
+        )
+    return counts.rename(columns=lookup.to_dict())
+
+
+def _read_local_samples(path: str) -> pd.DataFrame:
+    sheet = io.read_tsv(path, dtype=str)
+    if "sample" not in sheet.columns:
+        raise PrepareError(f"{path}: the sample sheet needs a column 'sample' (found {list(sheet.columns)})")
+    return sheet.set_index("sample")
+
+
+def _read_local_expression(path: str, values: str) -> pd.DataFrame:
+    if values == "counts":
+        return geo.read_count_table(path)
+    df = io.read_tsv(path, index_col=0)
+    bad = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
+    if bad:
+        raise PrepareError(f"{path}: non-numeric values in column(s) {bad[:5]}")
+    df.index = df.index.astype(str)
+    df.index.name = "gene"
+    return df.astype(float)
+
+
+def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
+    """Parse, map to genes, log-transform when needed, pair and validate one dataset."""
+    summary: dict = {"dataset": name, "kind": ds["kind"]}
+    kind = values_kind(ds)
+    if ds["kind"] == "local":
+        samples = _read_local_samples(files["samples"])
+        data = _read_local_expression(files["expression"], kind)
+    else:
+        sm = geo.parse_series_matrix(files["series_matrix"])
+        samples = sm.samples
+        summary["accession"] = sm.accession
+        if ds["kind"] == "geo_counts":
+            counts = geo.read_count_table(files["counts"], ds["counts"].get("gene_column"))
+            data = _count_columns_to_samples(
+                counts, samples, ds["counts"].get("sample_key", "title"), files["counts"]
+            )
+        else:
+            platform = geo.parse_platform(files["platform"], ds["platform"].get("symbol_column"))
+            data = sm.table
+            summary["probes"] = int(len(data))
+    if kind != "counts":
+        logged = kind == "log2" or not expression.needs_log2(data)
+        if not logged:
+            data = expression.log2_transform(data)
+        summary["log2_transformed"] = not logged if kind != "log2" else False
+        if ds["kind"] == "geo_series_matrix":
+            data, dropped = expression.collapse_probes(data, platform)
+            summary["probe_collapse"] = dropped
+        kind = "log2"
+    summary["genes"] = int(len(data))
+
+    no_data = [s for s in samples.index if s not in data.columns]
+    if kind == "log2":
+        empty = data.columns[data.isna().all()]
+        no_data += list(empty)
+    unavailable = {s: "no expression values for this sample" for s in no_data}
+    extra = [c for c in data.columns if c not in samples.index]
+    if extra:
+        raise PrepareError(
+            f"dataset {name!r}: expression column(s) {extra[:5]} are not in the sample sheet"
+        )
+    sheet, ledger = pairing.pair_samples(samples, ds["pairing"], name, unavailable)
+    summary["samples"] = int(len(sheet))
+    summary["dropped"] = ledger.loc[ledger.status == "dropped", "reason"].value_counts().to_dict()
+    try:
+        summary.update(pairing.validate_design(sheet, ds.get("contrasts", ["post_vs_pre"]), name))
+    except pairing.PairingError as err:
+        tally = "; ".join(f"{k}: {v}" for k, v in summary["dropped"].items()) or "none"
+        raise pairing.PairingError(f"{err}. Dropped samples: {tally}") from None
+    keep = [s for s in sheet["sample"] if s in data.columns and s not in no_data]
+    data = data[keep].sort_index()
+    data.index.name = "gene"
+    return Prepared(expression=data, values=kind, sheet=sheet, ledger=ledger, summary=summary)
+
+
+def write_prepared(p: Prepared, expression_path, samples_path, pairs_path, summary_path) -> None:
+    import json
+
+    io.write_parquet(p.expression, expression_path)
+    io.write_tsv(p.sheet, samples_path)
+    io.write_tsv(p.ledger, pairs_path)
+    p.summary["values"] = p.values
+    io.write_text(json.dumps(p.summary, indent=2, sort_keys=True, default=str) + "\n", summary_path)
+
+
+def read_expression(path: str | Path) -> pd.DataFrame:
+    return pd.read_parquet(path)

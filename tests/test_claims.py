@@ -1,0 +1,92 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.multitest import multipletests
+
+from prepost import claims as cl
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow/schemas/claims.schema.yaml"
+
+CIT = {"authors": "Kneubil M, Goulart K", "title": "t", "journal": "J Clin Oncol", "year": 2022, "doi": "10.1/x"}
+
+
+def claim(i, genes, direction="down", contrast="post_vs_pre"):
+    return {"id": f"c{i}", "statement": "s", "citation": CIT, "kind": "gene_change",
+            "genes": genes, "contrast": contrast, "direction": direction}
+
+
+def de_table(rows):
+    return pd.DataFrame(rows, columns=["gene", "mean_expr", "log2fc", "lfc_se", "stat", "pvalue", "padj"])
+
+
+def test_bh_matches_statsmodels():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(size=50) ** 3
+    p[[3, 10]] = np.nan
+    ours = cl.bh(p)
+    ok = ~np.isnan(p)
+    ref = multipletests(p[ok], method="fdr_bh")[1]
+    np.testing.assert_allclose(ours[ok], ref, rtol=1e-12)
+    assert np.isnan(ours[~ok]).all()
+
+
+def test_verdicts_cover_every_case():
+    de = de_table([
+        ["BRCA2", 8, -1.2, 0.2, -6, 1e-6, 1e-4],     # down, significant -> reproduced
+        ["ATM", 8, -0.1, 0.2, -0.5, 0.6, 0.9],        # down, ns -> same direction ns
+        ["FANCA", 8, 1.5, 0.2, 7.5, 1e-8, 1e-6],      # up, significant -> contradicted
+        ["PARP1", 8, 0.2, 0.3, 0.6, 0.5, 0.9],        # up, ns -> opposite ns
+        ["BRCA1", 0, 0.0, np.nan, np.nan, np.nan, np.nan],  # untested
+    ])
+    claims = [claim(1, ["BRCA2"]), claim(2, ["ATM"]), claim(3, ["FANCA"]), claim(4, ["PARP1"]),
+              claim(5, ["BRCA1", "NOTAGENE"])]
+    out = cl.evaluate(claims, {"d": {"post_vs_pre": de}}).set_index("gene")
+    assert out.loc["BRCA2", "verdict"] == cl.REPRODUCED
+    assert out.loc["ATM", "verdict"] == cl.SAME_NS
+    assert out.loc["FANCA", "verdict"] == cl.CONTRADICTED
+    assert out.loc["PARP1", "verdict"] == cl.OPPOSITE_NS
+    assert out.loc["BRCA1", "verdict"] == cl.NOT_TESTABLE
+    assert "not tested" in out.loc["BRCA1", "reason"]
+    assert out.loc["NOTAGENE", "verdict"] == cl.NOT_TESTABLE
+    assert out.loc["NOTAGENE", "reason"] == "gene not in the expression data"
+    # BH over the 4 tested claims: p = 1e-6, 0.6, 1e-8, 0.5
+    np.testing.assert_allclose(out.loc["BRCA2", "claim_padj"], 2e-6)
+    np.testing.assert_allclose(out.loc["ATM", "claim_padj"], 0.6)
+    np.testing.assert_allclose(out.loc["BRCA2", ["ci_low", "ci_high"]].astype(float),
+                               [-1.2 - 1.959964 * 0.2, -1.2 + 1.959964 * 0.2], atol=1e-6)
+    assert out.loc["BRCA2", "citation"] == "Kneubil M et al. 2022, J Clin Oncol"
+
+
+def test_genome_adjustment_uses_de_padj():
+    de = de_table([["BRCA2", 8, -1.2, 0.2, -6, 0.001, 0.2]])
+    claims = [claim(1, ["BRCA2"])]
+    by_claims = cl.evaluate(claims, {"d": {"post_vs_pre": de}}, adjust="claims")
+    by_genome = cl.evaluate(claims, {"d": {"post_vs_pre": de}}, adjust="genome")
+    assert by_claims.loc[0, "verdict"] == cl.REPRODUCED
+    assert by_genome.loc[0, "verdict"] == cl.SAME_NS
+
+
+def test_contrast_not_run_is_not_testable():
+    out = cl.evaluate([claim(1, ["BRCA2"])], {"d": {}})
+    assert out.loc[0, "verdict"] == cl.NOT_TESTABLE
+    assert "not run" in out.loc[0, "reason"]
+
+
+def test_project_catalogue_is_valid_and_has_the_kneubil_claims():
+    claims = cl.load_claims(ROOT / "config/claims.yaml", SCHEMA)
+    genes = {g for c in claims for g in c["genes"] if c["direction"] == "down"}
+    assert {"BRCA2", "ATM", "FANCA", "PARP1"} <= genes
+    by_id = {c["id"]: c for c in claims}
+    assert by_id["kneubil2022_brca2_lower_post"]["published_p"] == 0.009
+    assert by_id["kneubil2022_atm_lower_post"]["published_p"] == 0.004
+
+
+def test_bad_catalogue_names_the_key(tmp_path):
+    bad = tmp_path / "claims.yaml"
+    bad.write_text("claims:\n  - id: x\n    statement: s\n    kind: gene_change\n    genes: [A]\n"
+                   "    contrast: post_vs_pre\n    direction: sideways\n    citation: {authors: a, title: t, journal: j, year: 2020, doi: d}\n")
+    with pytest.raises(cl.ClaimsError, match=r"claims\.yaml: key claims\.0\.direction: 'sideways'"):
+        cl.load_claims(bad, SCHEMA)

@@ -1,0 +1,23 @@
+rule claims:
+    """Each published finding in the claims catalogue, checked in every dataset."""
+    input:
+        claims=config["claims"],
+        tables=de_tables(),
+    output:
+        table=f"{RESULTS}/claims.tsv",
+    params:
+        schema=str(Path(workflow.basedir) / "workflow/schemas/claims.schema.yaml"),
+        tables={
+            ds: {c: f"{RESULTS}/{ds}/de/{c}.tsv" for c in contrasts_of(ds)} for ds in DATASETS
+        },
+        alpha=config.get("claims_settings", {}).get("alpha", 0.05),
+        adjust=config.get("claims_settings", {}).get("adjust", "claims"),
+    log:
+        f"{LOGS}/claims.log",
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../../envs/prepost.yaml"
+    script:
+        "../scripts/claims.py"

@@ -1,0 +1,73 @@
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# The package lives in src/; make it importable here even without `pip install -e .`.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from prepost.datasets import remote_files  # noqa: E402
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+RESULTS = config["results"]
+RESOURCES = config["resources"]
+LOGS = f"{RESULTS}/logs"
+DATASETS = sorted(config["datasets"])
+GEO_DATASETS = [d for d in DATASETS if config["datasets"][d]["kind"] != "local"]
+
+
+wildcard_constraints:
+    ds="|".join(DATASETS),
+    contrast="[a-z_]+",
+
+
+def dataset(wildcards):
+    return config["datasets"][wildcards.ds]
+
+
+def contrasts_of(ds):
+    return config["datasets"][ds].get("contrasts", ["post_vs_pre"])
+
+
+def de_tables():
+    return [
+        f"{RESULTS}/{ds}/de/{contrast}.tsv" for ds in DATASETS for contrast in contrasts_of(ds)
+    ]
+
+
+def all_targets():
+    return [f"{RESULTS}/claims.tsv", *de_tables()] + [
+        f"{RESULTS}/{ds}/pairs.tsv" for ds in DATASETS
+    ]
+
+
+def download_entries(wildcards):
+    """(relative path under the GEO base URL, local file name) for each file of a dataset."""
+    return [list(v) for v in remote_files(dataset(wildcards)).values()]
+
+
+def base_url():
+    """A local mirror folder is taken relative to the working directory."""
+    return config["download"]["base_url"]
+
+
+def prepare_input(wildcards):
+    ds = dataset(wildcards)
+    if ds["kind"] == "local":
+        return {"expression": ds["expression"], "samples": ds["samples"]}
+    return {"manifest": f"{RESOURCES}/geo/{wildcards.ds}/manifest.tsv"}
+
+
+def prepare_files(wildcards):
+    """Role -> local path of each input file of a dataset (series matrix, platform, counts)."""
+    ds = dataset(wildcards)
+    if ds["kind"] == "local":
+        return {"expression": ds["expression"], "samples": ds["samples"]}
+    return {
+        role: f"{RESOURCES}/geo/{wildcards.ds}/{local}"
+        for role, (_, local) in remote_files(ds).items()
+    }

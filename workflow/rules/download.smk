@@ -1,0 +1,22 @@
+rule download:
+    """Fetch a dataset's GEO files (series matrix, platform annotation, supplementary counts)
+    with retries, checksums and a manifest; offline mode uses only the cache."""
+    output:
+        manifest=f"{RESOURCES}/geo/{{ds}}/manifest.tsv",
+    params:
+        entries=download_entries,
+        base_url=base_url(),
+        offline=config["download"]["offline"],
+        timeout=config["download"]["timeout"],
+        retries=config["download"]["retries"],
+        backoff=config["download"]["backoff"],
+    log:
+        f"{LOGS}/{{ds}}/download.log",
+    resources:
+        mem_mb=500,
+        runtime=60,
+    retries: 1
+    conda:
+        "../../envs/prepost.yaml"
+    script:
+        "../scripts/download.py"
