@@ -1,8 +1,7 @@
 # prepost: paired pre-/post-treatment tumour expression.
 # `snakemake --cores all` runs the default config (the embedded demo, no network needed).
-
-
-configfile: "config/config.yaml"
+# The config file comes from profiles/default (configfile: config/config.yaml), so that
+# `--configfile my.yaml` replaces it instead of being merged into the demo's datasets.
 
 
 include: "workflow/rules/common.smk"
@@ -13,6 +12,6 @@ include: "workflow/rules/claims.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

@@ -42,7 +42,7 @@ def load_claims(path: str | Path, schema: str | Path | None = None) -> list[dict
     if schema is not None:
         import jsonschema
 
-        validator = jsonschema.Draft7Validator(yaml.safe_load(Path(schema).read_text()))
+        validator = jsonschema.Draft202012Validator(yaml.safe_load(Path(schema).read_text()))
         errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
         if errors:
             err = errors[0]

@@ -5,19 +5,20 @@ rule claims:
         tables=de_tables(),
     output:
         table=f"{RESULTS}/claims.tsv",
-    params:
-        schema=str(Path(workflow.basedir) / "workflow/schemas/claims.schema.yaml"),
-        tables={
-            ds: {c: f"{RESULTS}/{ds}/de/{c}.tsv" for c in contrasts_of(ds)} for ds in DATASETS
-        },
-        alpha=config.get("claims_settings", {}).get("alpha", 0.05),
-        adjust=config.get("claims_settings", {}).get("adjust", "claims"),
     log:
         f"{LOGS}/claims.log",
+    conda:
+        "../../envs/prepost.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/prepost.yaml"
+    params:
+        schema=str(Path(workflow.basedir) / "workflow/schemas/claims.schema.yaml"),
+        tables={
+            ds: {c: f"{RESULTS}/{ds}/de/{c}.tsv" for c in contrasts_of(ds)}
+            for ds in DATASETS
+        },
+        alpha=config.get("claims_settings", {}).get("alpha", 0.05),
+        adjust=config.get("claims_settings", {}).get("adjust", "claims"),
     script:
         "../scripts/claims.py"

@@ -2,6 +2,7 @@ import os
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -10,7 +11,11 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from prepost.datasets import remote_files  # noqa: E402
 
-
+if not config:
+    raise WorkflowError(
+        "no configuration: pass --configfile config/config.yaml (the demo) or your own; "
+        "profiles/default sets it when Snakemake loads the workflow profile"
+    )
 validate(config, "../schemas/config.schema.yaml")
 
 RESULTS = config["results"]
@@ -35,7 +40,9 @@ def contrasts_of(ds):
 
 def de_tables():
     return [
-        f"{RESULTS}/{ds}/de/{contrast}.tsv" for ds in DATASETS for contrast in contrasts_of(ds)
+        f"{RESULTS}/{ds}/de/{contrast}.tsv"
+        for ds in DATASETS
+        for contrast in contrasts_of(ds)
     ]
 
 

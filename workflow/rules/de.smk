@@ -7,17 +7,17 @@ rule de:
         summary=f"{RESULTS}/{{ds}}/prepare.json",
     output:
         table=f"{RESULTS}/{{ds}}/de/{{contrast}}.tsv",
-    params:
-        contrast=lambda wc: wc.contrast,
     log:
         f"{LOGS}/{{ds}}/de_{{contrast}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{ds}}/de_{{contrast}}.tsv"
+    conda:
+        "../../envs/prepost.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/prepost.yaml"
+    params:
+        contrast=lambda wc: wc.contrast,
     script:
         "../scripts/de.py"

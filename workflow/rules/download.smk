@@ -3,6 +3,14 @@ rule download:
     with retries, checksums and a manifest; offline mode uses only the cache."""
     output:
         manifest=f"{RESOURCES}/geo/{{ds}}/manifest.tsv",
+    log:
+        f"{LOGS}/{{ds}}/download.log",
+    retries: 1
+    conda:
+        "../../envs/prepost.yaml"
+    resources:
+        mem_mb=500,
+        runtime=60,
     params:
         entries=download_entries,
         base_url=base_url(),
@@ -10,13 +18,5 @@ rule download:
         timeout=config["download"]["timeout"],
         retries=config["download"]["retries"],
         backoff=config["download"]["backoff"],
-    log:
-        f"{LOGS}/{{ds}}/download.log",
-    resources:
-        mem_mb=500,
-        runtime=60,
-    retries: 1
-    conda:
-        "../../envs/prepost.yaml"
     script:
         "../scripts/download.py"

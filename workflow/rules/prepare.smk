@@ -8,18 +8,18 @@ rule prepare:
         samples=f"{RESULTS}/{{ds}}/samples.tsv",
         pairs=f"{RESULTS}/{{ds}}/pairs.tsv",
         summary=f"{RESULTS}/{{ds}}/prepare.json",
-    params:
-        name=lambda wc: wc.ds,
-        dataset=dataset,
-        files=prepare_files,
     log:
         f"{LOGS}/{{ds}}/prepare.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{ds}}/prepare.tsv"
+    conda:
+        "../../envs/prepost.yaml"
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/prepost.yaml"
+    params:
+        name=lambda wc: wc.ds,
+        dataset=dataset,
+        files=prepare_files,
     script:
         "../scripts/prepare.py"

@@ -11,7 +11,7 @@ from prepost.logs import log_to  # noqa: E402
 with log_to(snakemake.log[0]) as log:
     p = snakemake.params
     manifest = Path(snakemake.output.manifest)
-    table = download.fetch_all(
+    table = download.download_dataset(
         [tuple(e) for e in p.entries],
         p.base_url,
         manifest.parent,
