@@ -1,0 +1,137 @@
+"""Simulate small paired pre/post datasets with known effects, as inputs for reference.R.
+
+Writes TSV files (fixed seed, deterministic) into OUTDIR (default tests/fixtures/de):
+  arrays_expr.tsv     500 genes x 8 patients x pre/post, log2 scale, NaNs in a few genes
+  arrays_inf_expr.tsv 40 genes x 4 patients, identical residuals in every gene, so limma's
+                      prior df is infinite (the df.prior = Inf branch)
+  arrays_samples.tsv, arrays_inf_samples.tsv   sample, patient, timepoint
+  counts.tsv          300 genes x 6 patients x pre/post, negative binomial, 2 all-zero genes
+  counts_samples.tsv  patient ids look numeric ("7".."12") on purpose
+  truth_arrays.tsv, truth_counts.tsv   gene, true log2 fold change
+
+Usage: python benchmarks/r_reference/simulate.py [OUTDIR]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SEED = 20240611
+
+
+def _sheet(patients: list[str]) -> pd.DataFrame:
+    rows = [(f"S{p}_{t}", p, t) for p in patients for t in ("pre", "post")]
+    return pd.DataFrame(rows, columns=["sample", "patient", "timepoint"])
+
+
+def simulate_arrays(rng: np.random.Generator, n_genes=500, n_patients=8):
+    patients = [f"P{i:02d}" for i in range(1, n_patients + 1)]
+    sheet = _sheet(patients)
+    genes = [f"g{i:04d}" for i in range(1, n_genes + 1)]
+    base = rng.normal(8, 1.5, n_genes)[:, None]
+    patient_eff = rng.normal(0, 0.6, (n_genes, n_patients))
+    # gene-wise noise variances from a scaled inverse chi-square: a finite limma prior df
+    sd = np.sqrt(0.09 * 6 / rng.chisquare(6, n_genes))[:, None]
+    truth = np.zeros(n_genes)
+    de = rng.choice(n_genes, 50, replace=False)
+    truth[de] = rng.choice([-1.0, 1.0], 50) * rng.uniform(0.7, 1.5, 50)
+    is_post = (sheet["timepoint"] == "post").to_numpy(float)
+    pidx = sheet["patient"].map({p: i for i, p in enumerate(patients)}).to_numpy()
+    y = (
+        base
+        + patient_eff[:, pidx]
+        + truth[:, None] * is_post
+        + sd * rng.normal(size=(n_genes, len(sheet)))
+    )
+    y = np.round(y, 6)
+    # missing values, each a different pattern (genes chosen among non-DE and DE alike)
+    col = {s: j for j, s in enumerate(sheet["sample"])}
+    nan_cells = {
+        "g0003": ["SP01_pre"],
+        "g0004": ["SP02_post"],
+        "g0005": ["SP02_post"],  # same pattern as g0004: fitted together
+        "g0006": ["SP03_pre", "SP03_post"],  # a whole patient missing: its column is aliased
+        "g0007": ["SP01_pre", "SP04_post", "SP07_pre"],
+        "g0008": ["SP05_pre", "SP05_post", "SP06_pre", "SP08_post"],
+        "g0009": [s for s in sheet["sample"] if s.endswith("_post")],  # timepoint not estimable
+        "g0010": list(sheet["sample"]),  # all missing
+    }
+    gi = {g: i for i, g in enumerate(genes)}
+    for g, cells in nan_cells.items():
+        y[gi[g], [col[c] for c in cells]] = np.nan
+    expr = pd.DataFrame(y, index=pd.Index(genes, name="gene"), columns=sheet["sample"])
+    return expr, sheet, pd.DataFrame({"gene": genes, "log2fc": truth})
+
+
+def simulate_arrays_inf(rng: np.random.Generator, n_genes=40, n_patients=4):
+    """Every gene gets the same residual vector: equal residual variances, so limma's
+    fitFDist finds evar < 0 and sets df.prior = Inf."""
+    patients = [f"Q{i}" for i in range(1, n_patients + 1)]
+    sheet = _sheet(patients)
+    n = len(sheet)
+    x = np.column_stack(
+        [np.ones(n)]
+        + [(sheet["patient"] == p).to_numpy(float) for p in patients[1:]]
+        + [(sheet["timepoint"] == "post").to_numpy(float)]
+    )
+    q, _ = np.linalg.qr(x, mode="complete")
+    resid = q[:, x.shape[1] :] @ rng.normal(size=n - x.shape[1])  # orthogonal to the design
+    beta = rng.normal(0, 1, (n_genes, x.shape[1]))
+    beta[:, 0] += 7
+    y = beta @ x.T + 0.3 * resid
+    genes = [f"h{i:03d}" for i in range(1, n_genes + 1)]
+    return (
+        pd.DataFrame(np.round(y, 9), index=pd.Index(genes, name="gene"), columns=sheet["sample"]),
+        sheet,
+    )
+
+
+def simulate_counts(rng: np.random.Generator, n_genes=300, n_patients=6):
+    patients = [str(i) for i in range(7, 7 + n_patients)]  # "7".."12": numeric-looking ids
+    sheet = _sheet(patients)
+    genes = [f"c{i:04d}" for i in range(1, n_genes + 1)]
+    log_mu = rng.normal(np.log(200), 1.6, n_genes)[:, None]
+    patient_eff = rng.normal(0, 0.4, (n_genes, n_patients))
+    truth = np.zeros(n_genes)
+    de = rng.choice(n_genes, 45, replace=False)
+    truth[de] = rng.choice([-1.0, 1.0], 45) * rng.uniform(0.8, 2.0, 45)
+    is_post = (sheet["timepoint"] == "post").to_numpy(float)
+    pidx = sheet["patient"].map({p: i for i, p in enumerate(patients)}).to_numpy()
+    size_factor = rng.uniform(0.6, 1.6, len(sheet))
+    mu = np.exp(log_mu + patient_eff[:, pidx] + np.log(2) * truth[:, None] * is_post) * size_factor
+    disp = (0.04 + 2.0 / mu.mean(axis=1))[:, None] * np.exp(rng.normal(0, 0.4, (n_genes, 1)))
+    counts = rng.negative_binomial(1 / disp, 1 / (1 + mu * disp))
+    counts[[0, 1], :] = 0  # all-zero genes: DESeq2 reports NA statistics
+    counts[2, 5] = counts[2].max() * 30  # a single extreme count
+    df = pd.DataFrame(
+        counts.astype(np.int64), index=pd.Index(genes, name="gene"), columns=sheet["sample"]
+    )
+    return df, sheet, pd.DataFrame({"gene": genes, "log2fc": truth})
+
+
+def main(outdir: Path) -> None:
+    outdir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(SEED)
+    expr, sheet, truth = simulate_arrays(rng)
+    expr.to_csv(outdir / "arrays_expr.tsv", sep="\t", na_rep="NA", float_format="%.6f")
+    sheet.to_csv(outdir / "arrays_samples.tsv", sep="\t", index=False)
+    truth.to_csv(outdir / "truth_arrays.tsv", sep="\t", index=False, float_format="%.6f")
+    expr_inf, sheet_inf = simulate_arrays_inf(rng)
+    expr_inf.to_csv(outdir / "arrays_inf_expr.tsv", sep="\t", float_format="%.9f")
+    sheet_inf.to_csv(outdir / "arrays_inf_samples.tsv", sep="\t", index=False)
+    counts, csheet, ctruth = simulate_counts(rng)
+    counts.to_csv(outdir / "counts.tsv", sep="\t")
+    csheet.to_csv(outdir / "counts_samples.tsv", sep="\t", index=False)
+    ctruth.to_csv(outdir / "truth_counts.tsv", sep="\t", index=False, float_format="%.6f")
+
+
+if __name__ == "__main__":
+    main(
+        Path(sys.argv[1])
+        if len(sys.argv) > 1
+        else Path(__file__).resolve().parents[2] / "tests/fixtures/de"
+    )
