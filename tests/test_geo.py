@@ -356,3 +356,11 @@ def test_demo_files_parse():
     counts = geo.read_count_table(DEMO / "series/GSE990nnn/GSE990002/suppl/GSE990002_raw_counts.tsv.gz", "gene")
     assert set(counts.columns) == set(rs.samples["title"])
     assert (counts.dtypes == "int64").all() and (counts.to_numpy() >= 0).all()
+
+
+def test_htseq_summary_rows_are_not_genes(tmp_path):
+    p = tmp_path / "counts.tsv"
+    p.write_text("gene\tS1\tS2\nBRCA2\t10\t12\nATM\t3\t0\n__no_feature\t500\t400\n__ambiguous\t7\t9\n")
+    df = geo.read_count_table(p)
+    assert list(df.index) == ["BRCA2", "ATM"]
+    assert df.loc["ATM", "S2"] == 0

@@ -117,3 +117,10 @@ def test_rerun_has_nothing_to_do(demo_run, geo_server):
     proc = run_workflow(demo_run, geo_server, "-n")
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_snakemake_report(demo_run, geo_server):
+    report = demo_run / "snakemake-report.html"
+    proc = run_workflow(demo_run, geo_server, "--report", str(report))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert report.stat().st_size > 10_000

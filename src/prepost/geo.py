@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import logging
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from typing import Iterator
 
 import numpy as np
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "GeoFormatError",
@@ -538,4 +541,9 @@ def read_count_table(path: str | os.PathLike, gene_column: str | None = None) ->
             )
         out[c] = arr.astype(np.int64)
     df = pd.DataFrame(out, index=pd.Index(genes.to_numpy(dtype=object), name="gene"))
+    # HTSeq-count appends summary rows (__no_feature, __ambiguous, ...): counters, not genes.
+    summary_rows = df.index.str.startswith("__")
+    if summary_rows.any():
+        log.info("%s: dropped %d HTSeq summary row(s) %s", path, summary_rows.sum(), list(df.index[summary_rows]))
+        df = df[~summary_rows]
     return df

@@ -1,0 +1,59 @@
+"""The config schema rejects wrong or missing keys with a message that names them."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
+
+
+@pytest.fixture
+def config():
+    return yaml.safe_load((ROOT / "config/config.yaml").read_text())
+
+
+def check(cfg):
+    validate(copy.deepcopy(cfg), SCHEMA)
+
+
+def test_default_config_is_valid_and_defaults_fill_in(config):
+    del config["download"]["retries"]
+    validate(config, SCHEMA)
+    assert config["download"]["retries"] == 4
+    assert config["datasets"]["demo_array"]["contrasts"] == ["post_vs_pre"]
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda c: c["download"].update(ofline=True), "'ofline' was unexpected"),
+        (lambda c: c["datasets"]["demo_array"].update(kind="geo_seriesmatrix"), "'geo_seriesmatrix' is not one of"),
+        (lambda c: c["datasets"]["demo_array"].pop("platform"), "'platform' is a required property"),
+        (lambda c: c["datasets"]["demo_rnaseq"].pop("counts"), "'counts' is a required property"),
+        (lambda c: c["datasets"]["demo_array"]["pairing"].pop("timepoint"), "'timepoint' is a required property"),
+        (lambda c: c["datasets"]["demo_array"]["pairing"]["timepoint"]["map"].update({"pre-treatment": "baseline"}), "'baseline' is not one of"),
+        (lambda c: c["datasets"]["demo_array"].update(accession="12345"), "does not match"),
+        (lambda c: c["download"].update(timeout="soon"), "'soon' is not of type 'number'"),
+        (lambda c: c["datasets"]["demo_array"].update(contrasts=["after_vs_before"]), "'after_vs_before' is not one of"),
+        (lambda c: c.update(datasets={}), "should be non-empty|does not have enough properties"),
+    ],
+)
+def test_bad_config_names_the_key(config, mutate, expected):
+    mutate(config)
+    with pytest.raises(WorkflowError) as err:
+        check(config)
+    text = str(err.value) + "".join(str(a) for a in getattr(err.value, "args", ()))
+    import re
+
+    assert re.search(expected, text), text
+
+
+def test_message_gives_the_full_key_path(config):
+    config["datasets"]["demo_array"]["pairing"]["timepoint"]["map"]["pre-treatment"] = "baseline"
+    with pytest.raises(WorkflowError, match=r"\['datasets'\]\['demo_array'\]\['pairing'\]\['timepoint'\]\['map'\]\['pre-treatment'\]"):
+        check(config)
