@@ -17,6 +17,13 @@ import pandas as pd
 FLOAT_FORMAT = "%.6g"
 
 
+def _default_mode() -> int:
+    """The mode an ordinary open() would give (mkstemp's 0600 would hide results from others)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextmanager
 def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; rename it onto ``dest`` only on success."""
@@ -27,6 +34,7 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, _default_mode())
         os.replace(tmp_path, dest)
     finally:
         if tmp_path.exists():
