@@ -61,7 +61,7 @@ def demo_run(tmp_path_factory, geo_server):
 def test_every_rule_in_dry_run(tmp_path, geo_server):
     proc = run_workflow(tmp_path, geo_server, "-n")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for rule in ["download", "prepare", "de", "claims", "all"]:
+    for rule in ["download", "prepare", "de", "de_plots", "claims", "all"]:
         assert f"\n{rule} " in proc.stdout or f"rule {rule}:" in proc.stdout, rule
 
 
@@ -106,9 +106,9 @@ def test_de_tables_have_documented_columns(demo_run):
 def test_second_run_is_byte_identical(demo_run, tmp_path, geo_server):
     proc = run_workflow(tmp_path, geo_server)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    tsvs = sorted(p.relative_to(demo_run / "results") for p in (demo_run / "results").rglob("*.tsv")
-                  if "benchmarks" not in p.parts)
-    assert len(tsvs) >= 7
+    tsvs = sorted(p.relative_to(demo_run / "results") for pattern in ("*.tsv", "*.png")
+                  for p in (demo_run / "results").rglob(pattern) if "benchmarks" not in p.parts)
+    assert len(tsvs) >= 13
     for rel in tsvs:
         assert filecmp.cmp(demo_run / "results" / rel, tmp_path / "results" / rel, shallow=False), rel
 

@@ -46,8 +46,17 @@ def de_tables():
     ]
 
 
+def de_plots():
+    return [
+        f"{RESULTS}/{ds}/de/{contrast}.{kind}.png"
+        for ds in DATASETS
+        for contrast in contrasts_of(ds)
+        for kind in ("volcano", "ma", "slopes")
+    ]
+
+
 def all_targets():
-    return [f"{RESULTS}/claims.tsv", *de_tables()] + [
+    return [f"{RESULTS}/claims.tsv", *de_tables(), *de_plots()] + [
         f"{RESULTS}/{ds}/pairs.tsv" for ds in DATASETS
     ]
 

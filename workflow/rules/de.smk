@@ -21,3 +21,30 @@ rule de:
         contrast=lambda wc: wc.contrast,
     script:
         "../scripts/de.py"
+
+
+rule de_plots:
+    """Volcano and MA plots of a contrast, and paired slope plots (one line per patient) for
+    the genes of interest (default: every gene named in the claims)."""
+    input:
+        table=f"{RESULTS}/{{ds}}/de/{{contrast}}.tsv",
+        expression=f"{RESULTS}/{{ds}}/expression.parquet",
+        samples=f"{RESULTS}/{{ds}}/samples.tsv",
+        summary=f"{RESULTS}/{{ds}}/prepare.json",
+        claims=config["claims"],
+    output:
+        volcano=f"{RESULTS}/{{ds}}/de/{{contrast}}.volcano.png",
+        ma=f"{RESULTS}/{{ds}}/de/{{contrast}}.ma.png",
+        slopes=f"{RESULTS}/{{ds}}/de/{{contrast}}.slopes.png",
+    log:
+        f"{LOGS}/{{ds}}/de_plots_{{contrast}}.log",
+    conda:
+        "../../envs/prepost.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        dataset=dataset,
+        title=lambda wc: f"{wc.ds}: {wc.contrast}",
+    script:
+        "../scripts/de_plots.py"
