@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from prepost.de_arrays import RESULT_COLUMNS, paired_moderated_t, trigamma_inverse
+from prepost.de_arrays import RESULT_COLUMNS, moderated_t, paired_moderated_t, trigamma_inverse
 from prepost.io import read_tsv
 
 FIX = Path(__file__).parent / "fixtures" / "de"
@@ -147,3 +147,28 @@ def test_trigamma_inverse_inverts_trigamma():
     y = trigamma_inverse(x)
     mid = (x >= 1e-6) & (x <= 1e7)
     np.testing.assert_allclose(special.polygamma(1, y[mid]), x[mid], rtol=1e-7)
+
+
+def test_moderated_t_contrast_forms_and_errors(arrays):
+    """The general entry point: a column name, a Series and a vector give the same table as
+    the paired wrapper (which matches limma above); bad designs are reported."""
+    expr, samples, _limma, ours = arrays
+    patients = sorted(samples["patient"].unique())
+    design = pd.DataFrame({"Intercept": 1.0}, index=samples.index)
+    for p in patients[1:]:
+        design[f"patient[{p}]"] = (samples["patient"] == p).astype(float)
+    design["post"] = (samples["timepoint"] == "post").astype(float)
+    vec = np.zeros(design.shape[1])
+    vec[-1] = 1
+    for contrast in ("post", pd.Series({"post": 1.0}), vec):
+        got = moderated_t(expr, design, contrast).set_index("gene")
+        pd.testing.assert_frame_equal(got, ours, check_exact=False, rtol=1e-12, atol=1e-14)
+    # the negated contrast flips the sign only
+    neg = moderated_t(expr, design, -vec).set_index("gene").loc[ours.index]
+    np.testing.assert_allclose(neg["stat"], -ours["stat"], rtol=1e-12)
+    with pytest.raises(ValueError, match="3 weights"):
+        moderated_t(expr, design, [0, 0, 1])
+    with pytest.raises(ValueError, match="not a design column"):
+        moderated_t(expr, design, "timepoint")
+    with pytest.raises(ValueError, match="rank-deficient"):
+        moderated_t(expr, design.assign(dup=design["post"]), "post")

@@ -6,8 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import pandas as pd
+
+from prepost import contrasts as C
 from prepost.de_arrays import RESULT_COLUMNS
-from prepost.de_counts import paired_deseq2
+from prepost.de_counts import deseq2, paired_deseq2
 from prepost.io import read_tsv
 
 FIX = Path(__file__).parent / "fixtures" / "de"
@@ -99,3 +102,68 @@ def test_bad_counts_are_reported(data):
     unpaired = samples.drop(index="S9_post")
     with pytest.raises(ValueError, match=r"\['9'\]"):
         paired_deseq2(counts.iloc[:5], unpaired)
+
+
+# ---- contrasts beyond post vs pre: resp_counts fixtures (DESeq2 1.38, design matrix) ------
+
+WITHIN = {
+    "post_vs_pre_responder": "timepoint[post]:response[responder]",
+    "post_vs_pre_non_responder": "timepoint[post]:response[non_responder]",
+    "interaction": pd.Series(
+        {"timepoint[post]:response[responder]": 1.0, "timepoint[post]:response[non_responder]": -1.0}
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def resp():
+    counts = read_tsv(FIX / "resp_counts.tsv", index_col=0)
+    sheet = read_tsv(FIX / "resp_counts_samples.tsv", dtype=str)
+    spec = C.build_contrast(sheet, "post_vs_pre_responder", "resp")
+    tables, sf = deseq2(counts, spec.samples, spec.design, WITHIN, return_size_factors=True)
+    return counts, sheet, spec, tables, sf
+
+
+@pytest.mark.parametrize("name", list(WITHIN))
+def test_within_group_and_interaction_match_deseq2(resp, name):
+    ours = resp[3][name].set_index("gene")
+    r = read_tsv(FIX / "resp_counts_deseq2.tsv")
+    r = r[r["contrast"] == name].set_index("gene").loc[ours.index]
+    for col, rcol in [("log2fc", "log2FoldChange"), ("pvalue", "pvalue"), ("padj", "padj")]:
+        assert (ours[col].isna() == r[rcol].isna()).all(), col
+    both = ours["log2fc"].notna()
+    assert both.sum() == 119  # c0001 is all zero
+    assert np.corrcoef(ours.loc[both, "log2fc"], r.loc[both, "log2FoldChange"])[0, 1] >= 0.9999
+    assert np.corrcoef(ours.loc[both, "stat"], r.loc[both, "stat"])[0, 1] >= 0.9999
+    for alpha in (0.1, 0.05):  # measured 1.0 for all three contrasts (15 to 32 genes)
+        a, b = set(ours.index[ours["padj"] < alpha]), set(r.index[r["padj"] < alpha])
+        assert len(a & b) / len(a | b) >= 0.9, (alpha, a ^ b)
+
+
+def test_size_factors_are_median_of_ratios(resp):
+    counts, _sheet, spec, _tables, sf = resp
+    x = counts[list(spec.samples.index)].to_numpy(float)
+    pos = (x > 0).all(axis=1)
+    logx = np.log(x[pos])
+    expected = np.exp(np.median(logx - logx.mean(axis=1, keepdims=True), axis=0))
+    np.testing.assert_allclose(sf.to_numpy(), expected, rtol=1e-10)
+
+
+def test_run_contrast_counts_adds_paired_checks_on_log_normalised(resp):
+    counts, sheet, _spec, _tables, _sf = resp
+    small = counts.iloc[:40]
+    out = C.run_contrast(small, "counts", sheet, "post_vs_pre_non_responder", "resp")
+    assert list(out.columns) == RESULT_COLUMNS + C.CHECK_COLUMNS
+    spec = C.build_contrast(sheet, "post_vs_pre_non_responder", "resp")
+    x = small[list(spec.samples.index)].to_numpy(float)
+    pos = (x > 0).all(axis=1)
+    logx = np.log(x[pos])
+    sf = np.exp(np.median(logx - logx.mean(axis=1, keepdims=True), axis=0))
+    logn = pd.DataFrame(np.log2(x / sf + 1), index=small.index, columns=spec.samples.index)
+    d = logn[list(spec.pairs["post"])].to_numpy() - logn[list(spec.pairs["pre"])].to_numpy()
+    got = out.set_index("gene").loc[small.index]
+    assert (got["n_up"].to_numpy() == (d > 0).sum(axis=1)).all()
+    from scipy import stats
+
+    i = 5
+    np.testing.assert_allclose(got["paired_t_p"].iloc[i], stats.ttest_1samp(d[i], 0).pvalue, rtol=1e-9)

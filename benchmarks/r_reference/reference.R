@@ -68,3 +68,98 @@ writeLines(c(R.version.string,
              paste("limma", as.character(packageVersion("limma"))),
              paste("DESeq2", as.character(packageVersion("DESeq2")))),
            file.path(dir, "versions.txt"))
+
+# ---- contrasts beyond post vs pre (resp_* inputs from simulate.py) -------------------------
+# Sample selection is written out here independently of prepost.contrasts:
+#   responder_vs_non_responder_pre: usable pre samples with a known response (incl. unpaired),
+#     ~ response, response relevelled to non_responder, coef "responseresponder"
+#   within-group: complete pairs with a known response, limma User's Guide 9.7 style design
+#     cbind(model.matrix(~patient), post.non_responder, post.responder), coef per group
+#   interaction: same pairs, cbind(model.matrix(~patient), post, post.responder),
+#     coef "post.responder"
+#   post_vs_pre: all complete pairs (also those with unknown response), ~ patient + timepoint
+# Writes resp_arrays_limma.tsv, resp_paired_checks.tsv (t.test / wilcox.test paired=TRUE on
+# a few genes) and resp_counts_deseq2.tsv (one DESeq fit of the within-group design; the
+# interaction as the numeric contrast post.responder - post.non_responder).
+
+read_sheet <- function(name) {
+  s <- read.delim(file.path(dir, name), colClasses = "character", na.strings = "")
+  s$response[is.na(s$response)] <- ""
+  s
+}
+limma_table <- function(fit, coef, contrast) {
+  tt <- topTable(fit, coef = coef, number = Inf, sort.by = "none", adjust.method = "BH")
+  data.frame(contrast = contrast, gene = rownames(tt), logFC = tt$logFC, AveExpr = tt$AveExpr,
+             t = tt$t, P.Value = tt$P.Value, adj.P.Val = tt$adj.P.Val,
+             df_total = fit$df.total[match(rownames(tt), rownames(fit))])
+}
+within_design <- function(p) {
+  post <- p$timepoint == "post"
+  cbind(model.matrix(~patient, data = p),
+        post.non_responder = as.numeric(post & p$response == "non_responder"),
+        post.responder = as.numeric(post & p$response == "responder"))
+}
+
+rs <- read_sheet("resp_arrays_samples.tsv")
+rx <- as.matrix(read.delim(file.path(dir, "resp_arrays_expr.tsv"), row.names = 1,
+                           check.names = FALSE, na.strings = "NA"))
+out <- list()
+pre <- rs[rs$timepoint == "pre" & rs$usable == "True" & rs$response != "", ]
+pre$response <- relevel(factor(pre$response), ref = "non_responder")
+fit <- eBayes(lmFit(rx[, pre$sample], model.matrix(~response, data = pre)))
+out[[1]] <- limma_table(fit, "responseresponder", "responder_vs_non_responder_pre")
+
+pr <- rs[rs$in_pair == "True" & rs$response != "", ]
+pr$patient <- factor(pr$patient)
+fit <- eBayes(lmFit(rx[, pr$sample], within_design(pr)))
+out[[2]] <- limma_table(fit, "post.responder", "post_vs_pre_responder")
+out[[3]] <- limma_table(fit, "post.non_responder", "post_vs_pre_non_responder")
+post <- pr$timepoint == "post"
+mm <- cbind(model.matrix(~patient, data = pr), post = as.numeric(post),
+            post.responder = as.numeric(post & pr$response == "responder"))
+fit <- eBayes(lmFit(rx[, pr$sample], mm))
+out[[4]] <- limma_table(fit, "post.responder", "interaction")
+
+ap <- rs[rs$in_pair == "True", ]
+ap$patient <- factor(ap$patient)
+ap$timepoint <- relevel(factor(ap$timepoint), ref = "pre")
+fit <- eBayes(lmFit(rx[, ap$sample], model.matrix(~patient + timepoint, data = ap)))
+out[[5]] <- limma_table(fit, "timepointpost", "post_vs_pre")
+write_out(do.call(rbind, out), "resp_arrays_limma.tsv")
+
+safe_p <- function(f) tryCatch(f(), error = function(e) NA_real_)
+checks <- list()
+for (cn in c("post_vs_pre", "post_vs_pre_responder")) {
+  pp <- if (cn == "post_vs_pre") ap else pr[pr$response == "responder", ]
+  pts <- sort(unique(as.character(pp$patient)))
+  pre_s <- paste0(pts, "_pre"); post_s <- paste0(pts, "_post")
+  for (g in sprintf("g%04d", 1:12)) {
+    a <- rx[g, post_s]; b <- rx[g, pre_s]; d <- a - b
+    checks[[length(checks) + 1]] <- data.frame(
+      contrast = cn, gene = g, n_pairs = sum(!is.na(d)), n_up = sum(d > 0, na.rm = TRUE),
+      n_down = sum(d < 0, na.rm = TRUE),
+      paired_t_p = safe_p(function() t.test(a, b, paired = TRUE)$p.value),
+      wilcoxon_p = safe_p(function() wilcox.test(a, b, paired = TRUE)$p.value))
+  }
+}
+write_out(do.call(rbind, checks), "resp_paired_checks.tsv")
+
+cs <- read_sheet("resp_counts_samples.tsv")
+cc <- as.matrix(read.delim(file.path(dir, "resp_counts.tsv"), row.names = 1, check.names = FALSE))
+cs <- cs[cs$in_pair == "True" & cs$response != "", ]
+cs$patient <- factor(cs$patient)
+rownames(cs) <- cs$sample
+mm <- within_design(cs)
+dds <- DESeqDataSetFromMatrix(cc[, cs$sample], colData = cs, design = ~patient)
+dds <- DESeq(dds, full = mm, quiet = TRUE)
+nm <- resultsNames(dds)
+ic <- as.numeric(nm == "post.responder") - as.numeric(nm == "post.non_responder")
+res_list <- list(post_vs_pre_responder = results(dds, name = "post.responder"),
+                 post_vs_pre_non_responder = results(dds, name = "post.non_responder"),
+                 interaction = results(dds, contrast = ic))
+write_out(do.call(rbind, lapply(names(res_list), function(cn) {
+  r <- res_list[[cn]]
+  data.frame(contrast = cn, gene = rownames(r), baseMean = r$baseMean,
+             log2FoldChange = r$log2FoldChange, lfcSE = r$lfcSE, stat = r$stat,
+             pvalue = r$pvalue, padj = r$padj)
+})), "resp_counts_deseq2.tsv")

@@ -8,6 +8,16 @@ Writes TSV files (fixed seed, deterministic) into OUTDIR (default tests/fixtures
   counts.tsv          300 genes x 6 patients x pre/post, negative binomial, 2 all-zero genes
   counts_samples.tsv  patient ids look numeric ("7".."12") on purpose
   truth_arrays.tsv, truth_counts.tsv   gene, true log2 fold change
+  resp_arrays_expr.tsv, resp_arrays_samples.tsv, resp_truth_arrays.tsv
+                      contrasts beyond post vs pre (own seed, so the files above do not move):
+                      150 genes; 5 responder + 5 non-responder + 1 unknown-response pairs, two
+                      unpaired pre samples with a response, one unpaired post, one excluded
+                      pre sample (usable false); NaNs in g0003-g0006
+  resp_counts.tsv, resp_counts_samples.tsv, resp_truth_counts.tsv
+                      120 genes; 5 responder + 5 non-responder pairs
+  Sample sheets have the prepare columns sample, patient, timepoint, response (empty =
+  unknown), in_pair, usable. Truth columns: post (post-pre in non-responders), interaction
+  (extra post-pre in responders), response_pre (responder minus non-responder at baseline).
 
 Usage: python benchmarks/r_reference/simulate.py [OUTDIR]
 """
@@ -113,6 +123,88 @@ def simulate_counts(rng: np.random.Generator, n_genes=300, n_patients=6):
     return df, sheet, pd.DataFrame({"gene": genes, "log2fc": truth})
 
 
+RESP_SEED = 20240612
+
+
+def _resp_sheet(groups: dict[str, str], unpaired: list[tuple]) -> pd.DataFrame:
+    rows = [(f"{p}_{t}", p, t, r, True, True) for p, r in groups.items() for t in ("pre", "post")]
+    rows += [(f"{p}_{t}", p, t, r, False, usable) for p, t, r, usable in unpaired]
+    return pd.DataFrame(rows, columns=["sample", "patient", "timepoint", "response", "in_pair", "usable"])
+
+
+def _resp_effects(rng, n_genes, n_each):
+    """Three sets of true effects (log2): post-pre in non-responders, extra post-pre in
+    responders (interaction), responder-minus-non-responder at baseline."""
+    truth = pd.DataFrame(0.0, index=range(n_genes), columns=["post", "interaction", "response_pre"])
+    for col in truth.columns:
+        idx = rng.choice(n_genes, n_each, replace=False)
+        truth.loc[idx, col] = rng.choice([-1.0, 1.0], n_each) * rng.uniform(1.0, 2.0, n_each)
+    return truth
+
+
+def _resp_mean(sheet, truth, patient_eff, patients):
+    is_post = (sheet["timepoint"] == "post").to_numpy(float)
+    is_resp = (sheet["response"] == "responder").to_numpy(float)
+    pidx = sheet["patient"].map({p: i for i, p in enumerate(patients)}).to_numpy()
+    return (
+        patient_eff[:, pidx]
+        + truth[["post"]].to_numpy() * is_post
+        + truth[["interaction"]].to_numpy() * is_post * is_resp
+        + truth[["response_pre"]].to_numpy() * is_resp
+    )
+
+
+def simulate_resp_arrays(rng: np.random.Generator, n_genes=150):
+    groups = {f"R0{i}": "responder" for i in range(1, 6)}
+    groups |= {f"N0{i}": "non_responder" for i in range(1, 6)}
+    groups["U01"] = ""
+    unpaired = [
+        ("R06", "pre", "responder", True),
+        ("N06", "pre", "non_responder", True),
+        ("U02", "post", "", True),
+        ("N07", "pre", "non_responder", False),  # excluded in config: never used
+    ]
+    sheet = _resp_sheet(groups, unpaired)
+    patients = list(dict.fromkeys(sheet["patient"]))
+    genes = [f"g{i:04d}" for i in range(1, n_genes + 1)]
+    truth = _resp_effects(rng, n_genes, 15)
+    base = rng.normal(8, 1.5, n_genes)[:, None]
+    patient_eff = rng.normal(0, 0.5, (n_genes, len(patients)))
+    sd = np.sqrt(0.09 * 6 / rng.chisquare(6, n_genes))[:, None]
+    y = base + _resp_mean(sheet, truth, patient_eff, patients)
+    y = np.round(y + sd * rng.normal(size=y.shape), 6)
+    col = {s: j for j, s in enumerate(sheet["sample"])}
+    nan_cells = {
+        "g0003": ["R01_pre"],
+        "g0004": ["N02_pre", "N02_post"],  # a whole patient: aliased column
+        "g0005": ["R06_pre", "N01_post"],
+        "g0006": [f"R0{i}_post" for i in range(1, 6)],  # responder effect not estimable
+    }
+    for g, cells in nan_cells.items():
+        y[genes.index(g), [col[c] for c in cells]] = np.nan
+    expr = pd.DataFrame(y, index=pd.Index(genes, name="gene"), columns=sheet["sample"])
+    return expr, sheet, truth.assign(gene=genes)[["gene", *truth.columns]]
+
+
+def simulate_resp_counts(rng: np.random.Generator, n_genes=120):
+    groups = {f"R0{i}": "responder" for i in range(1, 6)}
+    groups |= {f"N0{i}": "non_responder" for i in range(1, 6)}
+    sheet = _resp_sheet(groups, [])
+    patients = list(groups)
+    genes = [f"c{i:04d}" for i in range(1, n_genes + 1)]
+    truth = _resp_effects(rng, n_genes, 15)
+    log_mu = rng.normal(np.log(300), 1.4, n_genes)[:, None]
+    patient_eff = rng.normal(0, 0.3, (n_genes, len(patients)))
+    size_factor = rng.uniform(0.7, 1.4, len(sheet))
+    mu = np.exp(log_mu + np.log(2) * _resp_mean(sheet, truth, patient_eff / np.log(2), patients))
+    mu = mu * size_factor
+    disp = (0.03 + 1.5 / mu.mean(axis=1))[:, None] * np.exp(rng.normal(0, 0.3, (n_genes, 1)))
+    counts = rng.negative_binomial(1 / disp, 1 / (1 + mu * disp))
+    counts[0, :] = 0
+    df = pd.DataFrame(counts.astype(np.int64), index=pd.Index(genes, name="gene"), columns=sheet["sample"])
+    return df, sheet, truth.assign(gene=genes)[["gene", *truth.columns]]
+
+
 def main(outdir: Path) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(SEED)
@@ -127,6 +219,16 @@ def main(outdir: Path) -> None:
     counts.to_csv(outdir / "counts.tsv", sep="\t")
     csheet.to_csv(outdir / "counts_samples.tsv", sep="\t", index=False)
     ctruth.to_csv(outdir / "truth_counts.tsv", sep="\t", index=False, float_format="%.6f")
+
+    rng = np.random.default_rng(RESP_SEED)
+    expr, sheet, truth = simulate_resp_arrays(rng)
+    expr.to_csv(outdir / "resp_arrays_expr.tsv", sep="\t", na_rep="NA", float_format="%.6f")
+    sheet.to_csv(outdir / "resp_arrays_samples.tsv", sep="\t", index=False)
+    truth.to_csv(outdir / "resp_truth_arrays.tsv", sep="\t", index=False, float_format="%.6f")
+    counts, csheet, ctruth = simulate_resp_counts(rng)
+    counts.to_csv(outdir / "resp_counts.tsv", sep="\t")
+    csheet.to_csv(outdir / "resp_counts_samples.tsv", sep="\t", index=False)
+    ctruth.to_csv(outdir / "resp_truth_counts.tsv", sep="\t", index=False, float_format="%.6f")
 
 
 if __name__ == "__main__":

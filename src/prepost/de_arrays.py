@@ -62,13 +62,13 @@ def _check_samples(expr: pd.DataFrame, samples: pd.DataFrame, ref: str, alt: str
     return sheet
 
 
-def _design(sheet: pd.DataFrame, alt: str) -> np.ndarray:
+def _design(sheet: pd.DataFrame, alt: str) -> pd.DataFrame:
     """Intercept + treatment-coded patient (first sorted patient as baseline) + timepoint."""
     patients = sorted(sheet["patient"].unique())
-    cols = [np.ones(len(sheet))]
-    cols += [(sheet["patient"] == p).to_numpy(float) for p in patients[1:]]
-    cols.append((sheet["timepoint"] == alt).to_numpy(float))
-    return np.column_stack(cols)
+    cols = {"Intercept": np.ones(len(sheet))}
+    cols.update({f"patient[{p}]": (sheet["patient"] == p).to_numpy(float) for p in patients[1:]})
+    cols[f"timepoint[{alt}]"] = (sheet["timepoint"] == alt).to_numpy(float)
+    return pd.DataFrame(cols, index=sheet.index)
 
 
 def _estimable_columns(x: np.ndarray) -> np.ndarray:
@@ -90,9 +90,13 @@ def _estimable_columns(x: np.ndarray) -> np.ndarray:
     return np.asarray(keep, dtype=int)
 
 
-def _fit_genewise(y: np.ndarray, design: np.ndarray):
-    """limma's lm.series: coefficient, unscaled s.e. and residual variance of the last design
-    column (timepoint) per gene, one QR per missingness pattern."""
+def _fit_genewise(y: np.ndarray, design: np.ndarray, contrast: np.ndarray):
+    """limma's lm.series + contrasts.fit: estimate, unscaled s.e. of the contrast c'b and
+    residual variance per gene, one QR per missingness pattern. The contrast's unscaled
+    variance is c'(X'X)^-1 c of each pattern's own design (exact; limma's contrasts.fit
+    approximates it from the full design for genes with NAs unless c picks one coefficient,
+    which is what every built-in contrast does). A contrast that puts weight on a coefficient
+    aliased in a pattern is not estimable there: NaN, as limma."""
     n_genes, n_samples = y.shape
     coef = np.full(n_genes, np.nan)
     stdev_unscaled = np.full(n_genes, np.nan)
@@ -101,7 +105,7 @@ def _fit_genewise(y: np.ndarray, design: np.ndarray):
     finite = np.isfinite(y)
     patterns, inverse = np.unique(finite, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
-    last = design.shape[1] - 1
+    used = np.flatnonzero(contrast != 0)
     for k, obs in enumerate(patterns):  # loop over missingness patterns, vectorised within
         rows = np.flatnonzero(inverse == k)
         n_obs = int(obs.sum())
@@ -116,12 +120,13 @@ def _fit_genewise(y: np.ndarray, design: np.ndarray):
         df_resid[rows] = df
         if df > 0:
             sigma2[rows] = np.mean(effects[rank:] ** 2, axis=0)
-        if keep[-1] == last:  # timepoint estimable in this pattern
+        if np.isin(used, keep).all():  # contrast estimable in this pattern
             r = r[:rank]
+            c = contrast[keep]
             beta = np.linalg.solve(r, effects[:rank])
-            coef[rows] = beta[-1]
+            coef[rows] = c @ beta
             rinv = np.linalg.inv(r)
-            stdev_unscaled[rows] = np.sqrt(np.sum(rinv[-1] ** 2))
+            stdev_unscaled[rows] = np.sqrt(np.sum((rinv.T @ c) ** 2))
     return coef, stdev_unscaled, sigma2, df_resid
 
 
@@ -211,22 +216,64 @@ def bh_adjust(p: np.ndarray) -> np.ndarray:
     return out
 
 
-def paired_moderated_t(
-    expr: pd.DataFrame, samples: pd.DataFrame, ref: str = "pre", alt: str = "post"
-) -> pd.DataFrame:
-    """limma-equivalent paired test of alt vs ref (design ~ patient + timepoint).
+def _contrast_vector(design: pd.DataFrame, contrast) -> np.ndarray:
+    """A contrast given as a column name, a Series over the design columns or a sequence."""
+    if isinstance(contrast, str):
+        if contrast not in design.columns:
+            raise ValueError(
+                f"contrast {contrast!r} is not a design column; columns: {list(design.columns)}"
+            )
+        return (design.columns == contrast).astype(float)
+    if isinstance(contrast, pd.Series):
+        unknown = sorted(set(map(str, contrast.index)) - set(map(str, design.columns)))
+        if unknown:
+            raise ValueError(f"contrast names {unknown} are not design columns {list(design.columns)}")
+        return contrast.reindex(design.columns, fill_value=0.0).to_numpy(float)
+    c = np.asarray(contrast, dtype=float).reshape(-1)
+    if len(c) != design.shape[1]:
+        raise ValueError(
+            f"contrast has {len(c)} weights but the design has {design.shape[1]} columns "
+            f"{list(design.columns)}"
+        )
+    if not np.isfinite(c).all() or not c.any():
+        raise ValueError(f"contrast {list(c)} must be finite and not all zero")
+    return c
 
-    expr: genes x samples, log2 values, NaN allowed. samples: indexed by sample id with
-    'patient' and 'timepoint' (ref/alt); only these samples are used, and every patient must
-    have both. Returns the contract columns plus df_total. Genes whose timepoint effect is not
-    estimable from their finite values, or with no residual df, are left out (limma would give
-    NA or a t built from the prior variance alone); they still inform the variance prior
-    exactly as in limma when they have residual df.
+
+def moderated_t(expr: pd.DataFrame, design: pd.DataFrame, contrast) -> pd.DataFrame:
+    """limma ``eBayes(contrasts.fit(lmFit(expr, design), contrast))`` for one contrast.
+
+    expr: genes x samples, log2 values, NaN allowed. design: samples x coefficients, indexed by
+    sample id (these samples, in this order, are used). contrast: a design column name, a Series
+    of weights by column name, or a vector of weights. Returns the contract columns plus
+    df_total, sorted by pvalue then gene. Genes whose contrast is not estimable from their
+    finite values, or with no residual df, are left out (limma gives NA or a t from the prior
+    variance alone); they still inform the variance prior exactly as in limma when they have
+    residual df.
     """
-    sheet = _check_samples(expr, samples, ref, alt)
+    if not isinstance(design, pd.DataFrame):
+        raise ValueError("design must be a DataFrame indexed by sample id with named columns")
+    if design.index.has_duplicates:
+        dup = sorted(map(str, design.index[design.index.duplicated()].unique()))
+        raise ValueError(f"design has duplicated sample id(s): {dup}")
+    c = _contrast_vector(design, contrast)
     data = expr.copy()
     data.columns = data.columns.astype(str)
-    data = data[list(sheet.index)]
+    ids = list(design.index.astype(str))
+    absent = [s for s in ids if s not in set(data.columns)]
+    if absent:
+        raise ValueError(f"sample(s) {absent} of the design are not columns of the matrix")
+    data = data[ids]
+    try:
+        x = design.to_numpy(dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"design matrix has non-numeric values: {err}") from None
+    if not np.isfinite(x).all():
+        raise ValueError("design matrix has NaN or infinite values")
+    if np.linalg.matrix_rank(x) < x.shape[1]:
+        raise ValueError(
+            f"design matrix of {x.shape[0]} samples x {x.shape[1]} columns is rank-deficient"
+        )
     try:
         y = data.to_numpy(dtype=float)
     except (TypeError, ValueError) as err:
@@ -241,8 +288,7 @@ def paired_moderated_t(
         dup = data.index[data.index.duplicated()][0]
         raise ValueError(f"expression matrix has duplicated gene id {dup!r}")
 
-    design = _design(sheet, alt)
-    coef, su, sigma2, df_resid = _fit_genewise(y, design)
+    coef, su, sigma2, df_resid = _fit_genewise(y, x, c)
     if df_resid.max(initial=0) == 0:
         raise ValueError("no residual degrees of freedom in any gene's fit")
     if not np.isfinite(sigma2).any():
@@ -271,3 +317,17 @@ def paired_moderated_t(
         }
     )
     return out.sort_values(["pvalue", "gene"], kind="stable").reset_index(drop=True)
+
+
+def paired_moderated_t(
+    expr: pd.DataFrame, samples: pd.DataFrame, ref: str = "pre", alt: str = "post"
+) -> pd.DataFrame:
+    """limma-equivalent paired test of alt vs ref (design ~ patient + timepoint).
+
+    expr: genes x samples, log2 values, NaN allowed. samples: indexed by sample id with
+    'patient' and 'timepoint' (ref/alt); only these samples are used, and every patient must
+    have both. Returns the contract columns plus df_total (see moderated_t).
+    """
+    sheet = _check_samples(expr, samples, ref, alt)
+    design = _design(sheet, alt)
+    return moderated_t(expr, design, f"timepoint[{alt}]")

@@ -1,6 +1,8 @@
 """Paired negative-binomial test for RNA-seq counts with pydeseq2 (DESeq2 in Python).
 
-Design ``~ patient + timepoint`` with DESeq2's defaults: ratio size factors, parametric
+Any design (a formula over the metadata, or a design matrix with named columns, as
+prepost.contrasts builds) and contrast (a factor/level triple or a numeric vector); the paired
+default is ``~ patient + timepoint``, with DESeq2's defaults: ratio size factors, parametric
 dispersion trend, Wald test, Cook's distance outlier handling (refit_cooks) and independent
 filtering at alpha = 0.1 (R's results() default; pydeseq2's own default is 0.05). Both factors
 are passed as pandas Categoricals: pydeseq2/formulaic would otherwise sort the timepoint levels
@@ -37,53 +39,114 @@ def _check_counts(counts: pd.DataFrame) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def paired_deseq2(
-    counts: pd.DataFrame,
-    samples: pd.DataFrame,
-    ref: str = "pre",
-    alt: str = "post",
-    n_cpus: int = 1,
-) -> pd.DataFrame:
-    """DESeq2 paired test of alt vs ref on raw counts (genes x samples).
+def _contrast_arg(design, contrast):
+    """pydeseq2 wants a numeric vector for a design matrix: accept a column name, a Series of
+    weights by column name or a vector too."""
+    if isinstance(design, str):
+        return list(contrast) if not isinstance(contrast, np.ndarray) else contrast
+    cols = list(design.columns)
+    if isinstance(contrast, str):
+        if contrast not in cols:
+            raise ValueError(f"contrast {contrast!r} is not a design column; columns: {cols}")
+        return np.array([float(c == contrast) for c in cols])
+    if isinstance(contrast, pd.Series):
+        unknown = sorted(set(map(str, contrast.index)) - set(map(str, cols)))
+        if unknown:
+            raise ValueError(f"contrast names {unknown} are not design columns {cols}")
+        return contrast.reindex(cols, fill_value=0.0).to_numpy(float)
+    vec = np.asarray(contrast, dtype=float).reshape(-1)
+    if len(vec) != len(cols):
+        raise ValueError(f"contrast has {len(vec)} weights for {len(cols)} design columns {cols}")
+    return vec
 
-    samples: indexed by sample id with 'patient' and 'timepoint' (ref/alt); only these samples
-    are used and every patient must have both. Returns the contract columns with mean_expr =
-    baseMean. As in DESeq2, genes with all-zero counts are kept with NaN statistics, and genes
-    removed by independent filtering or flagged as Cook's outliers keep their pvalue/log2fc but
-    get padj (or pvalue) NaN.
+
+def deseq2(
+    counts: pd.DataFrame,
+    metadata: pd.DataFrame | None,
+    design: str | pd.DataFrame,
+    contrast,
+    *,
+    n_cpus: int = 1,
+    return_size_factors: bool = False,
+):
+    """DESeq2 Wald test of one contrast on raw counts (genes x samples) with pydeseq2.
+
+    design: a formula over ``metadata`` columns (make factors pandas Categoricals with the
+    reference level first: pydeseq2 otherwise sorts levels) or a design matrix DataFrame
+    (samples x named columns, index = sample ids; then metadata may be None). contrast: for a
+    formula, [factor, alt, ref] or a numeric vector; for a matrix, a column name, a Series of
+    weights by column or a vector; a dict {name: contrast} tests several contrasts on one fit
+    and returns {name: table}. The samples used are the metadata's (formula) or the design's
+    (matrix) index. Returns the contract columns (mean_expr = baseMean) sorted by pvalue then
+    gene, and with return_size_factors also the size factors (Series by sample). All-zero genes
+    keep NaN statistics; independent filtering (alpha 0.1) and Cook's outliers give NaN padj
+    (pvalue) as in R.
     """
     from pydeseq2.dds import DeseqDataSet
-    from pydeseq2.ds import DeseqStats
 
-    sheet = _check_samples(counts, samples, ref, alt)
+    if isinstance(design, pd.DataFrame):
+        ids = list(design.index.astype(str))
+        design = design.copy()
+        design.index = ids
+        if design.isna().any().any():
+            raise ValueError("design matrix has NaN values")
+        if np.linalg.matrix_rank(design.to_numpy(float)) < design.shape[1]:
+            raise ValueError(
+                f"design matrix of {design.shape[0]} samples x {design.shape[1]} columns is "
+                "rank-deficient"
+            )
+        meta = (metadata.copy() if metadata is not None else pd.DataFrame(index=ids))
+        meta.index = meta.index.astype(str)
+        missing = [s for s in ids if s not in meta.index]
+        if missing:
+            raise ValueError(f"sample(s) {missing} of the design are not in the metadata")
+        meta = meta.loc[ids]
+    elif isinstance(design, str):
+        if metadata is None:
+            raise ValueError("a design formula needs the metadata table")
+        meta = metadata.copy()
+        meta.index = meta.index.astype(str)
+        ids = list(meta.index)
+    else:
+        raise ValueError("design must be a formula string or a design matrix DataFrame")
+    if len(set(ids)) != len(ids):
+        raise ValueError("duplicated sample ids in the design/metadata")
     data = counts.copy()
     data.columns = data.columns.astype(str)
-    data = data[list(sheet.index)]
+    absent = [s for s in ids if s not in set(data.columns)]
+    if absent:
+        raise ValueError(f"sample(s) {absent} are not columns of the count matrix")
+    data = data[ids]
     values = _check_counts(data)
     genes = data.index.astype(str)
-
-    patients = sorted(sheet["patient"].unique())
-    metadata = pd.DataFrame(
-        {
-            "patient": pd.Categorical(sheet["patient"], categories=patients),
-            "timepoint": pd.Categorical(sheet["timepoint"], categories=[ref, alt]),
-        },
-        index=sheet.index,
-    )
-    mat = pd.DataFrame(values.T, index=sheet.index, columns=genes)
+    mat = pd.DataFrame(values.T, index=ids, columns=genes)
+    many = isinstance(contrast, dict)
+    vecs = {k: _contrast_arg(design, c) for k, c in (contrast.items() if many else [(None, contrast)])}
 
     dds = DeseqDataSet(
         counts=mat,
-        metadata=metadata,
-        design="~patient + timepoint",
+        metadata=meta,
+        design=design,
         refit_cooks=True,
         n_cpus=n_cpus,
         quiet=True,
     )
     dds.deseq2()
+    tables = {k: _results(dds, vec, genes, n_cpus) for k, vec in vecs.items()}
+    out = tables if many else tables[None]
+    if return_size_factors:
+        sf = pd.Series(np.asarray(dds.obs["size_factors"], float), index=ids, name="size_factor")
+        return out, sf
+    return out
+
+
+def _results(dds, vec, genes: pd.Index, n_cpus: int) -> pd.DataFrame:
+    """Wald test of one contrast of a fitted DeseqDataSet, as the contract table."""
+    from pydeseq2.ds import DeseqStats
+
     stats = DeseqStats(
         dds,
-        contrast=["timepoint", alt, ref],
+        contrast=vec,
         alpha=ALPHA,
         cooks_filter=True,
         independent_filter=True,
@@ -106,3 +169,28 @@ def paired_deseq2(
     return out.sort_values(["pvalue", "gene"], kind="stable", na_position="last").reset_index(
         drop=True
     )
+
+
+def paired_deseq2(
+    counts: pd.DataFrame,
+    samples: pd.DataFrame,
+    ref: str = "pre",
+    alt: str = "post",
+    n_cpus: int = 1,
+) -> pd.DataFrame:
+    """DESeq2 paired test of alt vs ref on raw counts (genes x samples).
+
+    samples: indexed by sample id with 'patient' and 'timepoint' (ref/alt); only these samples
+    are used and every patient must have both. Formula ``~patient + timepoint`` with both
+    factors as Categoricals (ref first), contrast [timepoint, alt, ref]; see deseq2.
+    """
+    sheet = _check_samples(counts, samples, ref, alt)
+    patients = sorted(sheet["patient"].unique())
+    metadata = pd.DataFrame(
+        {
+            "patient": pd.Categorical(sheet["patient"], categories=patients),
+            "timepoint": pd.Categorical(sheet["timepoint"], categories=[ref, alt]),
+        },
+        index=sheet.index,
+    )
+    return deseq2(counts, metadata, "~patient + timepoint", ["timepoint", alt, ref], n_cpus=n_cpus)
