@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prepost.pairing import PairingError, pair_samples, paired_design, validate_design
+from prepost.pairing import PairingError, pair_samples, validate_design
 
 RULES = {
     "patient": {"field": "title", "regex": r"^(P\d+)_"},
@@ -40,7 +40,7 @@ def test_complete_pairs_kept_and_unpaired_reported():
     assert sheet.set_index("sample").loc["GSM21", "response"] == "non_responder"
     # characteristics are carried into the sample sheet
     assert "tissue" in sheet.columns
-    assert list(sheet.columns[:6]) == ["sample", "title", "patient", "timepoint", "response", "in_pair"]
+    assert list(sheet.columns[:7]) == ["sample", "title", "patient", "timepoint", "response", "in_pair", "usable"]
 
 
 def test_exclusion_is_reported_and_breaks_the_pair():
@@ -107,11 +107,25 @@ def test_design_summary_and_rank():
     summary = validate_design(sheet, ["post_vs_pre"], "d")
     # 10 samples, intercept + 4 patient effects + timepoint = 6 coefficients
     assert summary["pairs"] == 5
-    assert summary["post_vs_pre_df_residual"] == 4
-    kept = sheet[sheet.in_pair].set_index("sample")
-    x = paired_design(kept.sort_values(["patient", "timepoint"], ascending=[True, False]))
-    assert x.shape == (10, 6)
-    assert np.linalg.matrix_rank(x) == 6
+    assert summary["contrasts"]["post_vs_pre"]["df_residual"] == 4
+    assert summary["contrasts"]["post_vs_pre"]["coefficients"] == 6
+
+
+def test_unpaired_samples_are_usable_for_unpaired_contrasts():
+    samples = cohort(4, extra=[("GSM99", "P99_pre", "pre-treatment", "RD")])
+    rules = dict(RULES, exclude=["GSM10"])
+    sheet, _ = pair_samples(samples, rules, "d")
+    s = sheet.set_index("sample")
+    assert bool(s.loc["GSM99", "usable"]) and not bool(s.loc["GSM99", "in_pair"])
+    assert bool(s.loc["GSM11", "usable"])  # P01's post: unpaired after its pre was excluded
+    assert not bool(s.loc["GSM10", "usable"])  # excluded in config
+
+
+def test_response_contrast_without_response_fails_at_design_check():
+    rules = {k: v for k, v in RULES.items() if k != "response"}
+    sheet, _ = pair_samples(cohort(4), rules, "d")
+    with pytest.raises(PairingError, match=r"'d'.*responder_vs_non_responder_pre"):
+        validate_design(sheet, ["post_vs_pre", "responder_vs_non_responder_pre"], "d")
 
 
 def test_numeric_looking_patient_ids_stay_strings():

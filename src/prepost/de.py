@@ -7,26 +7,19 @@ import json
 
 import pandas as pd
 
-from prepost import io, pairing
+from prepost import io
 
 
 def run_contrast(expression_path, samples_path, summary_path, contrast, dest, *, n_cpus=1) -> pd.DataFrame:
+    """Fit one configured contrast (see prepost.contrasts) and write its DE table."""
+    from prepost import contrasts
+
     summary = json.loads(open(summary_path).read())
     data = pd.read_parquet(expression_path)
     sheet = io.read_tsv(samples_path, dtype={"sample": str, "patient": str})
-    sheet["in_pair"] = sheet["in_pair"].astype(str).str.lower() == "true"
-    if contrast != "post_vs_pre":  # the schema admits only known contrasts
-        raise ValueError(f"unknown contrast {contrast!r}")
-    kept = pairing.paired_samples(sheet)[["patient", "timepoint"]]
-    data = data[kept.index]
-    if summary["values"] == "counts":
-        from prepost.de_counts import paired_deseq2
-
-        table = paired_deseq2(data, kept, ref="pre", alt="post", n_cpus=n_cpus)
-    else:
-        from prepost.de_arrays import paired_moderated_t
-
-        table = paired_moderated_t(data, kept, ref="pre", alt="post")
+    table = contrasts.run_contrast(
+        data, summary["values"], sheet, contrast, summary["dataset"], n_cpus=n_cpus
+    )
     io.write_tsv(table, dest)
     return table
 

@@ -19,7 +19,7 @@ class PairingError(ValueError):
 
 
 MIN_PAIRS = 3
-SAMPLE_COLUMNS = ["sample", "title", "patient", "timepoint", "response", "in_pair"]
+SAMPLE_COLUMNS = ["sample", "title", "patient", "timepoint", "response", "in_pair", "usable"]
 LEDGER_COLUMNS = ["sample", "title", "patient", "timepoint", "response", "status", "reason"]
 
 
@@ -168,16 +168,18 @@ def pair_samples(
     ]
     # A patient's response is known if any of their samples states it.
     known = live.dropna(subset=["response"]).groupby("patient")["response"].first()
-    sheet["response"] = sheet["response"].fillna(sheet["patient"].map(known))
+    sheet["response"] = sheet["response"].fillna(sheet["patient"].map(known).astype("string"))
 
     sheet["in_pair"] = reason == ""
+    # Unpaired samples still serve unpaired contrasts (responders vs non-responders, pre).
+    sheet["usable"] = sheet["in_pair"] | reason.str.startswith("unpaired")
     ledger = sheet[["title", "patient", "timepoint", "response"]].copy()
     ledger["status"] = np.where(sheet["in_pair"], "kept", "dropped")
     ledger["reason"] = reason.where(~sheet["in_pair"], "complete pair")
     sheet = sheet.join(samples.drop(columns=[c for c in samples.columns if c in sheet.columns or c == "title"]))
     sheet = sheet.reset_index()
     ledger = ledger.reset_index()[LEDGER_COLUMNS]
-    order = ["sample", "title", "patient", "timepoint", "response", "in_pair"]
+    order = ["sample", "title", "patient", "timepoint", "response", "in_pair", "usable"]
     sheet = sheet[order + [c for c in sheet.columns if c not in order]]
     return sheet, ledger
 
@@ -190,16 +192,10 @@ def paired_samples(sheet: pd.DataFrame) -> pd.DataFrame:
     return kept.set_index("sample")
 
 
-def paired_design(kept: pd.DataFrame) -> np.ndarray:
-    """Intercept + patient (treatment coding) + post indicator, rows in ``kept`` order."""
-    patients = pd.Categorical(kept["patient"].astype(str))
-    block = pd.get_dummies(patients, drop_first=True).to_numpy(dtype=float)
-    post = (kept["timepoint"].to_numpy() == "post").astype(float)[:, None]
-    return np.hstack([np.ones((len(kept), 1)), block, post])
-
-
 def validate_design(sheet: pd.DataFrame, contrasts: list[str], dataset: str) -> dict:
     """Fail fast, naming the dataset and the fix, when a contrast cannot be estimated."""
+    from prepost.contrasts import ContrastError, validate_contrasts
+
     kept = paired_samples(sheet)
     n_pairs = kept["patient"].nunique()
     if n_pairs < MIN_PAIRS:
@@ -209,18 +205,8 @@ def validate_design(sheet: pd.DataFrame, contrasts: list[str], dataset: str) -> 
             "dropped, and check pairing.patient / pairing.timepoint in the config"
         )
     summary = {"dataset": dataset, "pairs": int(n_pairs), "samples": int(len(sheet))}
-    for contrast in contrasts:
-        if contrast == "post_vs_pre":
-            x = paired_design(kept)
-        else:  # pragma: no cover - the schema admits only known contrasts
-            raise PairingError(f"dataset {dataset!r}: unknown contrast {contrast!r}")
-        rank = np.linalg.matrix_rank(x)
-        df_resid = x.shape[0] - rank
-        if rank < x.shape[1] or df_resid < 1:
-            raise PairingError(
-                f"dataset {dataset!r}: contrast {contrast!r} has a design of rank {rank} for "
-                f"{x.shape[1]} coefficients and {df_resid} residual df; add pairs or remove "
-                "the contrast"
-            )
-        summary[f"{contrast}_df_residual"] = int(df_resid)
+    try:
+        summary["contrasts"] = validate_contrasts(sheet, contrasts, dataset)
+    except ContrastError as err:
+        raise PairingError(f"{err}; fix the data or remove the contrast from the config") from None
     return summary

@@ -1,0 +1,549 @@
+"""DESeq2's paired negative-binomial test, vectorised over genes for the design ~ patient + timepoint.
+
+Why: pydeseq2 fits one small GLM per gene in Python (and the dispersion with scipy optimisers),
+which is what makes a 200-sample paired cohort take minutes. With exactly one ref and one alt
+sample per patient the design X = [patient indicators | alt] makes X'WX an arrow matrix (diagonal
+patient block, one dense row/column), so every solve, determinant and trace DESeq2 needs costs
+O(samples) per gene and runs for all genes at once in numpy. The patient-indicator basis spans
+the same space as R's treatment coding (intercept + patients 2..P) with a unimodular change of
+basis, so the timepoint coefficient, its variance and det(X'WX) are identical to DESeq2's.
+
+The steps and constants follow DESeq2 1.38 (DESeq() + results(), betaPrior = FALSE):
+median-of-ratios size factors; rough/moment start (pmin), IRLS mu (minmu 0.5, ridge 1e-6 on
+the log2 scale, deviance tolerance 1e-8); gene-wise Cox-Reid adjusted profile likelihood
+maximised by DESeq2's own backtracking line search on log(alpha) (kappa_0 1, tol 1e-6, maxit
+100) with its grid fallback; parametric trend by R's Gamma(identity) GLM iteration;
+prior variance max(mad^2 - trigamma((m-p)/2), 0.25); MAP line search; dispersion outliers
+(2 SD) keep the gene-wise value; final IRLS, Wald test on the normal distribution;
+independent filtering on baseMean with R's lowess (alpha 0.1). Cook's distances: DESeq2 only
+uses samples in design cells with >= 3 replicates, and in this design every cell has one
+sample, so DESeq2 flags no Cook's outliers and nothing is replaced; the same holds here.
+Differences: genes DESeq2 would refit with optim (IRLS not converged or |beta| > 30) keep the
+IRLS solution; the ridge is applied in the patient-indicator basis (1e-6 / log(2)^2, a
+relative effect far below the tolerances); with <= 3 residual df DESeq2 estimates the prior
+variance by simulation + loess (set.seed(2)), replaced here by the same KL matching with numpy's
+generator and a running-mean smoother. tests/test_nbglm.py checks the result against DESeq2.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from prepost.de_arrays import RESULT_COLUMNS, _check_samples, bh_adjust
+
+ALPHA = 0.1  # results(alpha = 0.1), as prepost.de_counts
+MIN_DISP = 1e-8
+MINMU = 0.5
+KAPPA_0 = 1.0
+DISP_TOL = 1e-6
+MAXIT = 100
+BETA_TOL = 1e-8
+LAMBDA = 1e-6 / np.log(2) ** 2  # DESeq2's ridge, given on the log2 scale
+
+
+# ---------------------------------------------------------------------------------------------
+# arrow-matrix algebra: X'WX for X = [patient indicators | alt], W per sample
+# ---------------------------------------------------------------------------------------------
+def _arrow(w: np.ndarray, ridge: float = 0.0):
+    """Blocks of X'WX (+ ridge I): diagonal D (genes x P), column b (= w_alt), corner c."""
+    d = w[..., 0] + w[..., 1] + ridge
+    b = w[..., 1]
+    c = b.sum(axis=1) + ridge
+    return d, b, c
+
+
+def _logdet_and_trace(w: np.ndarray, dw: np.ndarray):
+    """log det(X'WX) and tr((X'WX)^-1 X'dW X) for each gene (Schur complement on the corner)."""
+    d, b, c = _arrow(w)
+    dd, db, dc = _arrow(dw)
+    q = b / d
+    s = c - np.sum(b * q, axis=1)
+    logdet = np.sum(np.log(d), axis=1) + np.log(s)
+    tr = np.sum(dd / d, axis=1) + (np.sum(q * q * dd, axis=1) - 2 * np.sum(q * db, axis=1) + dc) / s
+    return logdet, tr
+
+
+# ---------------------------------------------------------------------------------------------
+# IRLS for the NB GLM (DESeq2's fitBeta), all genes at once
+# ---------------------------------------------------------------------------------------------
+def _nb_const(y: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Per-gene sum of the mu-free part of the NB log density."""
+    size = 1 / alpha[:, None, None]
+    return np.sum(special.gammaln(y + size) - special.gammaln(size) - special.gammaln(y + 1), axis=(1, 2))
+
+
+def _nb_mu_part(y: np.ndarray, mu: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Per-gene sum of the mu-dependent part of the NB log density (stable for tiny alpha)."""
+    a = alpha[:, None, None]
+    am = a * mu
+    l1p = np.log1p(am)
+    return np.sum(-l1p / a + y * (np.log(am) - l1p), axis=(1, 2))
+
+
+def _irls(y: np.ndarray, sf: np.ndarray, alpha: np.ndarray):
+    """DESeq2's IRLS (fitBeta) for one gene block. y: genes x P x 2, sf: P x 2.
+
+    Returns (beta_alt, gamma (patient effects), mu unclamped, var_alt (ridge sandwich), iters,
+    stable) on the natural-log scale. DESeq2 starts from the least-squares fit of
+    log(normalised counts + 0.1), which in this design is closed-form."""
+    g = y.shape[0]
+    logn = np.log(y / sf + 0.1)
+    beta = np.mean(logn[..., 1] - logn[..., 0], axis=1)
+    gam = 0.5 * (logn[..., 0] + logn[..., 1] - beta[:, None])
+    offs = np.array([0.0, 1.0])
+    mu = sf * np.exp(gam[..., None] + beta[:, None, None] * offs)
+    const = _nb_const(y, alpha)
+    dev_old = np.zeros(g)
+    iters = np.zeros(g, dtype=int)
+    stable = np.ones(g, dtype=bool)
+    active = np.arange(g)
+    logsf = np.log(sf)
+    for t in range(MAXIT):
+        ya, mua, al = y[active], mu[active], alpha[active]
+        w = mua / (1 + al[:, None, None] * mua)
+        z = np.log(mua) - logsf + (ya - mua) / mua
+        d, b, c = _arrow(w, LAMBDA)
+        rp = np.sum(w * z, axis=2)
+        rb = np.sum(w[..., 1] * z[..., 1], axis=1)
+        s = c - np.sum(b * b / d, axis=1)
+        ba = (rb - np.sum(b * rp / d, axis=1)) / s
+        ga = (rp - b * ba[:, None]) / d
+        iters[active] += 1
+        big = (np.abs(ba) > 30) | (np.abs(ga[:, 0]) > 30) | np.any(np.abs(ga - ga[:, :1]) > 30, axis=1)
+        stable[active[big]] = False  # DESeq2 would hand these to optim
+        mua = np.maximum(sf * np.exp(ga[..., None] + ba[:, None, None] * offs), MINMU)
+        dev = -2 * (const[active] + _nb_mu_part(ya, mua, al))
+        beta[active], gam[active], mu[active] = ba, ga, mua
+        conv = np.abs(dev - dev_old[active]) / (np.abs(dev) + 0.1) < BETA_TOL
+        dev_old[active] = dev
+        if t > 0:
+            active = active[~conv]
+        if active.size == 0:
+            break
+    # variance of the alt coefficient: (A^-1 B A^-1)[alt, alt] with A = B + ridge, at final mu
+    w = mu / (1 + alpha[:, None, None] * mu)
+    d, b, c = _arrow(w)
+    da, ca = d + LAMBDA, c + LAMBDA
+    va = 1 / (ca - np.sum(b * b / da, axis=1))
+    vp = -b * va[:, None] / da
+    var = np.sum(d * vp * vp, axis=1) + 2 * va * np.sum(b * vp, axis=1) + c * va * va
+    mu_raw = sf * np.exp(gam[..., None] + beta[:, None, None] * offs)
+    return beta, gam, mu_raw, var, iters, stable & (iters < MAXIT)
+
+
+# ---------------------------------------------------------------------------------------------
+# dispersion: DESeq2's Cox-Reid log posterior, its derivative and its line search
+# ---------------------------------------------------------------------------------------------
+def _log_post(a, y, mu, prior_mean, prior_var, use_prior):
+    alpha = np.exp(a)
+    al = alpha[:, None, None]
+    inv = 1 / al
+    w = 1 / (1 / mu + al)
+    d, b, c = _arrow(w)
+    logdet = np.sum(np.log(d), axis=1) + np.log(c - np.sum(b * b / d, axis=1))
+    ll = np.sum(
+        special.gammaln(y + inv) - special.gammaln(inv) - y * np.log(mu + inv) - inv * np.log1p(mu * al),
+        axis=(1, 2),
+    )
+    out = ll - 0.5 * logdet
+    if use_prior:
+        out = out - 0.5 * (a - prior_mean) ** 2 / prior_var
+    return out
+
+
+def _dlog_post(a, y, mu, prior_mean, prior_var, use_prior):
+    alpha = np.exp(a)
+    al = alpha[:, None, None]
+    inv = 1 / al
+    w = 1 / (1 / mu + al)
+    _, tr = _logdet_and_trace(w, -w * w)
+    am = mu * al
+    ll = (1 / alpha**2) * np.sum(
+        special.digamma(inv) + np.log1p(am) - am / (1 + am) - special.digamma(y + inv) + y / (mu + inv),
+        axis=(1, 2),
+    )
+    out = (ll - 0.5 * tr) * alpha
+    if use_prior:
+        out = out - (a - prior_mean) / prior_var
+    return out
+
+
+def _fit_disp(y, mu, log_alpha, prior_mean, prior_var, use_prior):
+    """DESeq2's fitDisp (backtracking gradient ascent on log alpha), in lockstep over genes.
+
+    Returns log_alpha, iterations, initial and last log posterior."""
+    g = y.shape[0]
+    pm = np.broadcast_to(np.asarray(prior_mean, float), (g,)).copy()
+    pv = float(prior_var)
+    a = log_alpha.astype(float).copy()
+    lp = _log_post(a, y, mu, pm, pv, use_prior)
+    dlp = _dlog_post(a, y, mu, pm, pv, use_prior)
+    initial_lp = lp.copy()
+    kappa = np.full(g, KAPPA_0)
+    iters = np.zeros(g, dtype=int)
+    accepted = np.zeros(g, dtype=int)
+    min_log_alpha = np.log(MIN_DISP / 10)
+    active = np.arange(g)
+    for _ in range(MAXIT):
+        if active.size == 0:
+            break
+        aa, dl, kk, ll = a[active], dlp[active], kappa[active], lp[active]
+        iters[active] += 1
+        prop = aa + kk * dl
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kk = np.where(prop < -30.0, (-30.0 - aa) / dl, kk)
+            kk = np.where(prop > 10.0, (10.0 - aa) / dl, kk)
+        newa = aa + kk * dl
+        ya, ma, pma = y[active], mu[active], pm[active]
+        lp_new = _log_post(newa, ya, ma, pma, pv, use_prior)
+        ok = -lp_new <= -ll - kk * 1e-4 * dl**2
+        # rejected: halve the step
+        kappa[active[~ok]] = kk[~ok] / 2
+        acc = active[ok]
+        a[acc] = newa[ok]
+        accepted[acc] += 1
+        change = lp_new[ok] - ll[ok]
+        stop = change < DISP_TOL
+        lp[acc[stop]] = lp_new[ok][stop]
+        below = ~stop & (newa[ok] < min_log_alpha)  # stops without updating lp, as DESeq2
+        cont = ~stop & ~below
+        cidx = acc[cont]
+        lp[cidx] = lp_new[ok][cont]
+        if cidx.size:
+            dlp[cidx] = _dlog_post(a[cidx], y[cidx], mu[cidx], pm[cidx], pv, use_prior)
+            kc = np.minimum(kk[ok][cont] * 1.1, KAPPA_0)
+            kc = np.where(accepted[cidx] % 5 == 0, kc / 2, kc)
+            kappa[cidx] = kc
+        done = np.zeros(active.size, dtype=bool)
+        done[np.flatnonzero(ok)[stop | below]] = True
+        active = active[~done]
+    return a, iters, initial_lp, lp
+
+
+def _fit_disp_grid(y, mu, prior_mean, prior_var, use_prior, n_samples):
+    """DESeq2's fitDispGrid: 20-point grid on log alpha, then a 20-point fine grid."""
+    g = y.shape[0]
+    pm = np.broadcast_to(np.asarray(prior_mean, float), (g,))
+    grid = np.linspace(np.log(1e-8), np.log(max(10, n_samples)), 20)
+    lps = np.stack([_log_post(np.full(g, v), y, mu, pm, prior_var, use_prior) for v in grid], axis=1)
+    best = grid[np.argmax(lps, axis=1)]
+    delta = grid[1] - grid[0]
+    fine = best[:, None] + np.linspace(-delta, delta, 20)[None, :]
+    lps = np.stack([_log_post(fine[:, k], y, mu, pm, prior_var, use_prior) for k in range(20)], axis=1)
+    return fine[np.arange(g), np.argmax(lps, axis=1)]
+
+
+# ---------------------------------------------------------------------------------------------
+# trend, prior variance, lowess, independent filtering (R's algorithms)
+# ---------------------------------------------------------------------------------------------
+def _gamma_identity_glm(y: np.ndarray, x: np.ndarray, start: np.ndarray):
+    """R's glm.fit for family Gamma(link = "identity") from `start` (epsilon 1e-8, maxit 25)."""
+
+    def deviance(mu):
+        return -2 * np.sum(np.log(np.where(y == 0, 1, y / mu)) - (y - mu) / mu)
+
+    X = np.column_stack([np.ones_like(x), x])
+    coef = start.astype(float)
+    mu = X @ coef
+    dev_old = deviance(mu)
+    for _ in range(25):
+        w = 1 / mu
+        z = mu + (y - mu)
+        new, *_ = np.linalg.lstsq(X * w[:, None], z * w, rcond=None)
+        mu_new = X @ new
+        halvings = 0
+        while not (np.all(np.isfinite(mu_new)) and np.all(mu_new > 0)):  # step halving as glm.fit
+            halvings += 1
+            if halvings > 100:
+                return coef, False
+            new = (new + coef) / 2
+            mu_new = X @ new
+        coef, mu = new, mu_new
+        dev = deviance(mu)
+        if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-8:
+            return coef, True
+        dev_old = dev
+    return coef, False
+
+
+def _parametric_trend(means: np.ndarray, disps: np.ndarray) -> np.ndarray:
+    """DESeq2's parametricDispersionFit: disp = a + b / mean by iterated Gamma GLMs."""
+    coefs = np.array([0.1, 1.0])
+    for _ in range(11):
+        resid = disps / (coefs[0] + coefs[1] / means)
+        good = (resid > 1e-4) & (resid < 15)
+        new, converged = _gamma_identity_glm(disps[good], 1 / means[good], coefs)
+        if not np.all(new > 0):
+            raise ArithmeticError("parametric dispersion fit failed")
+        old, coefs = coefs, new
+        if np.sum(np.log(coefs / old) ** 2) < 1e-6 and converged:
+            return coefs
+    raise ArithmeticError("dispersion fit did not converge")
+
+
+def _mad(x: np.ndarray) -> float:
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+
+
+def _prior_var_small_df(resid: np.ndarray, df: int) -> float:
+    """DESeq2's prior variance for <= 3 residual df: the normal variance whose convolution with
+    log(chi2_df / df) best matches the residuals' histogram (KL), smoothed over the grid."""
+    rng = np.random.default_rng(2)
+    brks = np.arange(-20, 21) / 2
+    obs = resid[(resid > brks[0]) & (resid < brks[-1])]
+    obs_d, _ = np.histogram(obs, bins=brks, density=True)
+    grid = np.linspace(0, 8, 200)
+    kl = np.empty(grid.size)
+    for k, v in enumerate(grid):  # 200 grid points, vectorised within
+        r = np.log(rng.chisquare(df, 10000)) + rng.normal(0, np.sqrt(v), 10000) - np.log(df)
+        r = r[(r > brks[0]) & (r < brks[-1])]
+        rd, _ = np.histogram(r, bins=brks, density=True)
+        z = np.concatenate([obs_d, rd])
+        small = z[z > 0].min()
+        kl[k] = np.sum(obs_d * (np.log(obs_d + small) - np.log(rd + small)))
+    smooth = np.convolve(kl, np.ones(9) / 9, mode="same")
+    smooth[:4], smooth[-4:] = kl[:4], kl[-4:]
+    return max(float(grid[np.argmin(smooth)]), 0.25)
+
+
+def r_lowess(x: np.ndarray, y: np.ndarray, f: float = 2 / 3, iters: int = 3) -> np.ndarray:
+    """R's lowess (clowess) for sorted, distinct x spaced more than delta = 1% of the range
+    apart (then every point is fitted, as in R); returns the smoothed y."""
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    n = len(x)
+    if n < 2:
+        return y.copy()
+    ns = max(min(int(f * n + 1e-7), n), 2)
+    rng_x = x[-1] - x[0]
+    rw = np.ones(n)
+    ys = np.empty(n)
+    for it in range(iters + 1):
+        nleft, nright = 0, ns - 1
+        for i in range(n):  # 50 points in DESeq2's use: a loop over theta, not over genes
+            while nright < n - 1 and x[i] - x[nleft] > x[nright + 1] - x[i]:
+                nleft += 1
+                nright += 1
+            h = max(x[i] - x[nleft], x[nright] - x[i])
+            r = np.abs(x - x[i])
+            inwin = np.arange(n) >= nleft
+            wt = np.where(r <= 0.001 * h, 1.0, (1 - (r / h) ** 3) ** 3) if h > 0 else np.ones(n)
+            wt = np.where(inwin & (r <= 0.999 * h), wt, 0.0)
+            # R stops at the first point beyond the window on the right
+            wt[nright + 1 :] = np.where(r[nright + 1 :] <= 0.999 * h, wt[nright + 1 :], 0.0)
+            if it > 0:
+                wt = wt * rw
+            a = wt.sum()
+            if a <= 0:
+                ys[i] = y[i]
+                continue
+            wt = wt / a
+            if h > 0:
+                m = np.sum(wt * x)
+                cc = np.sum(wt * (x - m) ** 2)
+                if np.sqrt(cc) > 0.001 * rng_x:
+                    wt = wt * ((x[i] - m) / cc * (x - m) + 1)
+            ys[i] = np.sum(wt * y)
+        res = y - ys
+        if it == iters:
+            break
+        sc = np.mean(np.abs(res))
+        ar = np.sort(np.abs(res))
+        m1 = n // 2
+        cmad = 3 * (ar[m1] + ar[n - m1 - 1]) if n % 2 == 0 else 6 * ar[m1]
+        if cmad < 1e-7 * sc:
+            break
+        r = np.abs(res)
+        rw = np.where(r <= 0.001 * cmad, 1.0, np.where(r <= 0.999 * cmad, (1 - (r / cmad) ** 2) ** 2, 0.0))
+    return ys
+
+
+def independent_filtering(base_mean: np.ndarray, pvalue: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
+    """DESeq2's pvalueAdjustment: BH within genes above each of 50 baseMean quantiles, keep the
+    first threshold whose rejections reach the lowess maximum minus the residual RMS."""
+    lower = np.mean(base_mean == 0)
+    theta = np.linspace(lower, 0.95 if lower < 0.95 else 1.0, 50)
+    cutoffs = np.quantile(base_mean, theta)  # R's quantile type 7
+    padj = np.full((len(theta), len(base_mean)), np.nan)
+    for k, cut in enumerate(cutoffs):  # 50 thresholds
+        use = base_mean >= cut
+        if use.any():
+            padj[k, use] = bh_adjust(pvalue[use])
+    num_rej = np.sum(padj < alpha, axis=1)
+    fit = r_lowess(theta, num_rej.astype(float), f=1 / 5)
+    if num_rej.max() <= 10:
+        j = 0
+    else:
+        resid = num_rej[num_rej > 0] - fit[num_rej > 0] if np.any(num_rej > 0) else np.zeros(1)
+        thresh = fit.max() - np.sqrt(np.mean(resid**2))
+        j = int(np.flatnonzero(num_rej > thresh)[0]) if np.any(num_rej > thresh) else 0
+    return padj[j]
+
+
+# ---------------------------------------------------------------------------------------------
+# driver
+# ---------------------------------------------------------------------------------------------
+def _chunked(fn, n_cpus: int, n: int, *arrays):
+    """Run fn on gene blocks (threads: numpy's ufuncs release the GIL) and concatenate."""
+    n_blocks = max(1, min(int(n_cpus), n // 500 if n >= 1000 else 1))
+    if n_blocks == 1:
+        return fn(*arrays)
+    edges = np.linspace(0, n, n_blocks + 1).astype(int)
+    parts = [tuple(a[lo:hi] if isinstance(a, np.ndarray) and a.ndim and a.shape[0] == n else a for a in arrays)
+             for lo, hi in zip(edges[:-1], edges[1:])]
+    with ThreadPoolExecutor(n_blocks) as pool:
+        res = list(pool.map(lambda args: fn(*args), parts))
+    if isinstance(res[0], tuple):
+        return tuple(np.concatenate([r[k] for r in res]) for k in range(len(res[0])))
+    return np.concatenate(res)
+
+
+def size_factors(counts: np.ndarray) -> np.ndarray:
+    """DESeq2's median-of-ratios size factors (estimateSizeFactorsForMatrix, type "ratio")."""
+    with np.errstate(divide="ignore"):
+        logc = np.log(counts)
+    loggeo = logc.mean(axis=1)
+    use = np.isfinite(loggeo)
+    if not use.any():
+        raise ValueError("every gene contains at least one zero count: cannot compute size factors")
+    sub = logc[use] - loggeo[use, None]
+    sub[~np.isfinite(sub)] = np.nan  # zero counts are left out of each sample's median
+    return np.exp(np.nanmedian(sub, axis=0))
+
+
+def fast_paired_deseq2(
+    counts: pd.DataFrame,
+    samples: pd.DataFrame,
+    ref: str = "pre",
+    alt: str = "post",
+    n_cpus: int = 1,
+) -> pd.DataFrame:
+    """DESeq2 (~ patient + timepoint, alt vs ref) for paired counts, vectorised over genes.
+
+    counts: genes x samples, non-negative integers; samples: indexed by sample id with
+    'patient' and 'timepoint'; every patient needs exactly one ref and one alt sample (other
+    designs: prepost.de_counts.deseq2). Returns the contract columns (gene, mean_expr = baseMean,
+    log2fc, lfc_se, stat, pvalue, padj) sorted by pvalue then gene; all-zero genes have NaN
+    statistics, genes removed by independent filtering NaN padj, as in DESeq2.
+    """
+    from prepost.de_counts import _check_counts
+
+    sheet = _check_samples(counts, samples, ref, alt)
+    per = sheet.groupby("patient")["timepoint"].agg(lambda t: (int((t == ref).sum()), int((t == alt).sum())))
+    bad = sorted(p for p, k in per.items() if k != (1, 1))
+    if bad:
+        raise ValueError(
+            f"patient(s) {bad} do not have exactly one {ref!r} and one {alt!r} sample; "
+            "fast_paired_deseq2 handles the one-pair-per-patient design only"
+        )
+    patients = sorted(sheet["patient"].unique())
+    n_pat = len(patients)
+    if n_pat < 3:
+        raise ValueError(f"need at least 3 complete pairs, got {n_pat}")
+    order = [
+        sheet.index[(sheet["patient"] == p) & (sheet["timepoint"] == tp)][0]
+        for p in patients
+        for tp in (ref, alt)
+    ]
+    data = counts.copy()
+    data.columns = data.columns.astype(str)
+    data = data[order]
+    values = _check_counts(data).astype(float)
+    genes = data.index.astype(str)
+    n_genes, n_samples = values.shape
+    m, p = n_samples, n_pat + 1
+    max_disp = max(10.0, float(n_samples))
+
+    sf_flat = size_factors(values)
+    sf = sf_flat.reshape(n_pat, 2)
+    norm = values / sf_flat
+    base_mean = norm.mean(axis=1)
+    base_var = norm.var(axis=1, ddof=1)
+    nz = values.sum(axis=1) > 0
+    y = values[nz].reshape(-1, n_pat, 2)
+    bm, bv = base_mean[nz], base_var[nz]
+    g = y.shape[0]
+
+    # starting dispersions: min(rough (linear-model residuals), moments), clamped
+    yn = y / sf
+    dbar = np.mean(yn[..., 1] - yn[..., 0], axis=1)
+    half = 0.5 * (yn[..., 0] + yn[..., 1])
+    lin_mu = np.maximum(np.stack([half - dbar[:, None] / 2, half + dbar[:, None] / 2], axis=2), 1.0)
+    rough = np.maximum(np.sum(((yn - lin_mu) ** 2 - lin_mu) / lin_mu**2, axis=(1, 2)) / (m - p), 0)
+    moments = (bv - np.mean(1 / sf_flat) * bm) / bm**2
+    alpha_init = np.minimum(np.maximum(np.minimum(rough, moments), MIN_DISP), max_disp)
+
+    def genewise(yb, ab):
+        _, _, mu_raw, _, _, _ = _irls(yb, sf, ab)
+        mu = np.maximum(mu_raw, MINMU)
+        la, it, lp0, lp1 = _fit_disp(yb, mu, np.log(ab), np.log(ab), 1.0, False)
+        return mu, la, it, lp0, lp1
+
+    mu, log_a, iters, lp0, lp1 = _chunked(genewise, n_cpus, g, y, alpha_init)
+    disp_gene = np.minimum(np.exp(log_a), max_disp)
+    no_increase = lp1 < lp0 + np.abs(lp0) / 1e6
+    disp_gene[no_increase] = alpha_init[no_increase]
+    refit = ~((iters < MAXIT) & (iters != 1)) & (disp_gene > MIN_DISP * 10)
+    if refit.any():
+        disp_gene[refit] = np.exp(_fit_disp_grid(y[refit], mu[refit], 0.0, 1.0, False, n_samples))
+    disp_gene = np.clip(disp_gene, MIN_DISP, max_disp)
+
+    # trend and prior
+    use = disp_gene > 100 * MIN_DISP
+    if not use.any():
+        raise ValueError("all gene-wise dispersion estimates are near the minimum: no trend can be fitted")
+    try:
+        a0, a1 = _parametric_trend(bm[use], disp_gene[use])
+        disp_fit = a0 + a1 / bm
+    except ArithmeticError as err:
+        raise ArithmeticError(
+            f"{err}: DESeq2 would switch to a local dispersion fit; use prepost.de_counts.deseq2"
+        ) from None
+    above = disp_gene >= MIN_DISP * 100
+    resid = np.log(disp_gene) - np.log(disp_fit)
+    var_log = _mad(resid[above]) ** 2
+    if m - p <= 3:
+        prior_var = _prior_var_small_df(resid[above], m - p)
+    else:
+        prior_var = max(var_log - float(special.polygamma(1, (m - p) / 2)), 0.25)
+
+    # MAP
+    disp_init = np.where(disp_gene > 0.1 * disp_fit, disp_gene, disp_fit)
+
+    def map_fit(yb, mub, ib, fb):
+        la, it, _, _ = _fit_disp(yb, mub, np.log(ib), np.log(fb), prior_var, True)
+        return la, it
+
+    log_map, it_map = _chunked(map_fit, n_cpus, g, y, mu, disp_init, disp_fit)
+    disp_map = np.exp(log_map)
+    nonconv = it_map >= MAXIT
+    if nonconv.any():
+        disp_map[nonconv] = np.exp(
+            _fit_disp_grid(y[nonconv], mu[nonconv], np.log(disp_fit[nonconv]), prior_var, True, n_samples)
+        )
+    disp_map = np.clip(disp_map, MIN_DISP, max_disp)
+    outlier = np.log(disp_gene) > np.log(disp_fit) + 2 * np.sqrt(var_log)
+    disp = np.where(outlier, disp_gene, disp_map)
+
+    # final fit and Wald test
+    def final(yb, db):
+        beta, _, _, var, _, _ = _irls(yb, sf, db)
+        return beta, var
+
+    beta, var = _chunked(final, n_cpus, g, y, disp)
+    lfc = np.full(n_genes, np.nan)
+    se = np.full(n_genes, np.nan)
+    lfc[nz] = beta / np.log(2)
+    se[nz] = np.sqrt(np.maximum(var, 0)) / np.log(2)
+    stat = lfc / se
+    pvalue = 2 * stats.norm.sf(np.abs(stat))
+    padj = independent_filtering(base_mean, pvalue, ALPHA)
+    out = pd.DataFrame(
+        {"gene": genes, "mean_expr": base_mean, "log2fc": lfc, "lfc_se": se, "stat": stat,
+         "pvalue": pvalue, "padj": padj}
+    )[RESULT_COLUMNS]
+    return out.sort_values(["pvalue", "gene"], kind="stable", na_position="last").reset_index(drop=True)
