@@ -8,6 +8,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/de.smk"
+include: "workflow/rules/enrich.smk"
 include: "workflow/rules/claims.smk"
 
 

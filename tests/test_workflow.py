@@ -36,6 +36,9 @@ def write_config(workdir: Path, base_url: str) -> Path:
     cfg["results"] = str(workdir / "results")
     cfg["resources"] = str(workdir / "resources")
     cfg["claims"] = str(ROOT / "config/claims.yaml")
+    for coll in cfg["enrichment"]["collections"]:
+        if "path" in coll:
+            coll["path"] = str(ROOT / coll["path"])
     cfg["download"].update(base_url=base_url, retries=1, backoff=0.1, timeout=20)
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -61,7 +64,7 @@ def demo_run(tmp_path_factory, geo_server):
 def test_every_rule_in_dry_run(tmp_path, geo_server):
     proc = run_workflow(tmp_path, geo_server, "-n")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for rule in ["download", "prepare", "de", "de_plots", "claims", "all"]:
+    for rule in ["download", "prepare", "de", "de_plots", "genesets", "enrich", "set_scores", "claims", "all"]:
         assert f"\n{rule} " in proc.stdout or f"rule {rule}:" in proc.stdout, rule
 
 
@@ -124,3 +127,16 @@ def test_snakemake_report(demo_run, geo_server):
     proc = run_workflow(demo_run, geo_server, "--report", str(report))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert report.stat().st_size > 10_000
+
+
+def test_planted_pathways_found_and_control_set_not(demo_run):
+    for ds in ["demo_array", "demo_rnaseq"]:
+        gsea = pd.read_csv(demo_run / f"results/{ds}/enrich/post_vs_pre/gsea.tsv", sep="\t").set_index("set")
+        assert gsea.loc["PREPOST_PROLIFERATION", "padj"] < 0.05 and gsea.loc["PREPOST_PROLIFERATION", "nes"] < 0
+        assert gsea.loc["PREPOST_RADIATION_DDR", "padj"] < 0.05 and gsea.loc["PREPOST_RADIATION_DDR", "nes"] > 0
+        assert gsea.loc["PREPOST_REFERENCE_GENES", "padj"] > 0.25
+        tests = pd.read_csv(demo_run / f"results/{ds}/enrich/set_tests.tsv", sep="\t")
+        isg = tests[(tests.set == "PREPOST_INTERFERON_STIMULATED")].set_index("group")
+        # planted: ISGs rise after treatment in non-responders only
+        assert isg.loc["non_responder", "mean_diff"] > 0.5 and isg.loc["non_responder", "p_ttest"] < 0.05
+        assert isg.loc["responder", "p_ttest"] > 0.05

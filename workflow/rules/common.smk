@@ -55,9 +55,23 @@ def de_plots():
     ]
 
 
+def enrichment_targets():
+    per_contrast = [
+        f"{RESULTS}/{ds}/enrich/{contrast}/{name}.tsv"
+        for ds in DATASETS
+        for contrast in contrasts_of(ds)
+        for name in ("gsea", "ora")
+    ]
+    return per_contrast + [f"{RESULTS}/{ds}/enrich/set_tests.tsv" for ds in DATASETS]
+
+
 def all_targets():
-    return [f"{RESULTS}/claims.tsv", *de_tables(), *de_plots()] + [
-        f"{RESULTS}/{ds}/pairs.tsv" for ds in DATASETS
+    return [
+        f"{RESULTS}/claims.tsv",
+        *de_tables(),
+        *de_plots(),
+        *enrichment_targets(),
+        *[f"{RESULTS}/{ds}/pairs.tsv" for ds in DATASETS],
     ]
 
 

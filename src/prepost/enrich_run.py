@@ -1,0 +1,119 @@
+"""Enrichment of one dataset: collections in, tidy tables out (glue between files and enrich).
+
+Kept apart from ``enrich`` (the statistics) so the functions there stay DataFrame-in,
+DataFrame-out and testable without files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from prepost import download, enrich, genesets, io
+
+log = logging.getLogger(__name__)
+
+PROVENANCE_COLUMNS = ["collection", "source", "file", "sha256", "sets", "genes"]
+
+
+def fetch_collections(collections: list[dict], outdir, provenance_path, **fetch_kw) -> pd.DataFrame:
+    """Bring every configured GMT into ``outdir`` through the download client, checked.
+
+    A collection comes from a local ``path`` or a ``url``; with ``sha256`` configured the file
+    must match it. Gene-set library names that download behind the user's back are never used.
+    """
+    rows = []
+    outdir = Path(outdir)
+    for c in collections:
+        source = c.get("url") or c.get("path")
+        dest = outdir / f"{c['name']}.gmt"
+        row = download.fetch(source, dest, expect="text", known_sha256=c.get("sha256"), **fetch_kw)
+        if c.get("sha256") and row["sha256"] != c["sha256"]:
+            dest.unlink(missing_ok=True)
+            raise download.DownloadError(
+                f"gene-set collection {c['name']!r} from {source}: sha256 {row['sha256']} does not "
+                f"match the configured {c['sha256']} (enrichment.collections)"
+            )
+        sets = genesets.read_gmt(dest)
+        rows.append(
+            {
+                "collection": c["name"],
+                "source": source,
+                "file": str(dest),
+                "sha256": row["sha256"],
+                "sets": sets["set"].nunique(),
+                "genes": sets["gene"].nunique(),
+            }
+        )
+    table = pd.DataFrame(rows, columns=PROVENANCE_COLUMNS)
+    io.write_tsv(table, provenance_path)
+    return table
+
+
+def load_sets(gmt_paths: dict[str, str], genes, aliases=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All collections mapped onto the data's genes; set names prefixed by nothing (GMT names
+    are unique within a collection; a clash across collections is an error)."""
+    mapped, reports = [], []
+    for name, path in gmt_paths.items():
+        sets = genesets.read_gmt(path)
+        m, rep = genesets.harmonise(sets, genes, collection=name, aliases=aliases)
+        m = m.assign(collection=name)
+        mapped.append(m)
+        reports.append(rep)
+    sets = pd.concat(mapped, ignore_index=True)
+    clash = sets.groupby("set")["collection"].nunique()
+    if (clash > 1).any():
+        raise ValueError(f"gene-set name(s) in several collections: {list(clash.index[clash > 1][:5])}")
+    return sets, pd.concat(reports, ignore_index=True)
+
+
+def _log2_values(data: pd.DataFrame, values: str) -> pd.DataFrame:
+    return enrich.log2_normalised(data) if values == "counts" else data
+
+
+def run_contrast_enrichment(
+    de_path, expression_path, gmt_paths: dict[str, str], settings: dict, *, gsea_dest, ora_dest,
+    report_dest, threads: int = 1,
+) -> dict:
+    """Prerank GSEA on the DE statistic and ORA of significant up/down genes, one contrast."""
+    de = io.read_tsv(de_path)
+    genes = pd.read_parquet(expression_path).index
+    sets, report = load_sets(gmt_paths, genes)
+    gsea = enrich.prerank(
+        de, sets, method=settings["method"], permutations=settings["permutations"],
+        seed=settings["seed"], threads=threads, min_size=settings["min_size"],
+        max_size=settings["max_size"],
+    )
+    coll = sets.drop_duplicates("set").set_index("set")["collection"]
+    gsea.insert(0, "collection", gsea["set"].map(coll))
+    ora = pd.concat(
+        [enrich.ora(de, sets, alpha=settings["ora_alpha"], lfc=settings["ora_lfc"], direction=d)
+         for d in ("up", "down")],
+        ignore_index=True,
+    )
+    ora.insert(0, "collection", ora["set"].map(coll))
+    io.write_tsv(gsea, gsea_dest)
+    io.write_tsv(ora, ora_dest)
+    io.write_tsv(report, report_dest)
+    return {"sets_tested": len(gsea), "gsea_padj_lt_0.05": int((gsea["padj"] < 0.05).sum())}
+
+
+def run_set_scores(
+    expression_path, samples_path, summary_path, gmt_paths: dict[str, str], settings: dict, *,
+    scores_dest, tests_dest,
+) -> dict:
+    """Per-sample set scores, and their paired change per patient (all, and by response)."""
+    summary = json.loads(Path(summary_path).read_text())
+    data = _log2_values(pd.read_parquet(expression_path), summary["values"])
+    sheet = io.read_tsv(samples_path, dtype={"sample": str, "patient": str})
+    sets, _ = load_sets(gmt_paths, data.index)
+    scores = enrich.set_scores(data, sets, method=settings["score_method"], min_size=settings["min_size"])
+    paired = sheet[sheet["in_pair"].astype(str).str.lower() == "true"]
+    by = "response" if paired["response"].notna().any() else None
+    tests = enrich.paired_set_test(scores, paired, by=by)
+    io.write_tsv(scores, scores_dest)
+    io.write_tsv(tests, tests_dest)
+    return {"sets_scored": int(scores["set"].nunique())}

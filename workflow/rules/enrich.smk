@@ -1,0 +1,79 @@
+rule genesets:
+    """Bring the configured GMT collections into the cache through the download client and
+    record their source and sha256."""
+    input:
+        [c["path"] for c in config["enrichment"]["collections"] if "path" in c],
+    output:
+        gmts=[
+            f"{RESOURCES}/genesets/{c['name']}.gmt"
+            for c in config["enrichment"]["collections"]
+        ],
+        provenance=f"{RESULTS}/genesets/collections.tsv",
+    log:
+        f"{LOGS}/genesets.log",
+    conda:
+        "../../envs/prepost.yaml"
+    resources:
+        mem_mb=500,
+        runtime=30,
+    params:
+        collections=config["enrichment"]["collections"],
+        outdir=f"{RESOURCES}/genesets",
+        offline=config["download"]["offline"],
+        timeout=config["download"]["timeout"],
+        retries=config["download"]["retries"],
+        backoff=config["download"]["backoff"],
+    script:
+        "../scripts/genesets.py"
+
+
+rule enrich:
+    """gseapy prerank on the contrast's paired-model statistic (multilevel p, BH) and ORA of
+    significant up/down genes against the tested genes."""
+    input:
+        table=f"{RESULTS}/{{ds}}/de/{{contrast}}.tsv",
+        expression=f"{RESULTS}/{{ds}}/expression.parquet",
+        gmts=rules.genesets.output.gmts,
+    output:
+        gsea=f"{RESULTS}/{{ds}}/enrich/{{contrast}}/gsea.tsv",
+        ora=f"{RESULTS}/{{ds}}/enrich/{{contrast}}/ora.tsv",
+        report=f"{RESULTS}/{{ds}}/enrich/{{contrast}}/genesets_found.tsv",
+    log:
+        f"{LOGS}/{{ds}}/enrich_{{contrast}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{ds}}/enrich_{{contrast}}.tsv"
+    conda:
+        "../../envs/prepost.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        names=[c["name"] for c in config["enrichment"]["collections"]],
+        settings=config["enrichment"],
+    script:
+        "../scripts/enrich.py"
+
+
+rule set_scores:
+    """Per-sample gene-set scores and their paired change per patient (all, and by response)."""
+    input:
+        expression=f"{RESULTS}/{{ds}}/expression.parquet",
+        samples=f"{RESULTS}/{{ds}}/samples.tsv",
+        summary=f"{RESULTS}/{{ds}}/prepare.json",
+        gmts=rules.genesets.output.gmts,
+    output:
+        scores=f"{RESULTS}/{{ds}}/enrich/set_scores.tsv",
+        tests=f"{RESULTS}/{{ds}}/enrich/set_tests.tsv",
+    log:
+        f"{LOGS}/{{ds}}/set_scores.log",
+    conda:
+        "../../envs/prepost.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        names=[c["name"] for c in config["enrichment"]["collections"]],
+        settings=config["enrichment"],
+    script:
+        "../scripts/set_scores.py"

@@ -1,0 +1,17 @@
+"""Snakemake glue: prerank GSEA and ORA of one contrast."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
+from prepost.enrich_run import run_contrast_enrichment  # noqa: E402
+from prepost.logs import log_to  # noqa: E402
+
+with log_to(snakemake.log[0]) as log:
+    inp, out, p = snakemake.input, snakemake.output, snakemake.params
+    result = run_contrast_enrichment(
+        inp.table, inp.expression, dict(zip(p.names, inp.gmts)), p.settings,
+        gsea_dest=out.gsea, ora_dest=out.ora, report_dest=out.report, threads=snakemake.threads,
+    )
+    log.info("%s", result)

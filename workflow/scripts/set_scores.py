@@ -1,0 +1,17 @@
+"""Snakemake glue: per-sample gene-set scores and their paired tests."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
+from prepost.enrich_run import run_set_scores  # noqa: E402
+from prepost.logs import log_to  # noqa: E402
+
+with log_to(snakemake.log[0]) as log:
+    inp, out, p = snakemake.input, snakemake.output, snakemake.params
+    result = run_set_scores(
+        inp.expression, inp.samples, inp.summary, dict(zip(p.names, inp.gmts)), p.settings,
+        scores_dest=out.scores, tests_dest=out.tests,
+    )
+    log.info("%s", result)
