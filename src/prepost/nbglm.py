@@ -387,16 +387,22 @@ def independent_filtering(base_mean: np.ndarray, pvalue: np.ndarray, alpha: floa
 # ---------------------------------------------------------------------------------------------
 # driver
 # ---------------------------------------------------------------------------------------------
-def _chunked(fn, n_cpus: int, n: int, *arrays):
-    """Run fn on gene blocks (threads: numpy's ufuncs release the GIL) and concatenate."""
-    n_blocks = max(1, min(int(n_cpus), n // 500 if n >= 1000 else 1))
-    if n_blocks == 1:
-        return fn(*arrays)
+def _chunked(fn, n_cpus: int, n: int, *arrays, block_elems: int = 500_000):
+    """Run fn on gene blocks and concatenate: blocks of about `block_elems` counts keep the
+    temporaries small (peak memory) and run on `n_cpus` threads (numpy's ufuncs release the
+    GIL, so the threads use both cores)."""
+    n_samples = next((a[0].size for a in arrays if isinstance(a, np.ndarray) and a.ndim == 3), 1)
+    n_blocks = max(1, min(n, max(int(n_cpus), int(np.ceil(n * n_samples / block_elems)))))
     edges = np.linspace(0, n, n_blocks + 1).astype(int)
-    parts = [tuple(a[lo:hi] if isinstance(a, np.ndarray) and a.ndim and a.shape[0] == n else a for a in arrays)
-             for lo, hi in zip(edges[:-1], edges[1:])]
-    with ThreadPoolExecutor(n_blocks) as pool:
-        res = list(pool.map(lambda args: fn(*args), parts))
+    parts = [
+        tuple(a[lo:hi] if isinstance(a, np.ndarray) and a.ndim and a.shape[0] == n else a for a in arrays)
+        for lo, hi in zip(edges[:-1], edges[1:])
+    ]
+    if int(n_cpus) > 1 and n_blocks > 1:
+        with ThreadPoolExecutor(min(int(n_cpus), n_blocks)) as pool:
+            res = list(pool.map(lambda args: fn(*args), parts))
+    else:
+        res = [fn(*args) for args in parts]
     if isinstance(res[0], tuple):
         return tuple(np.concatenate([r[k] for r in res]) for k in range(len(res[0])))
     return np.concatenate(res)

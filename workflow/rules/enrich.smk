@@ -18,7 +18,7 @@ rule genesets:
         runtime=30,
     params:
         collections=config["enrichment"]["collections"],
-        outdir=f"{RESOURCES}/genesets",
+        outdir=lambda w, output: os.path.dirname(output.gmts[0]),
         offline=config["download"]["offline"],
         timeout=config["download"]["timeout"],
         retries=config["download"]["retries"],
