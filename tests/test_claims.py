@@ -43,7 +43,7 @@ def test_verdicts_cover_every_case():
     ])
     claims = [claim(1, ["BRCA2"]), claim(2, ["ATM"]), claim(3, ["FANCA"]), claim(4, ["PARP1"]),
               claim(5, ["BRCA1", "NOTAGENE"])]
-    out = cl.evaluate(claims, {"d": {"post_vs_pre": de}}).set_index("gene")
+    out = cl.evaluate(claims, {"d": {"post_vs_pre": de}}).set_index("feature")
     assert out.loc["BRCA2", "verdict"] == cl.REPRODUCED
     assert out.loc["ATM", "verdict"] == cl.SAME_NS
     assert out.loc["FANCA", "verdict"] == cl.CONTRADICTED
@@ -77,7 +77,7 @@ def test_contrast_not_run_is_not_testable():
 
 def test_project_catalogue_is_valid_and_has_the_kneubil_claims():
     claims = cl.load_claims(ROOT / "config/claims.yaml", SCHEMA)
-    genes = {g for c in claims for g in c["genes"] if c["direction"] == "down"}
+    genes = {g for c in claims for g in c.get("genes", []) if c["direction"] == "down"}
     assert {"BRCA2", "ATM", "FANCA", "PARP1"} <= genes
     by_id = {c["id"]: c for c in claims}
     assert by_id["kneubil2022_brca2_lower_post"]["published_p"] == 0.009
@@ -90,3 +90,46 @@ def test_bad_catalogue_names_the_key(tmp_path):
                    "    contrast: post_vs_pre\n    direction: sideways\n    citation: {authors: a, title: t, journal: j, year: 2020, doi: d}\n")
     with pytest.raises(cl.ClaimsError, match=r"claims\.yaml: key claims\.0\.direction: 'sideways'"):
         cl.load_claims(bad, SCHEMA)
+
+
+def test_moderated_t_ci_uses_t_quantile_and_patients_moved():
+    de = de_table([["BRCA2", 8, -1.0, 0.25, -4, 0.001, 0.01]])
+    de["df_total"] = 7.0
+    de["n_pairs"], de["n_up"], de["n_down"] = 8, 1, 7
+    out = cl.evaluate([claim(1, ["BRCA2"])], {"d": {"post_vs_pre": de}})
+    q = 2.364624251592785  # qt(0.975, 7) in R
+    np.testing.assert_allclose(out.loc[0, ["ci_low", "ci_high"]].astype(float), [-1 - q * 0.25, -1 + q * 0.25], rtol=1e-9)
+    assert out.loc[0, "n_moved"] == 7 and out.loc[0, "n_pairs"] == 8
+
+
+def set_claim(contrast, direction="up", treatment=None):
+    c = {"id": "s1", "statement": "s", "citation": CIT, "kind": "gene_set_change",
+         "gene_set": "ISG", "contrast": contrast, "direction": direction}
+    if treatment:
+        c["treatment"] = treatment
+    return c
+
+
+def test_gene_set_claim_uses_paired_set_test_with_t_interval():
+    tests = pd.DataFrame({"set": ["ISG", "ISG"], "group": ["all", "non_responder"], "n_pairs": [10, 5],
+                          "mean_diff": [0.2, 1.0], "sd_diff": [1.0, 0.5], "p_ttest": [0.5, 0.004],
+                          "padj_ttest": [0.5, 0.01], "n_up": [6, 5], "n_down": [4, 0]})
+    gsea = pd.DataFrame({"set": ["ISG"], "nes": [2.1], "pvalue": [0.001], "padj": [0.002]})
+    out = cl.evaluate([set_claim("post_vs_pre_non_responder")], {"d": {}},
+                      gsea_tables={"d": {"post_vs_pre_non_responder": gsea}}, set_tests={"d": tests})
+    row = out.loc[0]
+    assert row["verdict"] == cl.REPRODUCED and row["n_moved"] == 5
+    se = 0.5 / np.sqrt(5)
+    q = 2.776445105197793  # qt(0.975, 4) in R
+    np.testing.assert_allclose([row["ci_low"], row["ci_high"]], [1 - q * se, 1 + q * se], rtol=1e-9)
+    assert row["nes"] == 2.1
+
+
+def test_unpaired_set_claim_uses_prerank_and_wrong_treatment_is_not_testable():
+    gsea = pd.DataFrame({"set": ["ISG"], "nes": [-1.8], "pvalue": [0.01], "padj": [0.03]})
+    tables = {"d": {"responder_vs_non_responder_pre": gsea}}
+    out = cl.evaluate([set_claim("responder_vs_non_responder_pre", "down")], {"d": {}}, gsea_tables=tables)
+    assert out.loc[0, "effect_unit"] == "NES (prerank)" and out.loc[0, "verdict"] == cl.REPRODUCED
+    out = cl.evaluate([set_claim("responder_vs_non_responder_pre", "down", ["radiotherapy"])], {"d": {}},
+                      gsea_tables=tables, treatments={"d": ["chemotherapy"]})
+    assert out.loc[0, "verdict"] == cl.NOT_TESTABLE and out.loc[0, "reason"].startswith("wrong treatment")

@@ -72,9 +72,9 @@ def test_planted_claims_reproduced(demo_run):
     claims = pd.read_csv(demo_run / "results/claims.tsv", sep="\t")
     assert set(claims["dataset"]) == {"demo_array", "demo_rnaseq"}
     for gene in ["BRCA2", "ATM", "FANCA", "PARP1"]:
-        rows = claims[(claims.gene == gene) & (claims.contrast == "post_vs_pre")]
+        rows = claims[(claims.feature == gene) & (claims.contrast == "post_vs_pre")]
         assert len(rows) >= 2
-        assert (rows["verdict"] == "reproduced").all(), rows[["dataset", "gene", "log2fc", "pvalue", "verdict"]]
+        assert (rows["verdict"] == "reproduced").all(), rows[["dataset", "feature", "effect", "pvalue", "verdict"]]
 
 
 def test_downloads_are_recorded_with_checksums(demo_run, geo_server):

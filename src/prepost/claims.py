@@ -22,10 +22,13 @@ OPPOSITE_NS = "opposite direction, not significant"
 NOT_TESTABLE = "not testable"
 
 COLUMNS = [
-    "claim", "dataset", "contrast", "gene", "statement", "citation", "doi", "published_p",
-    "direction_expected", "log2fc", "lfc_se", "ci_low", "ci_high", "pvalue", "padj",
-    "claim_padj", "direction_observed", "verdict", "reason",
+    "claim", "dataset", "contrast", "kind", "feature", "statement", "citation", "doi",
+    "published_p", "direction_expected", "effect", "effect_unit", "effect_se", "ci_low",
+    "ci_high", "pvalue", "padj", "claim_padj", "n_pairs", "n_moved", "nes", "nes_padj",
+    "direction_observed", "verdict", "reason",
 ]
+PAIRED_GROUP = {"post_vs_pre": "all", "post_vs_pre_responder": "responder",
+                "post_vs_pre_non_responder": "non_responder"}
 
 
 class ClaimsError(ValueError):
@@ -56,25 +59,29 @@ def load_claims(path: str | Path, schema: str | Path | None = None) -> list[dict
 
 
 def short_citation(cit: dict) -> str:
+    if not cit.get("authors"):
+        return cit.get("note") or cit.get("url", "")
     first = cit["authors"].split(",")[0].strip()
     return f"{first} et al. {cit['year']}, {cit['journal']}"
 
 
 def claim_rows(claims: list[dict]) -> pd.DataFrame:
-    """One row per claim x gene."""
+    """One row per claim x feature (each gene of a gene claim; the set of a set claim)."""
     rows = [
         {
             "claim": c["id"],
             "contrast": c["contrast"],
-            "gene": g,
+            "kind": c["kind"],
+            "feature": f,
             "statement": c["statement"],
             "citation": short_citation(c["citation"]),
-            "doi": c["citation"]["doi"],
+            "doi": c["citation"].get("doi") or c["citation"].get("url", ""),
             "published_p": c.get("published_p", np.nan),
             "direction_expected": c["direction"],
+            "treatment": tuple(c.get("treatment", ())),
         }
         for c in claims
-        for g in c["genes"]
+        for f in (c["genes"] if c["kind"] == "gene_change" else [c["gene_set"]])
     ]
     return pd.DataFrame(rows)
 
@@ -97,41 +104,102 @@ def bh(p: np.ndarray) -> np.ndarray:
     return out
 
 
+def _gene_evidence(row, de: pd.DataFrame | None) -> dict:
+    if de is None:
+        return {"reason": f"contrast {row.contrast} not run for this dataset"}
+    hit = de[de["gene"] == row.feature]
+    if hit.empty:
+        return {"reason": "gene not in the expression data"}
+    g = hit.iloc[0]
+    if not np.isfinite(g["pvalue"]):
+        return {"reason": "gene not tested (no p-value: all-zero or outlier counts)"}
+    df = g.get("df_total", np.inf)
+    q = stats.t.ppf(0.975, df) if np.isfinite(df) else stats.norm.ppf(0.975)
+    out = {
+        "effect": g["log2fc"], "effect_unit": "log2fc", "effect_se": g["lfc_se"],
+        "ci_low": g["log2fc"] - q * g["lfc_se"], "ci_high": g["log2fc"] + q * g["lfc_se"],
+        "pvalue": g["pvalue"], "padj": g["padj"], "reason": "",
+    }
+    if "n_pairs" in g:
+        moved = g["n_down"] if row.direction_expected == "down" else g["n_up"]
+        out.update(n_pairs=g["n_pairs"], n_moved=moved)
+    return out
+
+
+def _set_evidence(row, gsea: pd.DataFrame | None, set_tests: pd.DataFrame | None) -> dict:
+    nes = {}
+    if gsea is not None:
+        hit = gsea[gsea["set"] == row.feature]
+        if not hit.empty:
+            nes = {"nes": hit.iloc[0]["nes"], "nes_padj": hit.iloc[0]["padj"]}
+    group = PAIRED_GROUP.get(row.contrast)
+    if group is not None:
+        if set_tests is None:
+            return {"reason": "no paired set scores for this dataset"}
+        hit = set_tests[(set_tests["set"] == row.feature) & (set_tests["group"] == group)]
+        if hit.empty:
+            return {"reason": f"gene set not scored (absent, too few genes found, or no {group} pairs)"}
+        t = hit.iloc[0]
+        n = t["n_pairs"]
+        se = t["sd_diff"] / np.sqrt(n)
+        q = stats.t.ppf(0.975, n - 1)
+        moved = t["n_down"] if row.direction_expected == "down" else t["n_up"]
+        return {
+            "effect": t["mean_diff"], "effect_unit": "set score change (mean z), post - pre",
+            "effect_se": se, "ci_low": t["mean_diff"] - q * se, "ci_high": t["mean_diff"] + q * se,
+            "pvalue": t["p_ttest"], "padj": t["padj_ttest"], "n_pairs": n, "n_moved": moved,
+            "reason": "", **nes,
+        }
+    if gsea is None:
+        return {"reason": f"contrast {row.contrast} not run for this dataset"}
+    if not nes:
+        return {"reason": "gene set not tested (absent or too few genes found)"}
+    hit = gsea[gsea["set"] == row.feature].iloc[0]
+    return {"effect": hit["nes"], "effect_unit": "NES (prerank)", "pvalue": hit["pvalue"],
+            "padj": hit["padj"], "reason": "", **nes}
+
+
 def evaluate_dataset(
     rows: pd.DataFrame,
     dataset: str,
     de: dict[str, pd.DataFrame],
     *,
+    gsea: dict[str, pd.DataFrame] | None = None,
+    set_tests: pd.DataFrame | None = None,
+    treatment: list[str] | None = None,
     alpha: float = 0.05,
     adjust: str = "claims",
 ) -> pd.DataFrame:
-    """Verdicts of every claim row in one dataset; ``de`` maps contrast -> DE table."""
-    out = rows.copy()
-    out.insert(1, "dataset", dataset)
-    for col in ["log2fc", "lfc_se", "pvalue", "padj"]:
-        out[col] = np.nan
-    out["reason"] = ""
-    for contrast, table in de.items():
-        idx = table.drop_duplicates("gene").set_index("gene")
-        sel = out["contrast"] == contrast
-        genes = out.loc[sel, "gene"]
-        for col in ["log2fc", "lfc_se", "pvalue", "padj"]:
-            out.loc[sel, col] = genes.map(idx[col]).to_numpy(dtype=float)
-        absent = sel & ~out["gene"].isin(idx.index)
-        out.loc[absent, "reason"] = "gene not in the expression data"
-        untested = sel & out["gene"].isin(idx.index) & out["pvalue"].isna()
-        out.loc[untested, "reason"] = "gene not tested (no p-value: all-zero or outlier counts)"
-    missing = ~out["contrast"].isin(list(de))
-    out.loc[missing, "reason"] = "contrast " + out.loc[missing, "contrast"] + " not run for this dataset"
+    """Verdicts of every claim row in one dataset.
 
-    z = stats.norm.ppf(0.975)
-    out["ci_low"] = out["log2fc"] - z * out["lfc_se"]
-    out["ci_high"] = out["log2fc"] + z * out["lfc_se"]
-    out["claim_padj"] = bh(out["pvalue"].to_numpy())
+    ``de`` and ``gsea`` map contrast -> table; ``set_tests`` is the dataset's paired set-score
+    table; ``treatment`` the dataset's treatments (a claim about another treatment is not
+    testable there). Claim rows are few, so they are looked up one by one.
+    """
+    gsea = gsea or {}
+    records = []
+    for row in rows.itertuples(index=False):
+        wanted = set(row.treatment)
+        if wanted and treatment and not wanted & set(treatment):
+            ev = {"reason": f"wrong treatment: the finding is about {', '.join(sorted(wanted))}; "
+                            f"this dataset is {', '.join(treatment)}"}
+        elif row.kind == "gene_change":
+            ev = _gene_evidence(row, de.get(row.contrast))
+        else:
+            ev = _set_evidence(row, gsea.get(row.contrast), set_tests)
+        records.append(ev)
+    ev = pd.DataFrame(records, index=rows.index)
+    out = rows.drop(columns="treatment").copy()
+    out.insert(1, "dataset", dataset)
+    for col in COLUMNS:
+        if col not in out.columns:
+            out[col] = ev[col] if col in ev.columns else np.nan
+    out["effect_unit"] = out["effect_unit"].fillna("")
+    out["claim_padj"] = bh(out["pvalue"].to_numpy(dtype=float))
     q = out["claim_padj"] if adjust == "claims" else out["padj"]
-    significant = (q < alpha).to_numpy()
+    significant = (q.astype(float) < alpha).to_numpy()
     testable = (out["reason"] == "").to_numpy()
-    observed = np.sign(out["log2fc"].to_numpy(dtype=float))
+    observed = np.sign(out["effect"].to_numpy(dtype=float))
     out["direction_observed"] = np.select([observed > 0, observed < 0], ["up", "down"], "none")
     out.loc[~testable, "direction_observed"] = ""
     same = (out["direction_observed"] == out["direction_expected"]).to_numpy()
@@ -150,26 +218,40 @@ def evaluate(
     claims: list[dict],
     de_tables: dict[str, dict[str, pd.DataFrame]],
     *,
+    gsea_tables: dict[str, dict[str, pd.DataFrame]] | None = None,
+    set_tests: dict[str, pd.DataFrame] | None = None,
+    treatments: dict[str, list[str]] | None = None,
     alpha: float = 0.05,
     adjust: str = "claims",
 ) -> pd.DataFrame:
-    """The claims table across datasets; ``de_tables`` maps dataset -> contrast -> DE table."""
+    """The claims table across datasets; the table arguments map dataset -> (contrast ->) table."""
     rows = claim_rows(claims)
+    gsea_tables, set_tests, treatments = gsea_tables or {}, set_tests or {}, treatments or {}
     parts = [
-        evaluate_dataset(rows, ds, de_tables[ds], alpha=alpha, adjust=adjust)
+        evaluate_dataset(
+            rows, ds, de_tables[ds], gsea=gsea_tables.get(ds), set_tests=set_tests.get(ds),
+            treatment=treatments.get(ds), alpha=alpha, adjust=adjust,
+        )
         for ds in sorted(de_tables)
     ]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
 
 
 def run_claims(
-    claims_path, schema_path, tables: dict[str, dict[str, str]], dest, *, alpha=0.05, adjust="claims"
+    claims_path, schema_path, tables: dict[str, dict], dest, *, treatments=None, alpha=0.05,
+    adjust="claims",
 ) -> pd.DataFrame:
-    """Read the catalogue and the DE tables, write the claims table."""
+    """Read the catalogue and each dataset's tables, write the claims table.
+
+    ``tables``: dataset -> {"de": {contrast: path}, "gsea": {contrast: path}, "set_tests": path}.
+    """
     from prepost import io
 
     claims = load_claims(claims_path, schema_path)
-    de = {ds: {c: io.read_tsv(p) for c, p in cs.items()} for ds, cs in tables.items()}
-    table = evaluate(claims, de, alpha=alpha, adjust=adjust)
+    de = {ds: {c: io.read_tsv(p) for c, p in t["de"].items()} for ds, t in tables.items()}
+    gsea = {ds: {c: io.read_tsv(p) for c, p in t.get("gsea", {}).items()} for ds, t in tables.items()}
+    sets = {ds: io.read_tsv(t["set_tests"]) for ds, t in tables.items() if t.get("set_tests")}
+    table = evaluate(claims, de, gsea_tables=gsea, set_tests=sets, treatments=treatments,
+                     alpha=alpha, adjust=adjust)
     io.write_tsv(table, dest)
     return table

@@ -42,7 +42,7 @@ def fetch_collections(collections: list[dict], outdir, provenance_path, **fetch_
             {
                 "collection": c["name"],
                 "source": source,
-                "file": str(dest),
+                "file": dest.name,
                 "sha256": row["sha256"],
                 "sets": sets["set"].nunique(),
                 "genes": sets["gene"].nunique(),

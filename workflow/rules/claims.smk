@@ -3,6 +3,8 @@ rule claims:
     input:
         claims=config["claims"],
         tables=de_tables(),
+        gsea=[f for f in enrichment_targets() if f.endswith("gsea.tsv")],
+        set_tests=[f"{RESULTS}/{ds}/enrich/set_tests.tsv" for ds in DATASETS],
     output:
         table=f"{RESULTS}/claims.tsv",
     log:
@@ -14,11 +16,9 @@ rule claims:
         runtime=10,
     params:
         schema=str(Path(workflow.basedir) / "workflow/schemas/claims.schema.yaml"),
-        tables={
-            ds: {c: f"{RESULTS}/{ds}/de/{c}.tsv" for c in contrasts_of(ds)}
-            for ds in DATASETS
-        },
-        alpha=config.get("claims_settings", {}).get("alpha", 0.05),
-        adjust=config.get("claims_settings", {}).get("adjust", "claims"),
+        tables=claims_tables(),
+        treatments={ds: config["datasets"][ds].get("treatment", []) for ds in DATASETS},
+        alpha=config["claims_settings"]["alpha"],
+        adjust=config["claims_settings"]["adjust"],
     script:
         "../scripts/claims.py"

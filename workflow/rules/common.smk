@@ -101,3 +101,17 @@ def prepare_files(wildcards):
         role: f"{RESOURCES}/geo/{wildcards.ds}/{local}"
         for role, (_, local) in remote_files(ds).items()
     }
+
+
+def claims_tables():
+    """Per dataset, the tables the claims engine reads."""
+    return {
+        ds: {
+            "de": {c: f"{RESULTS}/{ds}/de/{c}.tsv" for c in contrasts_of(ds)},
+            "gsea": {
+                c: f"{RESULTS}/{ds}/enrich/{c}/gsea.tsv" for c in contrasts_of(ds)
+            },
+            "set_tests": f"{RESULTS}/{ds}/enrich/set_tests.tsv",
+        }
+        for ds in DATASETS
+    }

@@ -12,6 +12,6 @@ with log_to(snakemake.log[0]) as log:
     p = snakemake.params
     table = run_claims(
         snakemake.input.claims, p.schema, p.tables, snakemake.output.table,
-        alpha=p.alpha, adjust=p.adjust,
+        treatments=p.treatments, alpha=p.alpha, adjust=p.adjust,
     )
     log.info("verdicts:\n%s", table["verdict"].value_counts().to_string())
