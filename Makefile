@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: run test test-fast lint fmt dryrun report clean demo-data setup
+.PHONY: run test test-fast lint fmt dryrun report clean demo-data setup bench-de
 
 setup: $(STAMP)
 
@@ -46,3 +46,7 @@ demo-data: $(STAMP)
 
 clean:
 	rm -rf results .snakemake
+
+# Paired DE speed/accuracy against R DESeq2 and limma (needs R with DESeq2, limma; see benchmarks/de/README.md)
+bench-de: $(STAMP)
+	$(BIN)/python benchmarks/de/run.py $(BENCH_ARGS)

@@ -372,14 +372,27 @@ def run_contrast(
     fit."""
     spec = build_contrast(sheet, name, dataset, available=data.columns, covariates=covariates)
     sub = data[list(spec.samples.index)]
-    if values == "counts":
+    table = None
+    if values == "counts" and name == "post_vs_pre" and not covariates:
+        # One pre and one post sample per patient: the vectorised DESeq2 of prepost.nbglm
+        # (equal to DESeq2 1.38 to r > 0.9999999 in log2FC; benchmarks/de), 20-40x faster.
+        from prepost import nbglm
+
+        try:
+            table = nbglm.fast_paired_deseq2(sub, spec.samples, n_cpus=n_cpus)
+        except ArithmeticError:  # parametric dispersion trend failed: pydeseq2's local fit
+            table = None
+        if table is not None:
+            sf = nbglm.size_factors(nbglm._count_values(sub))
+            logv = np.log2(sub / sf + 1)
+    if values == "counts" and (name != "post_vs_pre" or covariates or table is None):
         from prepost.de_counts import deseq2
 
         table, size_factors = deseq2(
             sub, spec.samples, spec.design, spec.contrast, n_cpus=n_cpus, return_size_factors=True
         )
         logv = np.log2(sub / size_factors[sub.columns].to_numpy() + 1)
-    else:
+    if values != "counts":
         from prepost.de_arrays import moderated_t
 
         table = moderated_t(sub, spec.design, spec.contrast)

@@ -18,6 +18,11 @@ prior variance max(mad^2 - trigamma((m-p)/2), 0.25); MAP line search; dispersion
 independent filtering on baseMean with R's lowess (alpha 0.1). Cook's distances: DESeq2 only
 uses samples in design cells with >= 3 replicates, and in this design every cell has one
 sample, so DESeq2 flags no Cook's outliers and nothing is replaced; the same holds here.
+DESeq2 evaluates the Cox-Reid term as log(det(X'WX)) of the determinant itself, which
+underflows to 0 (or overflows) in double precision with ~100 patients when a line-search step
+proposes a huge dispersion; its line search then stalls, hits maxit and falls back to the
+coarse grid. That is reproduced (log det outside double range -> the same Inf/NaN), because it
+moves DESeq2's dispersions by up to ~7% at 200 samples.
 Differences: genes DESeq2 would refit with optim (IRLS not converged or |beta| > 30) keep the
 IRLS solution; the ridge is applied in the patient-indicator basis (1e-6 / log(2)^2, a
 relative effect far below the tolerances); with <= 3 residual df DESeq2 estimates the prior
@@ -43,6 +48,8 @@ DISP_TOL = 1e-6
 MAXIT = 100
 BETA_TOL = 1e-8
 LAMBDA = 1e-6 / np.log(2) ** 2  # DESeq2's ridge, given on the log2 scale
+_LOG_DBL_TINY = np.log(np.finfo(float).smallest_subnormal)  # det below this is 0 in double
+_LOG_DBL_MAX = np.log(np.finfo(float).max)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,7 +80,9 @@ def _logdet_and_trace(w: np.ndarray, dw: np.ndarray):
 def _nb_const(y: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """Per-gene sum of the mu-free part of the NB log density."""
     size = 1 / alpha[:, None, None]
-    return np.sum(special.gammaln(y + size) - special.gammaln(size) - special.gammaln(y + 1), axis=(1, 2))
+    return np.sum(
+        special.gammaln(y + size) - special.gammaln(size) - special.gammaln(y + 1), axis=(1, 2)
+    )
 
 
 def _nb_mu_part(y: np.ndarray, mu: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -113,7 +122,11 @@ def _irls(y: np.ndarray, sf: np.ndarray, alpha: np.ndarray):
         ba = (rb - np.sum(b * rp / d, axis=1)) / s
         ga = (rp - b * ba[:, None]) / d
         iters[active] += 1
-        big = (np.abs(ba) > 30) | (np.abs(ga[:, 0]) > 30) | np.any(np.abs(ga - ga[:, :1]) > 30, axis=1)
+        big = (
+            (np.abs(ba) > 30)
+            | (np.abs(ga[:, 0]) > 30)
+            | np.any(np.abs(ga - ga[:, :1]) > 30, axis=1)
+        )
         stable[active[big]] = False  # DESeq2 would hand these to optim
         mua = np.maximum(sf * np.exp(ga[..., None] + ba[:, None, None] * offs), MINMU)
         dev = -2 * (const[active] + _nb_mu_part(ya, mua, al))
@@ -145,8 +158,16 @@ def _log_post(a, y, mu, prior_mean, prior_var, use_prior):
     w = 1 / (1 / mu + al)
     d, b, c = _arrow(w)
     logdet = np.sum(np.log(d), axis=1) + np.log(c - np.sum(b * b / d, axis=1))
+    # DESeq2 takes log(det(X'WX)) of the product itself: it is 0 (cr term +Inf) or Inf (-Inf)
+    # beyond double range, which sends its line search to the grid fallback; do the same
+    logdet = np.where(
+        logdet < _LOG_DBL_TINY, -np.inf, np.where(logdet > _LOG_DBL_MAX, np.inf, logdet)
+    )
     ll = np.sum(
-        special.gammaln(y + inv) - special.gammaln(inv) - y * np.log(mu + inv) - inv * np.log1p(mu * al),
+        special.gammaln(y + inv)
+        - special.gammaln(inv)
+        - y * np.log(mu + inv)
+        - inv * np.log1p(mu * al),
         axis=(1, 2),
     )
     out = ll - 0.5 * logdet
@@ -160,10 +181,15 @@ def _dlog_post(a, y, mu, prior_mean, prior_var, use_prior):
     al = alpha[:, None, None]
     inv = 1 / al
     w = 1 / (1 / mu + al)
-    _, tr = _logdet_and_trace(w, -w * w)
+    logdet, tr = _logdet_and_trace(w, -w * w)
+    tr = np.where((logdet < _LOG_DBL_TINY) | (logdet > _LOG_DBL_MAX), np.nan, tr)  # det*tr/det: NaN
     am = mu * al
     ll = (1 / alpha**2) * np.sum(
-        special.digamma(inv) + np.log1p(am) - am / (1 + am) - special.digamma(y + inv) + y / (mu + inv),
+        special.digamma(inv)
+        + np.log1p(am)
+        - am / (1 + am)
+        - special.digamma(y + inv)
+        + y / (mu + inv),
         axis=(1, 2),
     )
     out = (ll - 0.5 * tr) * alpha
@@ -179,6 +205,12 @@ def _fit_disp(y, mu, log_alpha, prior_mean, prior_var, use_prior):
     g = y.shape[0]
     pm = np.broadcast_to(np.asarray(prior_mean, float), (g,)).copy()
     pv = float(prior_var)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior)
+
+
+def _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior):
+    g = y.shape[0]
     a = log_alpha.astype(float).copy()
     lp = _log_post(a, y, mu, pm, pv, use_prior)
     dlp = _dlog_post(a, y, mu, pm, pv, use_prior)
@@ -225,15 +257,26 @@ def _fit_disp(y, mu, log_alpha, prior_mean, prior_var, use_prior):
 
 
 def _fit_disp_grid(y, mu, prior_mean, prior_var, use_prior, n_samples):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return _fit_disp_grid_impl(y, mu, prior_mean, prior_var, use_prior, n_samples)
+
+
+def _fit_disp_grid_impl(y, mu, prior_mean, prior_var, use_prior, n_samples):
     """DESeq2's fitDispGrid: 20-point grid on log alpha, then a 20-point fine grid."""
     g = y.shape[0]
     pm = np.broadcast_to(np.asarray(prior_mean, float), (g,))
     grid = np.linspace(np.log(1e-8), np.log(max(10, n_samples)), 20)
-    lps = np.stack([_log_post(np.full(g, v), y, mu, pm, prior_var, use_prior) for v in grid], axis=1)
+    lps = np.stack(
+        [_log_post(np.full(g, v), y, mu, pm, prior_var, use_prior) for v in grid], axis=1
+    )
+    lps = np.where(np.isnan(lps), -np.inf, lps)
     best = grid[np.argmax(lps, axis=1)]
     delta = grid[1] - grid[0]
     fine = best[:, None] + np.linspace(-delta, delta, 20)[None, :]
-    lps = np.stack([_log_post(fine[:, k], y, mu, pm, prior_var, use_prior) for k in range(20)], axis=1)
+    lps = np.stack(
+        [_log_post(fine[:, k], y, mu, pm, prior_var, use_prior) for k in range(20)], axis=1
+    )
+    lps = np.where(np.isnan(lps), -np.inf, lps)
     return fine[np.arange(g), np.argmax(lps, axis=1)]
 
 
@@ -358,11 +401,15 @@ def r_lowess(x: np.ndarray, y: np.ndarray, f: float = 2 / 3, iters: int = 3) -> 
         if cmad < 1e-7 * sc:
             break
         r = np.abs(res)
-        rw = np.where(r <= 0.001 * cmad, 1.0, np.where(r <= 0.999 * cmad, (1 - (r / cmad) ** 2) ** 2, 0.0))
+        rw = np.where(
+            r <= 0.001 * cmad, 1.0, np.where(r <= 0.999 * cmad, (1 - (r / cmad) ** 2) ** 2, 0.0)
+        )
     return ys
 
 
-def independent_filtering(base_mean: np.ndarray, pvalue: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
+def independent_filtering(
+    base_mean: np.ndarray, pvalue: np.ndarray, alpha: float = ALPHA
+) -> np.ndarray:
     """DESeq2's pvalueAdjustment: BH within genes above each of 50 baseMean quantiles, keep the
     first threshold whose rejections reach the lowess maximum minus the residual RMS."""
     lower = np.mean(base_mean == 0)
@@ -395,7 +442,10 @@ def _chunked(fn, n_cpus: int, n: int, *arrays, block_elems: int = 500_000):
     n_blocks = max(1, min(n, max(int(n_cpus), int(np.ceil(n * n_samples / block_elems)))))
     edges = np.linspace(0, n, n_blocks + 1).astype(int)
     parts = [
-        tuple(a[lo:hi] if isinstance(a, np.ndarray) and a.ndim and a.shape[0] == n else a for a in arrays)
+        tuple(
+            a[lo:hi] if isinstance(a, np.ndarray) and a.ndim and a.shape[0] == n else a
+            for a in arrays
+        )
         for lo, hi in zip(edges[:-1], edges[1:])
     ]
     if int(n_cpus) > 1 and n_blocks > 1:
@@ -406,6 +456,26 @@ def _chunked(fn, n_cpus: int, n: int, *arrays, block_elems: int = 500_000):
     if isinstance(res[0], tuple):
         return tuple(np.concatenate([r[k] for r in res]) for k in range(len(res[0])))
     return np.concatenate(res)
+
+
+def _count_values(counts: pd.DataFrame) -> np.ndarray:
+    """Counts as float64, after checking they are finite non-negative integers, unique ids."""
+    if counts.index.has_duplicates:
+        raise ValueError(
+            f"count matrix has duplicated gene id {counts.index[counts.index.duplicated()][0]!r}"
+        )
+    try:
+        values = counts.to_numpy(dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"count matrix has non-numeric values: {err}") from None
+    bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"count matrix: gene {counts.index[i]!r}, sample {counts.columns[j]!r} has value "
+            f"{values[i, j]!r}; expected a non-negative integer"
+        )
+    return values
 
 
 def size_factors(counts: np.ndarray) -> np.ndarray:
@@ -436,10 +506,10 @@ def fast_paired_deseq2(
     log2fc, lfc_se, stat, pvalue, padj) sorted by pvalue then gene; all-zero genes have NaN
     statistics, genes removed by independent filtering NaN padj, as in DESeq2.
     """
-    from prepost.de_counts import _check_counts
-
     sheet = _check_samples(counts, samples, ref, alt)
-    per = sheet.groupby("patient")["timepoint"].agg(lambda t: (int((t == ref).sum()), int((t == alt).sum())))
+    per = sheet.groupby("patient")["timepoint"].agg(
+        lambda t: (int((t == ref).sum()), int((t == alt).sum()))
+    )
     bad = sorted(p for p, k in per.items() if k != (1, 1))
     if bad:
         raise ValueError(
@@ -458,7 +528,7 @@ def fast_paired_deseq2(
     data = counts.copy()
     data.columns = data.columns.astype(str)
     data = data[order]
-    values = _check_counts(data).astype(float)
+    values = _count_values(data)
     genes = data.index.astype(str)
     n_genes, n_samples = values.shape
     m, p = n_samples, n_pat + 1
@@ -501,7 +571,9 @@ def fast_paired_deseq2(
     # trend and prior
     use = disp_gene > 100 * MIN_DISP
     if not use.any():
-        raise ValueError("all gene-wise dispersion estimates are near the minimum: no trend can be fitted")
+        raise ValueError(
+            "all gene-wise dispersion estimates are near the minimum: no trend can be fitted"
+        )
     try:
         a0, a1 = _parametric_trend(bm[use], disp_gene[use])
         disp_fit = a0 + a1 / bm
@@ -529,7 +601,9 @@ def fast_paired_deseq2(
     nonconv = it_map >= MAXIT
     if nonconv.any():
         disp_map[nonconv] = np.exp(
-            _fit_disp_grid(y[nonconv], mu[nonconv], np.log(disp_fit[nonconv]), prior_var, True, n_samples)
+            _fit_disp_grid(
+                y[nonconv], mu[nonconv], np.log(disp_fit[nonconv]), prior_var, True, n_samples
+            )
         )
     disp_map = np.clip(disp_map, MIN_DISP, max_disp)
     outlier = np.log(disp_gene) > np.log(disp_fit) + 2 * np.sqrt(var_log)
@@ -549,7 +623,16 @@ def fast_paired_deseq2(
     pvalue = 2 * stats.norm.sf(np.abs(stat))
     padj = independent_filtering(base_mean, pvalue, ALPHA)
     out = pd.DataFrame(
-        {"gene": genes, "mean_expr": base_mean, "log2fc": lfc, "lfc_se": se, "stat": stat,
-         "pvalue": pvalue, "padj": padj}
+        {
+            "gene": genes,
+            "mean_expr": base_mean,
+            "log2fc": lfc,
+            "lfc_se": se,
+            "stat": stat,
+            "pvalue": pvalue,
+            "padj": padj,
+        }
     )[RESULT_COLUMNS]
-    return out.sort_values(["pvalue", "gene"], kind="stable", na_position="last").reset_index(drop=True)
+    return out.sort_values(["pvalue", "gene"], kind="stable", na_position="last").reset_index(
+        drop=True
+    )

@@ -1,0 +1,146 @@
+"""prepost.nbglm (vectorised paired DESeq2) against DESeq2 1.38 outputs and closed forms.
+
+Fixtures: tests/fixtures/de/counts*.tsv + counts_deseq2.tsv (6 pairs, benchmarks/r_reference)
+and tests/fixtures/nbglm/ (4 pairs: DESeq2's <= 3 residual df prior branch; R's lowess),
+made by benchmarks/de/nbglm_fixture.R.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from prepost import nbglm
+from prepost.de_arrays import RESULT_COLUMNS
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+def _load(patients=None):
+    counts = pd.read_csv(FIX / "de/counts.tsv", sep="\t", index_col=0)
+    samples = pd.read_csv(FIX / "de/counts_samples.tsv", sep="\t", dtype=str).set_index("sample")
+    if patients is not None:
+        samples = samples[samples["patient"].isin(patients)]
+    return counts, samples
+
+
+def _compare(res: pd.DataFrame, ref: pd.DataFrame, tol: float) -> None:
+    res = res.set_index("gene").loc[ref["gene"]]
+    ref = ref.set_index("gene")
+    np.testing.assert_allclose(res["mean_expr"], ref["baseMean"], rtol=1e-9)
+    for mine, theirs in [
+        ("log2fc", "log2FoldChange"),
+        ("lfc_se", "lfcSE"),
+        ("stat", "stat"),
+        ("pvalue", "pvalue"),
+        ("padj", "padj"),
+    ]:
+        a, b = res[mine].to_numpy(float), ref[theirs].to_numpy(float)
+        assert np.array_equal(np.isnan(a), np.isnan(b)), f"NA pattern of {mine} differs from DESeq2"
+        ok = ~np.isnan(a)
+        assert np.max(np.abs(a[ok] - b[ok])) < tol, mine
+    for cut in (0.05, 0.1):
+        assert set(res.index[res["padj"] < cut]) == set(ref.index[ref["padj"] < cut])
+
+
+def test_matches_deseq2_six_pairs():
+    counts, samples = _load()
+    res = nbglm.fast_paired_deseq2(counts, samples)
+    assert list(res.columns) == RESULT_COLUMNS
+    p = res["pvalue"].to_numpy()
+    n_ok = int(np.isfinite(p).sum())
+    assert np.all(np.diff(p[:n_ok]) >= 0) and np.isnan(p[n_ok:]).all()  # sorted, NaN last
+    ref = pd.read_csv(FIX / "de/counts_deseq2.tsv", sep="\t")
+    _compare(res, ref, tol=1e-3)
+    # the two all-zero genes: NaN statistics, as DESeq2
+    assert res.set_index("gene").loc[["c0001", "c0002"], "stat"].isna().all()
+
+
+def test_matches_deseq2_four_pairs_small_df_prior():
+    counts, samples = _load(["7", "8", "9", "10"])
+    res = nbglm.fast_paired_deseq2(counts, samples)
+    ref = pd.read_csv(FIX / "nbglm/deseq2_4pairs.tsv", sep="\t")
+    _compare(res, ref, tol=1e-3)
+
+
+def test_lowess_matches_r():
+    data = pd.read_csv(FIX / "nbglm/lowess.tsv", sep="\t")
+    fit = nbglm.r_lowess(data["x"].to_numpy(), data["y"].to_numpy(), f=1 / 5)
+    np.testing.assert_allclose(fit, data["lowess"], atol=1e-9)
+
+
+def test_size_factors_closed_form():
+    # sample 2 is exactly twice sample 1 and sample 3 four times: ratios 1/2, 1, 2 (geo mean 1)
+    base = np.array([[5.0], [17.0], [100.0], [3.0], [0.0]])
+    counts = base * np.array([[1.0, 2.0, 4.0]])
+    counts[4] = [0, 7, 9]  # a gene with a zero is left out of the geometric means
+    np.testing.assert_allclose(nbglm.size_factors(counts), [0.5, 1.0, 2.0])
+
+
+def test_invariant_to_sample_order_and_patient_labels():
+    counts, samples = _load()
+    res = nbglm.fast_paired_deseq2(counts, samples).set_index("gene")
+    rng = np.random.default_rng(1)
+    perm = rng.permutation(counts.columns)
+    relabel = {p: f"X{k}" for k, p in enumerate(rng.permutation(samples["patient"].unique()))}
+    shuffled = samples.loc[perm].assign(patient=lambda d: d["patient"].map(relabel))
+    res2 = nbglm.fast_paired_deseq2(counts[perm], shuffled).set_index("gene").loc[res.index]
+    np.testing.assert_allclose(
+        res2[["log2fc", "stat"]], res[["log2fc", "stat"]], rtol=1e-7, atol=1e-9
+    )
+
+
+def test_rejects_bad_counts():
+    counts, samples = _load()
+    bad = counts.astype(float)
+    bad.iloc[5, 3] = 2.5
+    with pytest.raises(ValueError, match="non-negative integer"):
+        nbglm.fast_paired_deseq2(bad, samples)
+
+
+def test_rejects_designs_other_than_one_pair_per_patient():
+    counts, samples = _load()
+    extra = samples.copy()
+    extra.loc["S7_post", "timepoint"] = "pre"  # patient 7: two pre samples, no post
+    with pytest.raises(ValueError, match="lack"):
+        nbglm.fast_paired_deseq2(counts, extra)
+    dup = pd.concat(
+        [samples, pd.DataFrame({"patient": ["8"], "timepoint": ["pre"]}, index=["S8_pre2"])]
+    )
+    counts2 = counts.assign(S8_pre2=counts["S8_pre"])
+    with pytest.raises(ValueError, match="exactly one"):
+        nbglm.fast_paired_deseq2(counts2, dup)
+    few = samples[samples["patient"].isin(["7", "8"])]
+    with pytest.raises(ValueError, match="at least 3"):
+        nbglm.fast_paired_deseq2(counts, few)
+
+
+def test_cox_reid_determinant_underflows_as_in_deseq2():
+    # DESeq2 takes log(det(X'WX)) of the determinant itself: with 100 pairs of ~3 counts and
+    # log(alpha) = 10 the determinant is below double range, so its log posterior is +Inf and
+    # the derivative NaN (DESeq2:::fitDispWrapper on such a gene: last_lp Inf, iter 100);
+    # at log(alpha) = 0 both are finite.
+    rng = np.random.default_rng(3)
+    y = rng.poisson(3.0, (1, 100, 2)).astype(float)
+    mu = np.full_like(y, 3.0)
+    args = (y, mu, np.zeros(1), 1.0, False)
+    assert np.isposinf(nbglm._log_post(np.array([10.0]), *args)[0])
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(nbglm._dlog_post(np.array([10.0]), *args)[0])
+    assert np.isfinite(nbglm._log_post(np.array([0.0]), *args)[0])
+    assert np.isfinite(nbglm._dlog_post(np.array([0.0]), *args)[0])
+
+
+def test_workflow_contrast_uses_the_fast_solver_and_matches_deseq2():
+    """contrasts.run_contrast('post_vs_pre') on counts goes through nbglm, with cross-checks."""
+    from prepost import contrasts
+
+    counts, samples = _load()
+    sheet = samples.reset_index().assign(in_pair=True, response=np.nan)
+    res = contrasts.run_contrast(counts, "counts", sheet, "post_vs_pre", "fixture")
+    _compare(res[RESULT_COLUMNS], pd.read_csv(FIX / "de/counts_deseq2.tsv", sep="\t"), tol=1e-3)
+    assert {"n_pairs", "paired_t_p", "wilcoxon_p"} <= set(res.columns)
+    assert (res["n_pairs"] == samples["patient"].nunique()).all()
