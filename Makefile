@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: run test test-fast lint fmt dryrun report clean demo-data setup bench-de
+.PHONY: run test test-fast test-slurm lint fmt dryrun report clean demo-data setup bench-de
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+# Real SLURM test (root; installs slurm-wlm + munge, one-node cluster on 127.0.0.1).
+test-slurm: $(STAMP)
+	PREPOST_PYTHON=$(abspath $(BIN)/python) bash tests/slurm/run_slurm_test.sh
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

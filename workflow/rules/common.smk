@@ -57,12 +57,17 @@ def de_plots():
 
 def enrichment_targets():
     per_contrast = [
-        f"{RESULTS}/{ds}/enrich/{contrast}/{name}.tsv"
+        f"{RESULTS}/{ds}/enrich/{contrast}/{name}"
         for ds in DATASETS
         for contrast in contrasts_of(ds)
-        for name in ("gsea", "ora")
+        for name in ("gsea.tsv", "ora.tsv", "gsea.dotplot.png", "gsea.running.png")
     ]
-    return per_contrast + [f"{RESULTS}/{ds}/enrich/set_tests.tsv" for ds in DATASETS]
+    per_dataset = [
+        f"{RESULTS}/{ds}/enrich/{name}"
+        for ds in DATASETS
+        for name in ("set_tests.tsv", "set_scores.slopes.png")
+    ]
+    return per_contrast + per_dataset
 
 
 def all_targets():

@@ -77,3 +77,52 @@ rule set_scores:
         settings=config["enrichment"],
     script:
         "../scripts/set_scores.py"
+
+
+rule enrich_plots:
+    """GSEA dot plot and running enrichment-score plots (top sets by padj) of one contrast."""
+    input:
+        gsea=rules.enrich.output.gsea,
+        table=f"{RESULTS}/{{ds}}/de/{{contrast}}.tsv",
+        expression=f"{RESULTS}/{{ds}}/expression.parquet",
+        gmts=rules.genesets.output.gmts,
+    output:
+        dotplot=f"{RESULTS}/{{ds}}/enrich/{{contrast}}/gsea.dotplot.png",
+        running=f"{RESULTS}/{{ds}}/enrich/{{contrast}}/gsea.running.png",
+    log:
+        f"{LOGS}/{{ds}}/enrich_plots_{{contrast}}.log",
+    conda:
+        "../../envs/prepost.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        names=[c["name"] for c in config["enrichment"]["collections"]],
+        title=lambda wc: f"{wc.ds}: {wc.contrast}",
+        top_n=20,
+        running_n=6,
+    script:
+        "../scripts/enrich_plots.py"
+
+
+rule set_slopes:
+    """Paired slope plots of per-sample set scores (sets with the smallest paired-t p)."""
+    input:
+        scores=rules.set_scores.output.scores,
+        tests=rules.set_scores.output.tests,
+        samples=f"{RESULTS}/{{ds}}/samples.tsv",
+    output:
+        slopes=f"{RESULTS}/{{ds}}/enrich/set_scores.slopes.png",
+    log:
+        f"{LOGS}/{{ds}}/set_slopes.log",
+    conda:
+        "../../envs/prepost.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        title=lambda wc: f"{wc.ds}: gene-set scores",
+        n_sets=8,
+        method=config["enrichment"]["score_method"],
+    script:
+        "../scripts/set_slopes.py"
