@@ -15,6 +15,8 @@ import pandas as pd
 import yaml
 from scipy import stats
 
+from prepost.de_arrays import bh_adjust as bh  # one BH for the package (as R p.adjust)
+
 REPRODUCED = "reproduced"
 SAME_NS = "same direction, not significant"
 CONTRADICTED = "contradicted"
@@ -84,24 +86,6 @@ def claim_rows(claims: list[dict]) -> pd.DataFrame:
         for f in (c["genes"] if c["kind"] == "gene_change" else [c["gene_set"]])
     ]
     return pd.DataFrame(rows)
-
-
-def bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values; NaN stays NaN and does not count as a test."""
-    p = np.asarray(p, dtype=float)
-    out = np.full_like(p, np.nan)
-    ok = np.isfinite(p)
-    m = ok.sum()
-    if m == 0:
-        return out
-    pv = p[ok]
-    order = np.argsort(pv, kind="mergesort")
-    ranked = pv[order] * m / np.arange(1, m + 1)
-    adj = np.minimum.accumulate(ranked[::-1])[::-1].clip(max=1.0)
-    res = np.empty(m)
-    res[order] = adj
-    out[ok] = res
-    return out
 
 
 def _gene_evidence(row, de: pd.DataFrame | None) -> dict:

@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from prepost import genesets as gs
+from prepost.de_arrays import bh_adjust as bh  # one BH for the package (as R p.adjust)
 
 GSEA_COLUMNS = [
     "set",
@@ -38,24 +39,6 @@ PAIRED_COLUMNS = [
     "set", "group", "n_pairs", "mean_pre", "mean_post", "mean_diff", "sd_diff", "t",
     "p_ttest", "p_wilcoxon", "padj_ttest", "n_up", "n_down",
 ]  # fmt: skip
-
-
-def bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p (NaN kept as NaN), as R's p.adjust(method="BH")."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    q = p[ok]
-    n = q.size
-    if n == 0:
-        return out
-    order = np.argsort(q)[::-1]
-    ranked = q[order] * n / np.arange(n, 0, -1)
-    adj = np.minimum(1.0, np.minimum.accumulate(ranked))
-    res = np.empty(n)
-    res[order] = adj
-    out[ok] = res
-    return out
 
 
 def _ranking(de: pd.DataFrame, stat: str) -> pd.Series:
