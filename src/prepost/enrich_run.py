@@ -54,8 +54,13 @@ def fetch_collections(collections: list[dict], outdir, provenance_path, **fetch_
 
 
 def load_sets(gmt_paths: dict[str, str], genes, aliases=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All collections mapped onto the data's genes; set names prefixed by nothing (GMT names
-    are unique within a collection; a clash across collections is an error)."""
+    """All collections mapped onto the data's genes (GMT names are unique within a collection;
+    a clash across collections is an error). ``aliases``: a path to an alias table (HGNC
+    download or alias/symbol TSV) so previous symbols and aliases still match."""
+    if isinstance(aliases, (str, Path)) and str(aliases):
+        aliases = genesets.read_alias_table(aliases)
+    elif not isinstance(aliases, pd.DataFrame):
+        aliases = None
     mapped, reports = [], []
     for name, path in gmt_paths.items():
         sets = genesets.read_gmt(path)
@@ -81,7 +86,7 @@ def run_contrast_enrichment(
     """Prerank GSEA on the DE statistic and ORA of significant up/down genes, one contrast."""
     de = io.read_tsv(de_path)
     genes = pd.read_parquet(expression_path).index
-    sets, report = load_sets(gmt_paths, genes)
+    sets, report = load_sets(gmt_paths, genes, settings.get("alias_table"))
     gsea = enrich.prerank(
         de, sets, method=settings["method"], permutations=settings["permutations"],
         seed=settings["seed"], threads=threads, min_size=settings["min_size"],
@@ -109,7 +114,7 @@ def run_set_scores(
     summary = json.loads(Path(summary_path).read_text())
     data = _log2_values(pd.read_parquet(expression_path), summary["values"])
     sheet = io.read_tsv(samples_path, dtype={"sample": str, "patient": str})
-    sets, _ = load_sets(gmt_paths, data.index)
+    sets, _ = load_sets(gmt_paths, data.index, settings.get("alias_table"))
     scores = enrich.set_scores(data, sets, method=settings["score_method"], min_size=settings["min_size"])
     paired = sheet[sheet["in_pair"].astype(str).str.lower() == "true"]
     by = "response" if paired["response"].notna().any() else None

@@ -120,3 +120,9 @@ def claims_tables():
         }
         for ds in DATASETS
     }
+
+
+def alias_table():
+    """The configured gene alias table as a rule input (none when not configured)."""
+    path = config["enrichment"].get("alias_table")
+    return [path] if path else []

@@ -34,6 +34,7 @@ rule enrich:
         table=f"{RESULTS}/{{ds}}/de/{{contrast}}.tsv",
         expression=f"{RESULTS}/{{ds}}/expression.parquet",
         gmts=rules.genesets.output.gmts,
+        aliases=alias_table(),
     output:
         gsea=f"{RESULTS}/{{ds}}/enrich/{{contrast}}/gsea.tsv",
         ora=f"{RESULTS}/{{ds}}/enrich/{{contrast}}/ora.tsv",
@@ -62,6 +63,7 @@ rule set_scores:
         samples=f"{RESULTS}/{{ds}}/samples.tsv",
         summary=f"{RESULTS}/{{ds}}/prepare.json",
         gmts=rules.genesets.output.gmts,
+        aliases=alias_table(),
     output:
         scores=f"{RESULTS}/{{ds}}/enrich/set_scores.tsv",
         tests=f"{RESULTS}/{{ds}}/enrich/set_tests.tsv",
@@ -99,6 +101,7 @@ rule enrich_plots:
     params:
         names=[c["name"] for c in config["enrichment"]["collections"]],
         title=lambda wc: f"{wc.ds}: {wc.contrast}",
+        alias_table=config["enrichment"].get("alias_table", ""),
         top_n=20,
         running_n=6,
     script:

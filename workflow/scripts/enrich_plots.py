@@ -16,7 +16,7 @@ with log_to(snakemake.log[0]) as log:
     gsea = io.read_tsv(inp.gsea)
     de = io.read_tsv(inp.table)
     genes = pd.read_parquet(inp.expression).index
-    sets, _ = load_sets(dict(zip(p.names, inp.gmts)), genes)  # same harmonised sets as prerank
+    sets, _ = load_sets(dict(zip(p.names, inp.gmts)), genes, p.alias_table)  # as prerank
     top = gsea.sort_values(["padj", "pvalue", "set"]).head(p.running_n)["set"].tolist()
     log.info("dotplot %s", plots.gsea_dotplot(gsea, out.dotplot, p.title, top_n=p.top_n))
     summary = plots.running_score_plot(de, sets, top, out.running, p.title, gsea=gsea)
