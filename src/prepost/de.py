@@ -4,6 +4,7 @@ moderated t."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -14,7 +15,7 @@ def run_contrast(expression_path, samples_path, summary_path, contrast, dest, *,
     """Fit one configured contrast (see prepost.contrasts) and write its DE table."""
     from prepost import contrasts
 
-    summary = json.loads(open(summary_path).read())
+    summary = json.loads(Path(summary_path).read_text())
     data = pd.read_parquet(expression_path)
     sheet = io.read_tsv(samples_path, dtype={"sample": str, "patient": str})
     table = contrasts.run_contrast(
@@ -43,7 +44,7 @@ def plot_contrast(
     """Volcano, MA and paired slope plots of one contrast."""
     from prepost import plots
 
-    summary = json.loads(open(summary_path).read())
+    summary = json.loads(Path(summary_path).read_text())
     counts = summary["values"] == "counts"
     de = io.read_tsv(de_path)
     data = pd.read_parquet(expression_path)
