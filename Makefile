@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: run test test-fast test-slurm lint fmt dryrun report clean demo-data setup bench-de
+.PHONY: run test test-fast test-slurm lint fmt dryrun report clean demo-data setup bench-de bench-enrich
 
 setup: $(STAMP)
 
@@ -54,3 +54,7 @@ clean:
 # Paired DE speed/accuracy against R DESeq2 and limma (needs R with DESeq2, limma; see benchmarks/de/README.md)
 bench-de: $(STAMP)
 	$(BIN)/python benchmarks/de/run.py $(BENCH_ARGS)
+
+# gseapy prerank against an independent permutation reference (benchmarks/enrich/README.md)
+bench-enrich: $(STAMP)
+	$(BIN)/python benchmarks/enrich/bench_prerank.py $(BENCH_ARGS)
