@@ -388,50 +388,10 @@ def slope_plot(
         ylabel = "log2 expression"
     pre = mat[pairs["pre"].tolist()].to_numpy()  # genes x patients
     post = mat[pairs["post"].tolist()].to_numpy()
-    ok = np.isfinite(pre) & np.isfinite(post)
-    delta = np.where(ok, post - pre, np.nan)
-    n = ok.sum(axis=1)
-    with np.errstate(invalid="ignore"):
-        mean_change = np.where(n > 0, np.nansum(delta, axis=1) / np.maximum(n, 1), np.nan)
-        mean_pre = np.where(n > 0, np.nansum(np.where(ok, pre, 0), axis=1) / np.maximum(n, 1), np.nan)
-    mean_post = mean_pre + mean_change
-
-    n_panels = max(len(present), 1)
-    cols = min(n_panels, SLOPE_MAX_COLS)
-    rows = math.ceil(n_panels / cols)
-    fig = _new_figure(SLOPE_EXTRA_W + PANEL_W * cols, SLOPE_EXTRA_H + PANEL_H * rows, dpi)
+    fig = _new_figure(1.0, 1.0, dpi)  # _slope_panels sets the size from the panel count
     fig.suptitle(title, fontsize=10)
-    colours = pairs["response"].map(RESPONSE_COLOURS).to_numpy()
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for k, ax in enumerate(axes.ravel()):
-        if k >= len(present):
-            ax.set_axis_off()
-            continue
-        j = np.flatnonzero(ok[k])
-        segs = np.stack([np.zeros(j.size), pre[k, j], np.ones(j.size), post[k, j]], axis=1)
-        ax.add_collection(LineCollection(segs.reshape(-1, 2, 2), colors=colours[j], lw=0.9,
-                                         alpha=0.75, zorder=2), autolim=True)
-        ax.scatter(np.repeat([0.0, 1.0], j.size), np.concatenate([pre[k, j], post[k, j]]),
-                   c=np.concatenate([colours[j], colours[j]]), s=6, linewidths=0, zorder=2)
-        if n[k]:
-            ax.plot([0, 1], [mean_pre[k], mean_post[k]], color="black", lw=2.2, zorder=3)
-        ax.set_xticks([0, 1], ["pre", "post"])
-        ax.set_xlim(-0.25, 1.25)
-        ax.set_title(present[k], fontsize=9, fontweight="bold")
-        change = f"{mean_change[k]:+.2f}".replace("-", "−")
-        ax.set_xlabel(f"mean post − pre {change}  (n = {n[k]})", fontsize=7)
-        ax.margins(y=0.08)
-        ax.tick_params(labelsize=7)
-        if k % cols == 0:
-            ax.set_ylabel(ylabel, fontsize=8)
-    if not present:
-        axes[0, 0].text(0.5, 0.5, "none of the genes\nis in the data", ha="center", va="center",
-                        transform=axes[0, 0].transAxes, fontsize=9)
-    shown = [r for r in RESPONSE_COLOURS if (pairs["response"] == r).any()]
-    handles = [Line2D([], [], color=RESPONSE_COLOURS[r], lw=1.5, label=RESPONSE_LABELS[r]) for r in shown]
-    handles.append(Line2D([], [], color="black", lw=2.2, label="mean"))
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7,
-               frameon=False)
+    n, mean_change = _slope_panels(fig, present, present, pre, post, pairs["response"], ylabel,
+                                   "none of the genes\nis in the data", title_size=9)
     if missing:
         fig.text(0.01, 0.005, "not in data: " + ", ".join(missing), fontsize=6.5, color="0.3",
                  ha="left", va="bottom")
@@ -785,7 +745,7 @@ def running_score_plot(
 
 def _slope_panels(fig: Figure, names: list[str], labels: list[str], pre: np.ndarray,
                   post: np.ndarray, response: pd.Series, ylabel: str,
-                  empty_text: str) -> tuple[np.ndarray, np.ndarray]:
+                  empty_text: str, title_size: float = 8.5) -> tuple[np.ndarray, np.ndarray]:
     """Draw slope panels (rows of ``pre``/``post`` = panels, columns = patients) in the style
     of ``slope_plot``; returns lines per panel and mean within-patient change."""
     ok = np.isfinite(pre) & np.isfinite(post)
@@ -815,7 +775,7 @@ def _slope_panels(fig: Figure, names: list[str], labels: list[str], pre: np.ndar
             ax.plot([0, 1], [mean_pre[k], mean_post[k]], color="black", lw=2.2, zorder=3)
         ax.set_xticks([0, 1], ["pre", "post"])
         ax.set_xlim(-0.25, 1.25)
-        ax.set_title(labels[k], fontsize=8.5, fontweight="bold")
+        ax.set_title(labels[k], fontsize=title_size, fontweight="bold")
         ax.set_xlabel(f"mean post − pre {_signed(mean_change[k])}  (n = {n[k]})", fontsize=7)
         ax.margins(y=0.08)
         ax.tick_params(labelsize=7)
