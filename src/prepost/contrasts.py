@@ -383,7 +383,7 @@ def run_contrast(
         except ArithmeticError:  # parametric dispersion trend failed: pydeseq2's local fit
             table = None
         if table is not None:
-            sf = nbglm.size_factors(nbglm._count_values(sub))
+            sf = nbglm.size_factors(nbglm.count_values(sub))
             logv = np.log2(sub / sf + 1)
     if values == "counts" and (name != "post_vs_pre" or covariates or table is None):
         from prepost.de_counts import deseq2

@@ -16,27 +16,9 @@ import numpy as np
 import pandas as pd
 
 from prepost.de_arrays import RESULT_COLUMNS, _check_samples
+from prepost.nbglm import count_values
 
 ALPHA = 0.1  # DESeq2 results(alpha=0.1): drives the independent-filtering threshold
-
-
-def _check_counts(counts: pd.DataFrame) -> np.ndarray:
-    """Counts must be finite non-negative integers with unique gene ids."""
-    if counts.index.has_duplicates:
-        dup = counts.index[counts.index.duplicated()][0]
-        raise ValueError(f"count matrix has duplicated gene id {dup!r}")
-    try:
-        values = counts.to_numpy(dtype=float)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"count matrix has non-numeric values: {err}") from None
-    bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise ValueError(
-            f"count matrix: gene {counts.index[i]!r}, sample {counts.columns[j]!r} has value "
-            f"{values[i, j]!r}; expected a non-negative integer"
-        )
-    return values.astype(np.int64)
 
 
 def _contrast_arg(design, contrast):
@@ -117,7 +99,7 @@ def deseq2(
     if absent:
         raise ValueError(f"sample(s) {absent} are not columns of the count matrix")
     data = data[ids]
-    values = _check_counts(data)
+    values = count_values(data).astype(np.int64)
     genes = data.index.astype(str)
     mat = pd.DataFrame(values.T, index=ids, columns=genes)
     many = isinstance(contrast, dict)

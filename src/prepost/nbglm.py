@@ -458,7 +458,7 @@ def _chunked(fn, n_cpus: int, n: int, *arrays, block_elems: int = 500_000):
     return np.concatenate(res)
 
 
-def _count_values(counts: pd.DataFrame) -> np.ndarray:
+def count_values(counts: pd.DataFrame) -> np.ndarray:
     """Counts as float64, after checking they are finite non-negative integers, unique ids."""
     if counts.index.has_duplicates:
         raise ValueError(
@@ -528,7 +528,7 @@ def fast_paired_deseq2(
     data = counts.copy()
     data.columns = data.columns.astype(str)
     data = data[order]
-    values = _count_values(data)
+    values = count_values(data)
     genes = data.index.astype(str)
     n_genes, n_samples = values.shape
     m, p = n_samples, n_pat + 1
