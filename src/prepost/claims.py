@@ -27,7 +27,7 @@ COLUMNS = [
     "claim", "dataset", "contrast", "kind", "feature", "statement", "citation", "doi",
     "published_p", "direction_expected", "effect", "effect_unit", "effect_se", "ci_low",
     "ci_high", "pvalue", "padj", "claim_padj", "n_pairs", "n_moved", "nes", "nes_padj",
-    "direction_observed", "verdict", "reason",
+    "direction_observed", "verdict", "reason", "smd", "smd_se",
 ]
 PAIRED_GROUP = {"post_vs_pre": "all", "post_vs_pre_responder": "responder",
                 "post_vs_pre_non_responder": "non_responder"}
@@ -88,12 +88,12 @@ def claim_rows(claims: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _gene_evidence(row, de: pd.DataFrame | None) -> dict:
+def _gene_evidence(row, de: pd.DataFrame | None, absent: str = "gene not in the expression data") -> dict:
     if de is None:
         return {"reason": f"contrast {row.contrast} not run for this dataset"}
     hit = de[de["gene"] == row.feature]
     if hit.empty:
-        return {"reason": "gene not in the expression data"}
+        return {"reason": absent}
     g = hit.iloc[0]
     if not np.isfinite(g["pvalue"]):
         return {"reason": "gene not tested (no p-value: all-zero or outlier counts)"}
@@ -153,12 +153,17 @@ def evaluate_dataset(
     treatment: list[str] | None = None,
     alpha: float = 0.05,
     adjust: str = "claims",
+    effects: pd.DataFrame | None = None,
+    published: dict | None = None,
 ) -> pd.DataFrame:
     """Verdicts of every claim row in one dataset.
 
     ``de`` and ``gsea`` map contrast -> table; ``set_tests`` is the dataset's paired set-score
     table; ``treatment`` the dataset's treatments (a claim about another treatment is not
-    testable there). Claim rows are few, so they are looked up one by one.
+    testable there). ``effects`` (contrast, feature, smd, smd_se) gives the standardised
+    effect of prepost.meta for testable rows. ``published``: the dataset's config when it is a
+    published DE table (``de`` then holds its one contrast; gene-set claims are not testable).
+    Claim rows are few, so they are looked up one by one.
     """
     gsea = gsea or {}
     records = []
@@ -167,6 +172,15 @@ def evaluate_dataset(
         if wanted and treatment and not wanted & set(treatment):
             ev = {"reason": f"wrong treatment: the finding is about {', '.join(sorted(wanted))}; "
                             f"this dataset is {', '.join(treatment)}"}
+        elif published is not None and row.kind != "gene_change":
+            ev = {"reason": "published table (gene rows only; gene-set claims need expression data)"}
+        elif published is not None and row.contrast not in de:
+            ev = {"reason": f"contrast {row.contrast} not in the published table (it reports "
+                            f"{published['contrast']})"}
+        elif published is not None:
+            from prepost.published import absent_reason
+
+            ev = _gene_evidence(row, de.get(row.contrast), absent_reason(published))
         elif row.kind == "gene_change":
             ev = _gene_evidence(row, de.get(row.contrast))
         else:
@@ -195,6 +209,11 @@ def evaluate_dataset(
     if adjust == "genome":
         filtered = testable & out["padj"].isna().to_numpy()
         out.loc[filtered, "reason"] = "padj not computed (independent filtering)"
+    if effects is not None and len(effects):
+        eff = effects.drop_duplicates(["contrast", "feature"]).set_index(["contrast", "feature"])
+        key = pd.MultiIndex.from_arrays([out["contrast"], out["feature"]])
+        for col in ("smd", "smd_se"):
+            out[col] = np.where(testable, eff[col].reindex(key).to_numpy(dtype=float), np.nan)
     return out[COLUMNS]
 
 
@@ -207,14 +226,19 @@ def evaluate(
     treatments: dict[str, list[str]] | None = None,
     alpha: float = 0.05,
     adjust: str = "claims",
+    effects: dict[str, pd.DataFrame] | None = None,
+    published: dict[str, dict] | None = None,
 ) -> pd.DataFrame:
-    """The claims table across datasets; the table arguments map dataset -> (contrast ->) table."""
+    """The claims table across datasets; the table arguments map dataset -> (contrast ->) table;
+    ``effects`` and ``published`` map dataset -> as in :func:`evaluate_dataset`."""
     rows = claim_rows(claims)
     gsea_tables, set_tests, treatments = gsea_tables or {}, set_tests or {}, treatments or {}
+    effects, published = effects or {}, published or {}
     parts = [
         evaluate_dataset(
             rows, ds, de_tables[ds], gsea=gsea_tables.get(ds), set_tests=set_tests.get(ds),
-            treatment=treatments.get(ds), alpha=alpha, adjust=adjust,
+            treatment=treatments.get(ds), alpha=alpha, adjust=adjust, effects=effects.get(ds),
+            published=published.get(ds),
         )
         for ds in sorted(de_tables)
     ]
@@ -227,15 +251,36 @@ def run_claims(
 ) -> pd.DataFrame:
     """Read the catalogue and each dataset's tables, write the claims table.
 
-    ``tables``: dataset -> {"de": {contrast: path}, "gsea": {contrast: path}, "set_tests": path}.
+    ``tables``: dataset -> {"de": {contrast: path}, "gsea": {contrast: path}, "set_tests": path,
+    and for the standardised effects "expression", "samples", "summary", "set_scores": path};
+    a published DE table: dataset -> {"published": path, "config": the dataset's config}.
     """
-    from prepost import io
+    import json
+
+    from prepost import io, meta
+    from prepost import published as pub
 
     claims = load_claims(claims_path, schema_path)
-    de = {ds: {c: io.read_tsv(p) for c, p in t["de"].items()} for ds, t in tables.items()}
+    rows = claim_rows(claims)
+    de, effects, published = {}, {}, {}
+    for ds, t in tables.items():
+        if "published" in t:
+            table = pub.read_published(t["published"], t["config"], ds)
+            de[ds] = {t["config"]["contrast"]: table}
+            effects[ds] = table.assign(contrast=t["config"]["contrast"]).rename(columns={"gene": "feature"})
+            published[ds] = t["config"]
+            continue
+        de[ds] = {c: io.read_tsv(p) for c, p in t["de"].items()}
+        if t.get("expression"):
+            values = json.loads(Path(t["summary"]).read_text())["values"]
+            scores = io.read_tsv(t["set_scores"], dtype={"sample": str}) if t.get("set_scores") else None
+            effects[ds] = meta.dataset_effects(
+                rows[rows["contrast"].isin(list(t["de"]))], pd.read_parquet(t["expression"]), values,
+                io.read_tsv(t["samples"], dtype={"sample": str, "patient": str}), ds, scores,
+            )
     gsea = {ds: {c: io.read_tsv(p) for c, p in t.get("gsea", {}).items()} for ds, t in tables.items()}
     sets = {ds: io.read_tsv(t["set_tests"]) for ds, t in tables.items() if t.get("set_tests")}
     table = evaluate(claims, de, gsea_tables=gsea, set_tests=sets, treatments=treatments,
-                     alpha=alpha, adjust=adjust)
+                     alpha=alpha, adjust=adjust, effects=effects, published=published)
     io.write_tsv(table, dest)
     return table

@@ -12,7 +12,7 @@ from prepost import download
 def remote_files(ds: dict) -> dict[str, tuple[str, str]]:
     """Role -> (path relative to the GEO base URL, local file name) for one dataset."""
     kind = ds["kind"]
-    if kind == "local":
+    if kind in ("local", "published_de"):  # no GEO files (a published table has its own rule)
         return {}
     gse = ds["accession"]
     sm_name = ds.get("series_matrix_file") or f"{gse}_series_matrix.txt.gz"
@@ -34,6 +34,11 @@ def values_kind(ds: dict) -> str:
     if ds["kind"] == "local":
         return ds["values"]
     return "intensity"
+
+
+def has_expression(ds: dict) -> bool:
+    """False for a published DE table: no matrix, so no prepare/DE/enrichment/QC rules."""
+    return ds["kind"] != "published_de"
 
 
 def is_counts(ds: dict) -> bool:

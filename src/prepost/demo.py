@@ -107,6 +107,17 @@ AFFX = [
     for end in ends
 ]
 
+# A "published" DE table derived from the array cohort (prepost's own paired DE), laid out like
+# limma's topTable(confint=TRUE) and cut to significant genes, as papers' supplements often are.
+PUBLISHED_FILE = "demo_published_de.tsv"
+PUBLISHED_ALPHA = 0.05
+# The array cohort's pairing rules (config/config.yaml's demo_array), for the derived table.
+ARRAY_PAIRING = {
+    "patient": {"field": "patient id"},
+    "timepoint": {"field": "timepoint", "map": {"pre-treatment": "pre", "post-treatment": "post"}},
+    "response": {"field": "response", "map": {"pCR": "responder", "RD": "non_responder"}},
+}
+
 TREATMENT = "anthracycline-taxane"
 TISSUE = "breast tumour biopsy"
 
@@ -144,6 +155,7 @@ def demo_paths(outdir: str | os.PathLike) -> dict[str, Path]:
         / f"{RNASEQ_GSE}_series_matrix.txt.gz",
         "rnaseq_counts": geo / "series" / _stub(RNASEQ_GSE) / RNASEQ_GSE / "suppl" / COUNTS_FILE,
         "truth": out / "truth.tsv",
+        "published": out / "published" / PUBLISHED_FILE,
         "readme": out / "README.md",
     }
 
@@ -728,9 +740,11 @@ def rnaseq_counts(genes: pd.DataFrame, samples: pd.DataFrame, seed: int = SEED) 
 
 
 def readme_text(
-    genes: pd.DataFrame, designs: dict[str, pd.DataFrame], probes: pd.DataFrame, seed: int
+    genes: pd.DataFrame, designs: dict[str, pd.DataFrame], probes: pd.DataFrame, seed: int,
+    published: dict | None = None,
 ) -> str:
     """README.md for resources/demo, written from the same parameters as the data."""
+    pub = published or {"n_pairs": 0, "n_tested": 0, "df_total": 0.0, "df_other": [], "n_genes": 0}
     rand = genes[genes["gene_set"].eq("random_planted")]
     up = ", ".join(rand["gene"][rand["post_all"] > 0])
     down = ", ".join(rand["gene"][rand["post_all"] < 0])
@@ -771,6 +785,7 @@ edit `src/prepost/demo.py`, never the files here.
 | `{rel['rnaseq_matrix']}` | RNA-seq series matrix: sample header lines and an empty table (header line only), as GEO writes for sequencing series. `!Series_supplementary_file` names the count table. |
 | `{rel['rnaseq_counts']}` | raw counts, tab-separated: first column `gene`, then one column per sample **title** (e.g. `P01_pre`), columns in title order (not GSM order). |
 | `truth.tsv` | planted truth, one row per dataset x gene x contrast (below). |
+| `{rel['published']}` | a "published" DE table (below), not a GEO file. |
 | `README.md` | this file (also generated). |
 
 All `.gz` files are gzip with mtime 0 and no stored file name, so reruns are byte-identical.
@@ -836,7 +851,54 @@ Rows for every curated gene (nulls included, as 0) and every random planted gene
 - `RD_vs_pCR_pre`, `RD_vs_pCR_post`: non-responders minus responders at one timepoint.
 
 The array truth is at gene level (main probe); secondary probes show 30% of it.
+
+## published/{PUBLISHED_FILE}
+
+A stand-in for a paper's supplementary DE table, so the `published_de` dataset kind runs in the
+demo. It is GSE990001's own post_vs_pre result from prepost (parse, probe collapse, pairing,
+patient-blocked moderated t: {pub['n_pairs']} pairs, {pub['n_tested']} genes tested), laid out
+like limma's `topTable(confint=TRUE)`: `ID`, `logFC`, `CI.L`, `CI.R` (95%, t quantile on
+each gene's total df: {pub['df_total']:g}, or
+{', '.join(f"{x:g}" for x in pub['df_other'] if x != pub['df_total'])} for genes with a missing value), `AveExpr`, `P.Value`, `adj.P.Val`, and cut to the
+{pub['n_genes']} genes with `adj.P.Val` < {PUBLISHED_ALPHA} (no SE, no t column). It holds
+the same patients as GSE990001, so the meta-analysis counts that cohort once.
 """
+
+
+# --------------------------------------------------------------------------- published table
+
+
+def published_table(paths: dict[str, Path]) -> tuple[str, dict]:
+    """The array cohort's post_vs_pre DE, by prepost's own parse -> collapse -> pair -> moderated
+    t, as a topTable-like text (ID, logFC, CI.L, CI.R, AveExpr, P.Value, adj.P.Val) of the
+    genes with adj.P.Val < PUBLISHED_ALPHA. Returns the text and facts for the README/config.
+
+    The CI uses the t quantile on the moderated t's total df (as limma's confint); the table
+    has no SE and no t column, so a reader must derive the SE from the CI.
+    """
+    from scipy import stats
+
+    from prepost import contrasts, prepare
+
+    ds = {"kind": "geo_series_matrix", "accession": ARRAY_GSE, "pairing": ARRAY_PAIRING,
+          "platform": {"accession": ARRAY_GPL, "file": "annot", "symbol_column": "Gene symbol"},
+          "contrasts": ["post_vs_pre"]}
+    files = {"series_matrix": str(paths["array_matrix"]), "platform": str(paths["platform_annot"])}
+    prep = prepare.prepare_dataset("demo_array", ds, files)
+    de = contrasts.run_contrast(prep.expression, prep.values, prep.sheet, "post_vs_pre", "demo_array")
+    sig = de[de["padj"] < PUBLISHED_ALPHA].sort_values(["pvalue", "gene"])
+    q = stats.t.ppf(0.975, sig["df_total"])  # each gene's own df, as limma's confint
+    table = pd.DataFrame({
+        "ID": sig["gene"], "logFC": sig["log2fc"], "CI.L": sig["log2fc"] - q * sig["lfc_se"],
+        "CI.R": sig["log2fc"] + q * sig["lfc_se"], "AveExpr": sig["mean_expr"],
+        "P.Value": sig["pvalue"], "adj.P.Val": sig["padj"],
+    })
+    text = table.to_csv(sep="\t", index=False, lineterminator="\n", float_format="%.6g")
+    facts = {"n_pairs": int(sig["n_pairs"].max()) if len(sig) else 0, "n_genes": len(sig),
+             "n_tested": int(de["pvalue"].notna().sum()),
+             "df_total": float(de["df_total"].mode().iloc[0]),
+             "df_other": sorted(float(x) for x in de["df_total"].dropna().unique())}
+    return text, facts
 
 
 # --------------------------------------------------------------------------- entry points
@@ -856,12 +918,14 @@ def write_demo(outdir: str | os.PathLike = "resources/demo", seed: int = SEED) -
     _write_gz(array_matrix_text(a_samples, values), paths["array_matrix"])
     _write_gz(rnaseq_matrix_text(r_samples), paths["rnaseq_matrix"])
     _write_gz(counts.to_csv(sep="\t", lineterminator="\n"), paths["rnaseq_counts"])
+    pub_text, pub_facts = published_table(paths)
+    _write_text(pub_text, paths["published"])
     truth = truth_table(genes, designs)
     _write_text(
         truth.to_csv(sep="\t", index=False, lineterminator="\n", float_format="%.6g"),
         paths["truth"],
     )
-    _write_text(readme_text(genes, designs, probes, seed), paths["readme"])
+    _write_text(readme_text(genes, designs, probes, seed, pub_facts), paths["readme"])
     return paths
 
 

@@ -22,7 +22,29 @@ RESULTS = config["results"]
 RESOURCES = config["resources"]
 LOGS = f"{RESULTS}/logs"
 DATASETS = sorted(config["datasets"])
-GEO_DATASETS = [d for d in DATASETS if config["datasets"][d]["kind"] != "local"]
+GEO_DATASETS = [
+    d
+    for d in DATASETS
+    if config["datasets"][d]["kind"] not in ("local", "published_de")
+]
+
+
+def expression_datasets():
+    """Datasets with an expression matrix (every kind but published_de): they get prepare, DE,
+    enrichment and QC rules; a published DE table feeds only the claims engine."""
+    return [d for d in DATASETS if config["datasets"][d]["kind"] != "published_de"]
+
+
+def published_datasets():
+    return [d for d in DATASETS if config["datasets"][d]["kind"] == "published_de"]
+
+
+def claim_ids():
+    """Claim ids of the catalogue, known at parse time (one forest plot each)."""
+    import yaml
+
+    with open(config["claims"]) as fh:
+        return [c["id"] for c in yaml.safe_load(fh)["claims"]]
 
 
 wildcard_constraints:
@@ -41,7 +63,7 @@ def contrasts_of(ds):
 def de_tables():
     return [
         f"{RESULTS}/{ds}/de/{contrast}.tsv"
-        for ds in DATASETS
+        for ds in expression_datasets()
         for contrast in contrasts_of(ds)
     ]
 
@@ -49,7 +71,7 @@ def de_tables():
 def de_plots():
     return [
         f"{RESULTS}/{ds}/de/{contrast}.{kind}.png"
-        for ds in DATASETS
+        for ds in expression_datasets()
         for contrast in contrasts_of(ds)
         for kind in ("volcano", "ma", "slopes")
     ]
@@ -58,13 +80,13 @@ def de_plots():
 def enrichment_targets():
     per_contrast = [
         f"{RESULTS}/{ds}/enrich/{contrast}/{name}"
-        for ds in DATASETS
+        for ds in expression_datasets()
         for contrast in contrasts_of(ds)
         for name in ("gsea.tsv", "ora.tsv", "gsea.dotplot.png", "gsea.running.png")
     ]
     per_dataset = [
         f"{RESULTS}/{ds}/enrich/{name}"
-        for ds in DATASETS
+        for ds in expression_datasets()
         for name in ("set_tests.tsv", "set_scores.slopes.png")
     ]
     return per_contrast + per_dataset
@@ -73,10 +95,12 @@ def enrichment_targets():
 def all_targets():
     return [
         f"{RESULTS}/claims.tsv",
+        f"{RESULTS}/claims_meta.tsv",
+        *[f"{RESULTS}/claims/forest/{c}.png" for c in claim_ids()],
         *de_tables(),
         *de_plots(),
         *enrichment_targets(),
-        *[f"{RESULTS}/{ds}/pairs.tsv" for ds in DATASETS],
+        *[f"{RESULTS}/{ds}/pairs.tsv" for ds in expression_datasets()],
     ]
 
 
@@ -109,17 +133,47 @@ def prepare_files(wildcards):
 
 
 def claims_tables():
-    """Per dataset, the tables the claims engine reads."""
-    return {
+    """Per dataset, the tables the claims engine reads (per-sample files for the standardised
+    effects; a published DE table's fetched copy and its config)."""
+    tables = {
         ds: {
             "de": {c: f"{RESULTS}/{ds}/de/{c}.tsv" for c in contrasts_of(ds)},
             "gsea": {
                 c: f"{RESULTS}/{ds}/enrich/{c}/gsea.tsv" for c in contrasts_of(ds)
             },
             "set_tests": f"{RESULTS}/{ds}/enrich/set_tests.tsv",
+            "set_scores": f"{RESULTS}/{ds}/enrich/set_scores.tsv",
+            "expression": f"{RESULTS}/{ds}/expression.parquet",
+            "samples": f"{RESULTS}/{ds}/samples.tsv",
+            "summary": f"{RESULTS}/{ds}/prepare.json",
         }
-        for ds in DATASETS
+        for ds in expression_datasets()
     }
+    for ds in published_datasets():
+        tables[ds] = {
+            "published": f"{RESOURCES}/published/{ds}/table",
+            "config": config["datasets"][ds],
+        }
+    return tables
+
+
+def claims_inputs():
+    """Every file claims_tables() names, as the claims rule's input."""
+    return sorted(
+        {
+            path
+            for entry in claims_tables().values()
+            for key, value in entry.items()
+            if key != "config"
+            for path in (value.values() if isinstance(value, dict) else [value])
+        }
+    )
+
+
+def published_input(wildcards):
+    """A published table's local source file (none for a URL)."""
+    table = config["datasets"][wildcards.ds].get("table", {})
+    return [table["path"]] if "path" in table else []
 
 
 def alias_table():

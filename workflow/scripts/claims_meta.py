@@ -1,0 +1,17 @@
+"""Snakemake glue: random-effects pool per claim and the forest plots."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
+
+from prepost.logs import log_to  # noqa: E402
+from prepost.meta import run_meta  # noqa: E402
+
+with log_to(snakemake.log[0]) as log:
+    p = snakemake.params
+    meta = run_meta(
+        snakemake.input.table, snakemake.output.meta, p.forest_dir, p.claim_ids, alpha=p.alpha,
+        cohorts=p.cohorts, published=p.published,
+    )
+    log.info("verdicts:\n%s", meta["verdict"].value_counts().to_string())
