@@ -371,3 +371,34 @@ def test_demo_array_through_prepost_expression(regen):
     np.testing.assert_allclose(genes.loc["BRCA2"].to_numpy(), lt.loc[best].to_numpy())
     d, _ = _paired_diffs(genes, smp)
     assert d.loc["BRCA2"].mean() < -0.6
+
+
+# --------------------------------------------------------------------------- published table
+
+
+def test_published_table_is_the_significant_array_genes(regen):
+    """The demo's "published" DE table: limma topTable layout, significant genes only, and its
+    log fold changes agree with a naive paired analysis of the array series (independent of
+    prepost's DE), with CIs that cover the planted effects of the strong genes."""
+    p = demo.demo_paths(regen)
+    table = pd.read_csv(p["published"], sep="\t")
+    assert list(table.columns) == ["ID", "logFC", "CI.L", "CI.R", "AveExpr", "P.Value", "adj.P.Val"]
+    assert table["ID"].is_unique and (table["adj.P.Val"] < demo.PUBLISHED_ALPHA).all()
+    assert (table["CI.L"] < table["logFC"]).all() and (table["logFC"] < table["CI.R"]).all()
+    _, smp, raw = _read_matrix(p["array_matrix"])
+    annot = _read_annot(p["platform_annot"]).set_index("ID")
+    sym = annot["Gene symbol"]
+    ok = sym[(sym != "") & ~sym.str.contains("///")]
+    lt = np.log2(raw.loc[ok.index])
+    ranked = lt.assign(gene=ok, m=lt.mean(axis=1)).sort_values("m", ascending=False)
+    expr = ranked.drop_duplicates("gene").set_index("gene")[smp.index]
+    d, _ = _paired_diffs(expr, smp)
+    naive = d.mean(axis=1).loc[table["ID"]]
+    np.testing.assert_allclose(table["logFC"], naive.to_numpy(), atol=0.02)
+    truth = pd.read_csv(regen / "truth.tsv", sep="\t")
+    t = truth[(truth["dataset"] == "GSE990001") & (truth["effect"] == "post_vs_pre")].set_index("gene")
+    strong = t.index[t["log2_effect"].abs() >= 0.8]
+    found = table.set_index("ID").reindex(strong).dropna()
+    assert len(found) >= 0.9 * len(strong)  # 12 pairs give high power for |effect| >= 0.8
+    assert (np.sign(found["logFC"]) == np.sign(t.loc[found.index, "log2_effect"])).all()
+    assert "TP53" not in set(table["ID"]) and "GAPDH" not in set(table["ID"])
