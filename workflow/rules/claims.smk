@@ -1,6 +1,7 @@
 rule published_table:
     """Bring a published DE table (kind: published_de) into the cache through the download
-    client: a local path is copied, a URL fetched with retries; sha256 checked when given."""
+    client: a local path is copied, a URL fetched with retries; sha256 checked when given.
+    """
     input:
         published_input,
     output:
@@ -25,7 +26,8 @@ rule published_table:
 
 rule claims:
     """Each published finding in the claims catalogue, checked in every dataset, with its
-    standardised effect (prepost.meta) from the per-sample values or the published table."""
+    standardised effect (prepost.meta) from the per-sample values or the published table.
+    """
     input:
         claims=config["claims"],
         tables=claims_inputs(),
