@@ -68,7 +68,7 @@ rule claims_meta:
         runtime=10,
     params:
         claim_ids=claim_ids(),
-        forest_dir=f"{RESULTS}/claims/forest",
+        forest_dir=lambda w, output: os.path.dirname(output.forest[0]),
         alpha=config["claims_settings"]["alpha"],
         cohorts={
             ds: config["datasets"][ds]["cohort"]
