@@ -39,6 +39,9 @@ def write_config(workdir: Path, base_url: str) -> Path:
     for coll in cfg["enrichment"]["collections"]:
         if "path" in coll:
             coll["path"] = str(ROOT / coll["path"])
+    for ds in cfg["datasets"].values():  # published DE tables given by a local path
+        if "path" in ds.get("table", {}):
+            ds["table"]["path"] = str(ROOT / ds["table"]["path"])
     cfg["download"].update(base_url=base_url, retries=1, backoff=0.1, timeout=20)
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -70,10 +73,10 @@ def test_every_rule_in_dry_run(tmp_path, geo_server):
 
 def test_planted_claims_reproduced(demo_run):
     claims = pd.read_csv(demo_run / "results/claims.tsv", sep="\t")
-    assert set(claims["dataset"]) == {"demo_array", "demo_rnaseq"}
+    assert set(claims["dataset"]) == {"demo_array", "demo_rnaseq", "demo_published"}
     for gene in ["BRCA2", "ATM", "FANCA", "PARP1"]:
         rows = claims[(claims.feature == gene) & (claims.contrast == "post_vs_pre")]
-        assert len(rows) >= 2
+        assert len(rows) >= 3
         assert (rows["verdict"] == "reproduced").all(), rows[["dataset", "feature", "effect", "pvalue", "verdict"]]
 
 
@@ -140,3 +143,22 @@ def test_planted_pathways_found_and_control_set_not(demo_run):
         # planted: ISGs rise after treatment in non-responders only
         assert isg.loc["non_responder", "mean_diff"] > 0.5 and isg.loc["non_responder", "p_ttest"] < 0.05
         assert isg.loc["responder", "p_ttest"] > 0.05
+
+
+def test_meta_analysis_and_forest_plots(demo_run):
+    """claims_meta.tsv pools each claim once per cohort (the published table is demo_array's own
+    patients), and every claim has a forest plot."""
+    claims = pd.read_csv(demo_run / "results/claims.tsv", sep="\t")
+    meta = pd.read_csv(demo_run / "results/claims_meta.tsv", sep="\t", keep_default_na=False,
+                       na_values=["NA"])
+    ids = [c["id"] for c in yaml.safe_load((ROOT / "config/claims.yaml").read_text())["claims"]]
+    assert set(meta["claim"]) == set(ids)
+    for cid in ids:
+        assert (demo_run / f"results/claims/forest/{cid}.png").read_bytes()[:4] == b"\x89PNG"
+    brca2 = meta[(meta.claim == "kneubil2022_brca2_lower_post") & (meta.feature == "BRCA2")].iloc[0]
+    assert brca2["k"] == 2 and brca2["datasets"] == "demo_array,demo_rnaseq"
+    assert "demo_published left out (same patients as demo_array)" in brca2["reason"]
+    assert brca2["verdict"] == "reproduced" and brca2["effect"] < 0
+    pub = claims[claims.dataset == "demo_published"].set_index(["claim", "feature"])
+    assert pub.loc[("kneubil2022_brca2_lower_post", "BRCA2"), "verdict"] == "reproduced"
+    assert pub.loc[("radiation_proliferation_down", "PREPOST_PROLIFERATION"), "verdict"] == "not testable"
