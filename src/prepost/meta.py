@@ -283,7 +283,8 @@ def forest_plot(claim: str, claims_table: pd.DataFrame, meta: pd.DataFrame, dest
                 *, dpi: int | None = None) -> dict:
     """Forest plot of one claim: per feature, each dataset's standardised effect with its 95%
     interval, and the DL pooled diamond. Datasets without an effect are listed with their
-    reason. Deterministic PNG through prepost.plots' figure helpers."""
+    reason; a dataset left out of the pool (same cohort as another) is drawn grey, "(not
+    pooled)". Deterministic PNG through prepost.plots' figure helpers."""
     from matplotlib.patches import Polygon
 
     from prepost import plots
@@ -296,10 +297,15 @@ def forest_plot(claim: str, claims_table: pd.DataFrame, meta: pd.DataFrame, dest
     lines = []  # (label, est, lo, hi, kind, note)
     for feature, g in rows.groupby("feature", sort=False):
         lines.append((f"{feature}", np.nan, np.nan, np.nan, "header", ""))
+        in_pool = set()
+        if feature in pooled.index and isinstance(pooled.loc[feature, "datasets"], str):
+            in_pool = set(pooled.loc[feature, "datasets"].split(","))
         for r in g.itertuples(index=False):
             est, se = float(r.smd), float(r.smd_se)
             if r.reason == "" and np.isfinite(est) and se > 0:
-                lines.append((f"  {r.dataset}", est, est - 1.96 * se, est + 1.96 * se, "study", ""))
+                pooled_here = r.dataset in in_pool
+                lines.append((f"  {r.dataset}" + ("" if pooled_here else " (not pooled)"), est,
+                              est - 1.96 * se, est + 1.96 * se, "study" if pooled_here else "unpooled", ""))
             else:
                 note = r.reason if isinstance(r.reason, str) and r.reason else "no effect"
                 lines.append((f"  {r.dataset}", np.nan, np.nan, np.nan, "missing", note))
@@ -320,9 +326,10 @@ def forest_plot(claim: str, claims_table: pd.DataFrame, meta: pd.DataFrame, dest
         pad = 0.05 * (hi - lo or 1.0)
         ax.set_xlim(lo - pad, hi + pad)
         for y, (label, est, l, h, kind, note) in zip(ypos, lines):
-            if kind == "study":
-                ax.plot([l, h], [y, y], color="black", lw=1)
-                ax.plot([est], [y], marker="s", color="black", ms=5)
+            if kind in ("study", "unpooled"):
+                colour = "black" if kind == "study" else "#999999"
+                ax.plot([l, h], [y, y], color=colour, lw=1)
+                ax.plot([est], [y], marker="s", color=colour, ms=5)
             elif kind == "pooled":
                 colour = plots.DOWN if est < 0 else plots.UP
                 ax.add_patch(Polygon([[l, y], [est, y + 0.3], [h, y], [est, y - 0.3]], closed=True,
