@@ -166,12 +166,19 @@ def test_errors_name_dataset_contrast_and_reason():
         C.build_contrast(sheet, "responder_vs_non_responder_pre", "ds1")
     with pytest.raises(C.ContrastError, match="unknown contrast 'post_vs_baseline'"):
         C.build_contrast(sheet, "post_vs_baseline", "ds1")
-    sheet["age"] = sheet["patient"].map({"A": 50, "B": 60, "C": 40, "D": 70})
-    with pytest.raises(C.ContrastError, match="rank"):  # patient-level covariate: aliased
-        C.build_contrast(sheet, "post_vs_pre", "ds1", covariates=["age"])
+    # a covariate confounded with response in the unpaired contrast: aliased, an error
+    sheet3 = _sheet(["A", "B", "C", "D"], ["responder", "responder", "non_responder", "non_responder"])
+    sheet3["arm"] = sheet3["response"].map({"responder": "x", "non_responder": "y"})
+    with pytest.raises(C.ContrastError, match=r"'responder_vs_non_responder_pre'.*rank 2 for 3"):
+        C.build_contrast(sheet3, "responder_vs_non_responder_pre", "ds1", covariates=["arm"])
+    with pytest.raises(C.ContrastError, match=r"covariate 'agee' is not a sample sheet column"):
+        C.build_contrast(sheet3, "post_vs_pre", "ds1", covariates=["agee"])
+    sheet3.loc[2, "arm"] = None
+    with pytest.raises(C.ContrastError, match=r"covariate 'arm' is missing for sample\(s\) \['B_pre'\]"):
+        C.build_contrast(sheet3, "post_vs_pre", "ds1", covariates=["arm"])
     sheet2 = _sheet(["A", "B"], ["responder", "non_responder"])
     with pytest.raises(C.ContrastError, match="0 residual df"):  # 2 pairs, 2 groups: saturated
-        C.build_contrast(sheet2, "interaction", "ds1", min_per_group=1)
+        C.build_contrast(sheet2, "interaction", "ds1", min_per_group=1, min_pairs=2)
     bad = sheet.assign(response="pCR")
     with pytest.raises(C.ContrastError, match="pCR"):
         C.build_contrast(bad, "post_vs_pre", "ds1")
