@@ -144,3 +144,29 @@ def test_workflow_contrast_uses_the_fast_solver_and_matches_deseq2():
     _compare(res[RESULT_COLUMNS], pd.read_csv(FIX / "de/counts_deseq2.tsv", sep="\t"), tol=1e-3)
     assert {"n_pairs", "paired_t_p", "wilcoxon_p"} <= set(res.columns)
     assert (res["n_pairs"] == samples["patient"].nunique()).all()
+
+
+def test_gene_constant_within_patients_matches_deseq2():
+    """c0010 with post = pre in every patient (benchmarks/r_reference/degenerate.R): no
+    special case, the whole table still matches DESeq2; the gene itself is far from
+    significant (its log2FC only reflects the size factors)."""
+    counts, samples = _load()
+    counts = counts.copy()
+    for p in samples["patient"].unique():
+        counts.loc["c0010", f"S{p}_post"] = counts.loc["c0010", f"S{p}_pre"]
+    res = nbglm.fast_paired_deseq2(counts, samples)
+    ref = pd.read_csv(FIX / "de/const_gene_deseq2.tsv", sep="\t")
+    _compare(res, ref, tol=1e-3)
+    row = res.set_index("gene").loc["c0010"]
+    assert abs(row["stat"]) < 1 and row["pvalue"] > 0.3
+
+
+def test_all_genes_constant_within_patients_is_an_error():
+    """No within-patient variation at all: every dispersion is at the minimum and DESeq2's
+    trend cannot be fitted; a clear error instead of a table of zeros."""
+    counts, samples = _load()
+    counts = counts.copy()
+    for p in samples["patient"].unique():
+        counts[f"S{p}_post"] = counts[f"S{p}_pre"]
+    with pytest.raises(ValueError, match="dispersion estimates are near the minimum"):
+        nbglm.fast_paired_deseq2(counts, samples)
