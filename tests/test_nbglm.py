@@ -170,3 +170,61 @@ def test_all_genes_constant_within_patients_is_an_error():
         counts[f"S{p}_post"] = counts[f"S{p}_pre"]
     with pytest.raises(ValueError, match="dispersion estimates are near the minimum"):
         nbglm.fast_paired_deseq2(counts, samples)
+
+
+def test_apeglm_shrinkage_matches_pydeseq2_and_an_independent_map():
+    """log2fc_shrunk of the vectorised MAP against pydeseq2's lfc_shrink on the same design
+    (R's apeglm is not installable here), and against scipy's optimiser on the posterior written
+    out directly for a few genes. Measured on all 298 genes: r = 0.9999996, max |diff| 2.7e-3
+    (pydeseq2's own dispersions and L-BFGS-B tolerance), median 1.7e-4."""
+    from scipy.optimize import minimize
+
+    from prepost import contrasts
+    from prepost.de_counts import deseq2
+
+    counts, samples = _load()
+    ours = nbglm.fast_paired_deseq2(counts, samples, lfc_shrink="apeglm").set_index("gene")
+    plain = nbglm.fast_paired_deseq2(counts, samples).set_index("gene").loc[ours.index]
+    for col in ("log2fc", "lfc_se", "stat", "pvalue", "padj"):  # shrinkage adds a column only
+        np.testing.assert_array_equal(ours[col], plain[col])
+    sheet = samples.reset_index().assign(in_pair=True)
+    spec = contrasts.build_contrast(sheet, "post_vs_pre", "x")
+    ref = deseq2(counts, spec.samples, spec.design, spec.contrast, lfc_shrink="apeglm")
+    ref = ref.set_index("gene").loc[ours.index]
+    ok = ours["log2fc"].notna()
+    assert ok.sum() == 298 and ref.loc[ok, "log2fc_shrunk"].notna().all()
+    a, b = ours.loc[ok, "log2fc_shrunk"], ref.loc[ok, "log2fc_shrunk"]
+    assert np.corrcoef(a, b)[0, 1] >= 0.99999
+    assert np.max(np.abs(a - b)) < 0.01 and np.median(np.abs(a - b)) < 1e-3
+    assert (np.abs(a) <= np.abs(ours.loc[ok, "log2fc"]) + 1e-9).all()  # towards 0
+    # independent MAP: for a few genes with a given dispersion, scipy's BFGS on the posterior
+    # written in R's treatment coding (intercept, patient contrasts, timepoint)
+    ln2 = np.log(2)
+    scale = nbglm.apeglm_prior_scale(ours.loc[ok, "log2fc"].to_numpy() * ln2, ours.loc[ok, "lfc_se"].to_numpy() * ln2)
+    x = spec.design.to_numpy(float)
+    sf = nbglm.size_factors(counts[list(spec.samples.index)].to_numpy(float))
+    sfm = sf.reshape(-1, 2)
+    for gene, alpha in [("c0003", 0.3), ("c0120", 0.05), ("c0246", 0.5)]:
+        yv = counts.loc[gene, list(spec.samples.index)].to_numpy(float)
+
+        def nlp(bv):
+            mu = sf * np.exp(x @ bv)
+            ll = np.sum(yv * np.log(mu) - (yv + 1 / alpha) * np.log1p(alpha * mu))
+            return -(ll - np.log1p((bv[-1] / scale) ** 2) - np.sum(bv[:-1] ** 2) / (2 * 15**2))
+
+        def grad(bv):
+            mu = sf * np.exp(x @ bv)
+            g = -x.T @ ((yv - mu) / (1 + alpha * mu))
+            g[:-1] += bv[:-1] / 15**2
+            g[-1] += 2 * bv[-1] / (scale**2 + bv[-1] ** 2)
+            return g
+
+        start = np.zeros(x.shape[1])
+        start[0] = np.log(yv[0] / sf[0] + 1)
+        fit = minimize(nlp, start, jac=grad, method="BFGS", options={"gtol": 1e-8})
+        fit = minimize(nlp, fit.x, jac=grad, method="Newton-CG", options={"xtol": 1e-12})
+        assert np.max(np.abs(grad(fit.x))) < 1e-5  # a stationary point (measured <= 1.3e-6)
+        y3 = yv.reshape(1, -1, 2)
+        gam0 = np.log(y3[0].mean(axis=1) / sfm.mean(axis=1) + 0.5)[None, :]
+        got = nbglm._apeglm_map(y3, sfm, np.array([alpha]), gam0, np.array([0.0]), scale)[0]
+        np.testing.assert_allclose(got, fit.x[-1], atol=1e-6)  # measured <= 2e-10

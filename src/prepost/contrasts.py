@@ -413,22 +413,25 @@ def run_contrast(
     """DE table of one contrast: DESeq2 for ``values == "counts"``, else the moderated t on
     log2 values; paired contrasts get the cross-check columns (CHECK_COLUMNS) appended. For
     counts the cross-check uses log2(normalised count + 1) with the DESeq2 size factors of the
-    fit. ``lfc_shrink="apeglm"`` (counts only) adds ``log2fc_shrunk`` (pydeseq2's apeGLM
-    prior; p-values unchanged, as DESeq2's lfcShrink)."""
+    fit. ``lfc_shrink="apeglm"`` (counts only) adds ``log2fc_shrunk`` (apeGLM prior: nbglm's
+    own MAP for post_vs_pre, pydeseq2's lfc_shrink otherwise; p-values unchanged, as DESeq2's
+    lfcShrink)."""
     if lfc_shrink not in SHRINK:
         raise ContrastError(f"dataset {dataset!r}: lfc_shrink {lfc_shrink!r}; expected one of {list(SHRINK)}")
     spec = build_contrast(sheet, name, dataset, available=data.columns, covariates=covariates)
     sub = data[list(spec.samples.index)]
     if values == "counts":
         table = None
-        if name == "post_vs_pre" and not spec.summary.get("covariates") and lfc_shrink == "none":
+        if name == "post_vs_pre" and not spec.summary.get("covariates"):
             # One pre and one post sample per patient, no covariate: the vectorised DESeq2 of
             # prepost.nbglm (equal to DESeq2 1.38 to r > 0.9999999 in log2FC; benchmarks/de).
-            # Covariates or shrinkage go through pydeseq2 (general designs, lfc_shrink).
+            # Covariates go through pydeseq2 (general designs).
             from prepost import nbglm
 
             try:
-                table = nbglm.fast_paired_deseq2(sub, spec.samples, n_cpus=n_cpus)
+                table = nbglm.fast_paired_deseq2(
+                    sub, spec.samples, n_cpus=n_cpus, lfc_shrink=lfc_shrink
+                )
             except ArithmeticError as err:  # parametric trend failed: pydeseq2's local fit
                 log.info("dataset %r, contrast %r: %s; using pydeseq2", dataset, name, err)
             if table is not None:
