@@ -57,6 +57,12 @@ def test_matches_deseq2_six_pairs():
     _compare(res, ref, tol=1e-3)
     # the two all-zero genes: NaN statistics, as DESeq2
     assert res.set_index("gene").loc[["c0001", "c0002"], "stat"].isna().all()
+    # c0003 has a planted extreme count (S9_post 33390, the other samples 261-1113): in the
+    # paired design every design cell has one sample, so DESeq2 flags no Cook's outlier and
+    # the gene keeps its p-value (0.5545 in R); the same here
+    out = res.set_index("gene").loc["c0003"]
+    assert counts.loc["c0003", "S9_post"] > 25 * counts.loc["c0003"].drop("S9_post").max()
+    assert out["pvalue"] == pytest.approx(0.5545333222623596, rel=1e-4)
 
 
 def test_matches_deseq2_four_pairs_small_df_prior():
