@@ -246,3 +246,11 @@ def test_covariate_dropping_is_logged(caplog):
     with caplog.at_level("INFO", logger="prepost.contrasts"):
         C.build_contrast(sheet, "interaction", "cov", covariates=["age"])
     assert "covariate column 'age' dropped: constant within every patient" in caplog.text
+
+
+def test_single_valued_covariate_is_dropped_and_reported():
+    sheet = read_tsv(FIX / "cov_samples.tsv", dtype={"sample": str, "patient": str})
+    sheet["tissue"] = "breast"
+    spec = C.build_contrast(sheet, "responder_vs_non_responder_pre", "cov", covariates=["tissue", "batch"])
+    assert spec.summary["covariates"] == ["batch[b2]"]
+    assert spec.summary["covariates_dropped"] == {"tissue": "a single value ('breast') in the samples used"}

@@ -188,6 +188,8 @@ def _covariate_columns(
             text = values.astype(str).str.strip()
             levels = sorted(text.unique())
             cols = {f"{cov}[{lev}]": (text == lev).to_numpy(float) for lev in levels[1:]}
+            if len(levels) == 1:
+                dropped[cov] = f"a single value ({levels[0]!r}) in the samples used"
         for name, col in cols.items():
             within = pd.Series(col, index=rows.index).groupby(rows["patient"].to_numpy()).nunique()
             if paired and (within <= 1).all():
