@@ -166,12 +166,19 @@ def test_errors_name_dataset_contrast_and_reason():
         C.build_contrast(sheet, "responder_vs_non_responder_pre", "ds1")
     with pytest.raises(C.ContrastError, match="unknown contrast 'post_vs_baseline'"):
         C.build_contrast(sheet, "post_vs_baseline", "ds1")
-    sheet["age"] = sheet["patient"].map({"A": 50, "B": 60, "C": 40, "D": 70})
-    with pytest.raises(C.ContrastError, match="rank"):  # patient-level covariate: aliased
-        C.build_contrast(sheet, "post_vs_pre", "ds1", covariates=["age"])
+    # a covariate confounded with response in the unpaired contrast: aliased, an error
+    sheet3 = _sheet(["A", "B", "C", "D"], ["responder", "responder", "non_responder", "non_responder"])
+    sheet3["arm"] = sheet3["response"].map({"responder": "x", "non_responder": "y"})
+    with pytest.raises(C.ContrastError, match=r"'responder_vs_non_responder_pre'.*rank 2 for 3"):
+        C.build_contrast(sheet3, "responder_vs_non_responder_pre", "ds1", covariates=["arm"])
+    with pytest.raises(C.ContrastError, match=r"covariate 'agee' is not a sample sheet column"):
+        C.build_contrast(sheet3, "post_vs_pre", "ds1", covariates=["agee"])
+    sheet3.loc[2, "arm"] = None
+    with pytest.raises(C.ContrastError, match=r"covariate 'arm' is missing for sample\(s\) \['B_pre'\]"):
+        C.build_contrast(sheet3, "post_vs_pre", "ds1", covariates=["arm"])
     sheet2 = _sheet(["A", "B"], ["responder", "non_responder"])
     with pytest.raises(C.ContrastError, match="0 residual df"):  # 2 pairs, 2 groups: saturated
-        C.build_contrast(sheet2, "interaction", "ds1", min_per_group=1)
+        C.build_contrast(sheet2, "interaction", "ds1", min_per_group=1, min_pairs=2)
     bad = sheet.assign(response="pCR")
     with pytest.raises(C.ContrastError, match="pCR"):
         C.build_contrast(bad, "post_vs_pre", "ds1")
@@ -206,3 +213,44 @@ def test_wilcoxon_follows_r_with_ties_and_zeros():
     np.testing.assert_allclose(out.loc["clean", "wilcoxon_p"], 0.0546875, rtol=1e-12)
     np.testing.assert_allclose(out.loc["tied", "paired_t_p"], 0.091297675157939698, rtol=1e-12)
     assert out.loc["tied", ["n_pairs", "n_up", "n_down"]].tolist() == [8, 5, 2]
+
+
+# ---- covariates (cov_* fixtures: limma 3.54 with the same designs, see reference.R) --------
+
+COV = ["batch", "age", "site"]
+
+
+@pytest.mark.parametrize(
+    "name", ["post_vs_pre", "post_vs_pre_responder", "interaction", "responder_vs_non_responder_pre"]
+)
+def test_covariates_match_limma(name):
+    """batch varies within patients (kept everywhere); age and site are patient-level
+    (dropped from paired designs, kept in the unpaired one). Measured max |dt| 8.5e-14."""
+    expr = read_tsv(FIX / "cov_arrays_expr.tsv", index_col=0)
+    sheet = read_tsv(FIX / "cov_samples.tsv", dtype={"sample": str, "patient": str})
+    limma = read_tsv(FIX / "cov_arrays_limma.tsv")
+    ours = C.run_contrast(expr, "log2", sheet, name, "cov", covariates=COV).set_index("gene")
+    ref = limma[limma["contrast"] == name].set_index("gene").loc[ours.index]
+    assert len(ours) == 200
+    assert np.max(np.abs(ours["stat"] - ref["t"])) < 1e-10
+    assert np.max(np.abs(ours["log2fc"] - ref["logFC"])) < 1e-10
+    assert np.max(np.abs(np.log10(ours["pvalue"]) - np.log10(ref["P.Value"]))) < 1e-10
+    np.testing.assert_allclose(ours["df_total"], ref["df_total"], rtol=1e-12)
+    # without the covariate the batch genes' statistics do change (the covariate is used)
+    plain = C.run_contrast(expr, "log2", sheet, name, "cov").set_index("gene").loc[ours.index]
+    assert np.max(np.abs(plain["stat"] - ours["stat"])) > 1
+
+
+def test_covariate_dropping_is_logged(caplog):
+    sheet = read_tsv(FIX / "cov_samples.tsv", dtype={"sample": str, "patient": str})
+    with caplog.at_level("INFO", logger="prepost.contrasts"):
+        C.build_contrast(sheet, "interaction", "cov", covariates=["age"])
+    assert "covariate column 'age' dropped: constant within every patient" in caplog.text
+
+
+def test_single_valued_covariate_is_dropped_and_reported():
+    sheet = read_tsv(FIX / "cov_samples.tsv", dtype={"sample": str, "patient": str})
+    sheet["tissue"] = "breast"
+    spec = C.build_contrast(sheet, "responder_vs_non_responder_pre", "cov", covariates=["tissue", "batch"])
+    assert spec.summary["covariates"] == ["batch[b2]"]
+    assert spec.summary["covariates_dropped"] == {"tissue": "a single value ('breast') in the samples used"}

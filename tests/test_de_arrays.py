@@ -172,3 +172,24 @@ def test_moderated_t_contrast_forms_and_errors(arrays):
         moderated_t(expr, design, "timepoint")
     with pytest.raises(ValueError, match="rank-deficient"):
         moderated_t(expr, design.assign(dup=design["post"]), "post")
+
+
+def test_gene_constant_within_patients_and_constant_gene(arrays):
+    """post = pre in every patient: the paired effect is exactly 0, its residual variance 0,
+    so the moderated variance is the prior's alone (t = 0, p = 1), and the other genes are
+    unaffected apart from the prior (limma's handling; no special case)."""
+    expr, samples, _limma, _ours = arrays
+    expr = expr.iloc[10:60].copy()
+    pre = samples.index[samples["timepoint"] == "pre"]
+    post = samples.index[samples["timepoint"] == "post"]
+    post_of = {samples.loc[s, "patient"]: s for s in post}
+    const = expr.iloc[0].copy()
+    for s in pre:
+        const[post_of[samples.loc[s, "patient"]]] = const[s]
+    expr.loc["within"] = const
+    expr.loc["flat"] = 7.0
+    res = paired_moderated_t(expr, samples).set_index("gene")
+    for g in ("within", "flat"):
+        assert abs(res.loc[g, "log2fc"]) < 1e-12 and abs(res.loc[g, "stat"]) < 1e-10
+        assert res.loc[g, "pvalue"] == pytest.approx(1.0)
+        assert res.loc[g, "lfc_se"] > 0

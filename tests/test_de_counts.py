@@ -167,3 +167,194 @@ def test_run_contrast_counts_adds_paired_checks_on_log_normalised(resp):
 
     i = 5
     np.testing.assert_allclose(got["paired_t_p"].iloc[i], stats.ttest_1samp(d[i], 0).pvalue, rtol=1e-9)
+
+
+# ---- covariates, unpaired contrast and Cook's outliers: cov_* fixtures (DESeq2 1.38) -------
+
+COV = ["batch", "age", "site"]
+COV_CASES = {  # fixture contrast name -> (prepost contrast, covariates)
+    "post_vs_pre": ("post_vs_pre", COV),
+    "post_vs_pre_responder": ("post_vs_pre_responder", COV),
+    "interaction": ("interaction", COV),
+    "responder_vs_non_responder_pre": ("responder_vs_non_responder_pre", COV),
+    "responder_vs_non_responder_pre_plain": ("responder_vs_non_responder_pre", None),
+}
+
+
+@pytest.fixture(scope="module")
+def cov_results():
+    counts = read_tsv(FIX / "cov_counts.tsv", index_col=0)
+    sheet = read_tsv(FIX / "cov_samples.tsv", dtype={"sample": str, "patient": str})
+    r = read_tsv(FIX / "cov_counts_deseq2.tsv")
+    out = {}
+    for key, (name, cov) in COV_CASES.items():
+        ours = C.run_contrast(counts, "counts", sheet, name, "cov", covariates=cov).set_index("gene")
+        out[key] = (ours, r[r["contrast"] == key].set_index("gene").loc[ours.index])
+    return out
+
+
+@pytest.mark.parametrize("key", list(COV_CASES))
+def test_covariates_and_unpaired_match_deseq2(cov_results, key):
+    """Designs with covariates (age and site are patient-level: dropped from the paired
+    designs, kept in the unpaired one) and the unpaired contrast, against DESeq2 with the
+    same designs. Measured (log2FC r, stat r, Jaccard padj<0.05): post_vs_pre 0.99999996,
+    0.9999995, 1.0; post_vs_pre_responder 0.999995, 0.99988, 0.975 (40 vs 39 genes: c0167,
+    padj 0.042 here, 0.050 in R); interaction 0.99998, 0.99990, 1.0; unpaired with covariates
+    0.9999999, 0.9999999, 1.0; unpaired plain 1.0, 1.0, 1.0."""
+    ours, r = cov_results[key]
+    assert (ours["pvalue"].isna() == r["pvalue"].isna()).all()  # c0001 (zero), Cook's
+    ok = ours["log2fc"].notna()
+    assert ok.sum() == 199
+    assert np.corrcoef(ours.loc[ok, "log2fc"], r.loc[ok, "log2FoldChange"])[0, 1] >= 0.9999
+    assert np.corrcoef(ours.loc[ok, "stat"], r.loc[ok, "stat"])[0, 1] >= 0.999
+    for alpha in (0.05, 0.1):
+        a, b = set(ours.index[ours["padj"] < alpha]), set(r.index[r["padj"] < alpha])
+        jaccard = len(a & b) / len(a | b)
+        if jaccard < 0.99:  # only genes at the threshold may differ (pydeseq2 vs R)
+            for g in a ^ b:
+                assert alpha / 1.5 < ours.loc[g, "padj"] < alpha * 1.5, g
+                assert alpha / 1.5 < r.loc[g, "padj"] < alpha * 1.5, g
+            assert len(a ^ b) <= 1, a ^ b
+
+
+def test_cooks_outliers_as_deseq2(cov_results):
+    """Unpaired ~ response, 7 responder and 5 non-responder pre samples. c0003 has an outlier
+    in a responder sample (cell of 7 >= minReplicatesForReplace): DESeq2 replaces the count
+    and refits, so the gene keeps a p-value; c0004's outlier is in the cell of 5: p-value NA."""
+    ours, r = cov_results["responder_vs_non_responder_pre_plain"]
+    assert bool(r.loc["c0003", "replaced"]) and np.isfinite(r.loc["c0003", "pvalue"])
+    assert np.isnan(r.loc["c0004", "pvalue"]) and r.loc["c0004", "maxCooks"] > 10
+    assert np.isfinite(ours.loc["c0003", "pvalue"]) and np.isnan(ours.loc["c0004", "pvalue"])
+    np.testing.assert_allclose(ours.loc["c0003", "log2fc"], r.loc["c0003", "log2FoldChange"], atol=1e-4)
+    np.testing.assert_allclose(ours.loc["c0003", "pvalue"], r.loc["c0003", "pvalue"], rtol=1e-3)
+    # paired designs: every design row is unique, so DESeq2 flags no Cook's outlier
+    paired, rp = cov_results["post_vs_pre"]
+    assert rp.loc[["c0003", "c0004"], "maxCooks"].isna().all()
+    assert paired.loc[["c0003", "c0004"], "pvalue"].notna().all()
+
+
+def test_patient_level_covariates_dropped_from_paired_designs():
+    sheet = read_tsv(FIX / "cov_samples.tsv", dtype={"sample": str, "patient": str})
+    paired = C.build_contrast(sheet, "post_vs_pre", "cov", covariates=COV)
+    assert paired.summary["covariates"] == ["batch[b2]"]
+    assert sorted(paired.summary["covariates_dropped"]) == ["age", "site[B]", "site[C]"]
+    unpaired = C.build_contrast(sheet, "responder_vs_non_responder_pre", "cov", covariates=COV)
+    assert unpaired.summary["covariates"] == ["batch[b2]", "age", "site[B]", "site[C]"]
+    np.testing.assert_array_equal(
+        unpaired.design["age"], sheet.set_index("sample").loc[unpaired.samples.index, "age"]
+    )
+
+
+# ---- LFC shrinkage: no R apeglm here (not packaged for Debian bookworm), so the reference is
+# an independent MAP of apeglm's posterior (Zhu, Ibrahim & Love 2018) with scipy ----------
+
+
+def _apeglm_prior_var(lfc, se):
+    """apeglm's priorVar: the A solving sum w_i (lfc_i^2 - se_i^2 - A) = 0, w_i = 1/(A+se_i^2)^2
+    (natural-log scale), floored at 1e-6."""
+    from scipy.optimize import brentq
+
+    def f(a):
+        w = 1 / (a + se**2) ** 2
+        return np.sum(w * (lfc**2 - se**2 - a))
+
+    return 1e-6 if f(1e-6) < 0 else brentq(f, 1e-6, 400.0, xtol=1e-12)
+
+
+def test_lfc_shrink_is_the_apeglm_map(resp):
+    from pydeseq2.dds import DeseqDataSet
+    from scipy.optimize import minimize
+
+    counts, sheet = resp[0], resp[1]
+    out = C.run_contrast(counts, "counts", sheet, "responder_vs_non_responder_pre", "resp", lfc_shrink="apeglm")
+    out = out.set_index("gene")
+    spec = C.build_contrast(sheet, "responder_vs_non_responder_pre", "resp")
+    # the fitted dispersions and size factors (same deterministic fit as in deseq2())
+    y = counts[list(spec.samples.index)].T
+    dds = DeseqDataSet(counts=y, metadata=spec.samples, design=spec.design, quiet=True)
+    dds.deseq2()
+    disp = pd.Series(np.asarray(dds.var["dispersions"], float), index=y.columns)
+    sf = np.asarray(dds.obs["size_factors"], float)
+    x = spec.design.to_numpy(float)
+    ok = out["log2fc"].notna()
+    ln2 = np.log(2)
+    scale = min(np.sqrt(_apeglm_prior_var(out.loc[ok, "log2fc"] * ln2, out.loc[ok, "lfc_se"] * ln2)), 1.0)
+    worst, gap = 0.0, 0.0
+    for g in out.index[ok]:
+        yg, a = y[g].to_numpy(float), disp[g]
+
+        def nlp(b):
+            mu = sf * np.exp(x @ b)
+            ll = np.sum(yg * np.log(mu) - (yg + 1 / a) * np.log1p(a * mu))
+            return -(ll - np.log1p((b[1] / scale) ** 2) - b[0] ** 2 / (2 * 15**2))
+
+        start = np.array([np.log(yg.mean() / sf.mean() + 0.5), out.loc[g, "log2fc"] * ln2])
+        opts = {"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000}
+        fit = minimize(nlp, start, method="Nelder-Mead", options=opts)
+        b1 = out.loc[g, "log2fc_shrunk"] * ln2  # profile the intercept at pydeseq2's value
+        prof = minimize(lambda b0: nlp(np.array([b0[0], b1])), fit.x[:1], method="Nelder-Mead", options=opts)
+        worst = max(worst, abs(b1 - fit.x[1]) / ln2)
+        gap = max(gap, prof.fun - fit.fun)
+    # pydeseq2's L-BFGS-B stops on a flat optimum: measured max |difference| 1.3e-3 (log2),
+    # median 1.8e-5, and a log-posterior gap of at most 1.2e-5
+    assert worst < 2e-3, worst
+    assert gap < 1e-4, gap
+    # shrinkage moves towards 0 and keeps the sign; p-values are the MLE Wald ones
+    assert (np.abs(out.loc[ok, "log2fc_shrunk"]) <= np.abs(out.loc[ok, "log2fc"]) + 1e-9).all()
+    plain = C.run_contrast(counts, "counts", sheet, "responder_vs_non_responder_pre", "resp").set_index("gene")
+    np.testing.assert_allclose(out["pvalue"], plain.loc[out.index, "pvalue"], rtol=1e-12)
+    assert "log2fc_shrunk" not in plain.columns
+
+
+def test_lfc_shrink_needs_a_single_coefficient(resp):
+    counts = resp[0]
+    with pytest.raises(ValueError, match="not a single coefficient"):
+        deseq2(counts.iloc[:30], resp[2].samples, resp[2].design, WITHIN["interaction"], lfc_shrink="apeglm")
+    with pytest.raises(C.ContrastError, match="lfc_shrink 'normal'"):
+        C.run_contrast(counts, "counts", resp[1], "post_vs_pre", "resp", lfc_shrink="normal")
+
+
+def test_n_cpus_reaches_both_count_solvers(resp, monkeypatch):
+    """The rule's threads arrive as n_cpus: at pydeseq2's inference object and at nbglm."""
+    import pydeseq2.dds
+    from prepost import nbglm
+
+    seen = {}
+    real_init = pydeseq2.dds.DeseqDataSet.__init__
+
+    def spy_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        seen["pydeseq2"] = self.inference.n_cpus
+
+    real_fast = nbglm.fast_paired_deseq2
+
+    def spy_fast(*args, **kwargs):
+        seen["nbglm"] = kwargs.get("n_cpus")
+        return real_fast(*args, **kwargs)
+
+    monkeypatch.setattr(pydeseq2.dds.DeseqDataSet, "__init__", spy_init)
+    monkeypatch.setattr(nbglm, "fast_paired_deseq2", spy_fast)
+    counts, sheet = resp[0].iloc[:40], resp[1]
+    C.run_contrast(counts, "counts", sheet, "post_vs_pre", "resp", n_cpus=2)
+    C.run_contrast(counts, "counts", sheet, "interaction", "resp", n_cpus=2)
+    assert seen == {"nbglm": 2, "pydeseq2": 2}
+
+
+# ---- degenerate counts --------------------------------------------------------------------
+
+
+def test_bad_count_values_are_named(data):
+    counts, samples = data
+    for value, what in [(-3, "-3"), (np.nan, "nan")]:
+        bad = counts.iloc[:5].astype(float)
+        bad.iloc[1, 4] = value
+        with pytest.raises(ValueError, match=rf"c0002.*{bad.columns[4]}.*{what}.*non-negative integer"):
+            paired_deseq2(bad, samples)
+
+
+def test_fewer_than_three_pairs_is_an_error(data):
+    counts, samples = data
+    sheet = samples.reset_index().assign(in_pair=True)
+    two = sheet[sheet["patient"].isin(["7", "8"])]
+    with pytest.raises(C.ContrastError, match=r"'post_vs_pre': 2 complete pre/post pairs; at least 3"):
+        C.run_contrast(counts, "counts", two, "post_vs_pre", "ds")

@@ -9,7 +9,8 @@ prepost's), compute time (model fit only, as timed inside each process), whole-p
 time, peak RSS, and the time ratio prepost/R. Arrays also report max |delta t| vs limma.
 
 Methods: counts — "pydeseq2" (prepost.de_counts.paired_deseq2, pydeseq2 as is) and "nbglm"
-(prepost.nbglm.fast_paired_deseq2, when the module exists); arrays — "arrays"
+(prepost.nbglm.fast_paired_deseq2, when the module exists), "nbglm_shrink" (the same with
+lfc_shrink="apeglm"; not run by default); arrays — "arrays"
 (prepost.de_arrays.paired_moderated_t). R results are cached in the work dir and reused with
 --reuse-r (R DESeq2 at 200 samples takes about 11 minutes with OpenBLAS on 2 cores).
 
@@ -163,6 +164,12 @@ def worker(method: str, prefix: str, out: str, n_cpus: int) -> None:
             from prepost.de_counts import paired_deseq2 as fn
         elif method == "nbglm":
             from prepost.nbglm import fast_paired_deseq2 as fn
+        elif method == "nbglm_shrink":  # nbglm + apeGLM shrinkage (log2fc stays the MLE)
+            from functools import partial
+
+            from prepost.nbglm import fast_paired_deseq2
+
+            fn = partial(fast_paired_deseq2, lfc_shrink="apeglm")
         else:
             raise ValueError(f"unknown method {method!r}")
         t0 = time.perf_counter()

@@ -163,3 +163,72 @@ write_out(do.call(rbind, lapply(names(res_list), function(cn) {
              log2FoldChange = r$log2FoldChange, lfcSE = r$lfcSE, stat = r$stat,
              pvalue = r$pvalue, padj = r$padj)
 })), "resp_counts_deseq2.tsv")
+
+# ---- covariates, unpaired counts, Cook's outliers (cov_* inputs from simulate.py) ----------
+# prepost drops covariates that are constant within patients (age, site) from paired designs
+# (the patient block absorbs them) and keeps them in the unpaired one; R gets the designs that
+# result, written out here by hand:
+#   post_vs_pre (+batch):                    ~ patient + batch + timepoint
+#   post_vs_pre_responder (+batch):          cbind(model.matrix(~patient + batch),
+#                                                  post.non_responder, post.responder)
+#   interaction (+batch):                    cbind(model.matrix(~patient + batch), post,
+#                                                  post.responder)
+#   responder_vs_non_responder_pre (+batch, age, site): ~ batch + age + site + response
+#   responder_vs_non_responder_pre (no covariates, counts only; suffix "_plain"): ~ response,
+#     7 responder and 5 non-responder pre samples: DESeq2 replaces the Cook's outlier of
+#     c0003 (cell of 7) and sets the p-value of c0004 (cell of 5) to NA
+# Writes cov_arrays_limma.tsv and cov_counts_deseq2.tsv (with DESeq2's maxCooks and replace).
+cv <- read.delim(file.path(dir, "cov_samples.tsv"), colClasses = "character")
+cv$age <- as.numeric(cv$age)
+cv$batch <- factor(cv$batch)
+cv$site <- factor(cv$site)
+cv$patient <- factor(cv$patient)
+cv$timepoint <- relevel(factor(cv$timepoint), ref = "pre")
+cv$response <- relevel(factor(cv$response), ref = "non_responder")
+rownames(cv) <- cv$sample
+post <- as.numeric(cv$timepoint == "post")
+resp <- as.numeric(cv$response == "responder")
+paired_mm <- list(
+  post_vs_pre = list(model.matrix(~patient + batch + timepoint, data = cv), "timepointpost"),
+  post_vs_pre_responder = list(cbind(model.matrix(~patient + batch, data = cv),
+                                     post.non_responder = post * (1 - resp),
+                                     post.responder = post * resp), "post.responder"),
+  interaction = list(cbind(model.matrix(~patient + batch, data = cv), post = post,
+                           post.responder = post * resp), "post.responder"))
+pre_cv <- droplevels(cv[cv$timepoint == "pre", ])
+pre_mm <- model.matrix(~batch + age + site + response, data = pre_cv)
+
+ax <- as.matrix(read.delim(file.path(dir, "cov_arrays_expr.tsv"), row.names = 1,
+                           check.names = FALSE))
+out <- list()
+for (cn in names(paired_mm)) {
+  fit <- eBayes(lmFit(ax[, cv$sample], paired_mm[[cn]][[1]]))
+  out[[cn]] <- limma_table(fit, paired_mm[[cn]][[2]], cn)
+}
+fit <- eBayes(lmFit(ax[, pre_cv$sample], pre_mm))
+out[["pre"]] <- limma_table(fit, "responseresponder", "responder_vs_non_responder_pre")
+write_out(do.call(rbind, out), "cov_arrays_limma.tsv")
+
+cx <- as.matrix(read.delim(file.path(dir, "cov_counts.tsv"), row.names = 1, check.names = FALSE))
+deseq_table <- function(dds, res, contrast) {
+  data.frame(contrast = contrast, gene = rownames(res), baseMean = res$baseMean,
+             log2FoldChange = res$log2FoldChange, lfcSE = res$lfcSE, stat = res$stat,
+             pvalue = res$pvalue, padj = res$padj, maxCooks = mcols(dds)$maxCooks,
+             replaced = if (is.null(mcols(dds)$replace)) FALSE else mcols(dds)$replace)
+}
+out <- list()
+for (cn in names(paired_mm)) {
+  dds <- DESeqDataSetFromMatrix(cx[, cv$sample], colData = cv, design = ~patient)
+  dds <- DESeq(dds, full = paired_mm[[cn]][[1]], quiet = TRUE)
+  out[[cn]] <- deseq_table(dds, results(dds, name = paired_mm[[cn]][[2]]), cn)
+}
+dds <- DESeqDataSetFromMatrix(cx[, pre_cv$sample], colData = pre_cv,
+                              design = ~batch + age + site + response)
+dds <- DESeq(dds, quiet = TRUE)
+out[["pre"]] <- deseq_table(dds, results(dds, name = "response_responder_vs_non_responder"),
+                            "responder_vs_non_responder_pre")
+dds <- DESeqDataSetFromMatrix(cx[, pre_cv$sample], colData = pre_cv, design = ~response)
+dds <- DESeq(dds, quiet = TRUE)
+out[["plain"]] <- deseq_table(dds, results(dds, name = "response_responder_vs_non_responder"),
+                              "responder_vs_non_responder_pre_plain")
+write_out(do.call(rbind, out), "cov_counts_deseq2.tsv")

@@ -15,6 +15,11 @@ Writes TSV files (fixed seed, deterministic) into OUTDIR (default tests/fixtures
                       pre sample (usable false); NaNs in g0003-g0006
   resp_counts.tsv, resp_counts_samples.tsv, resp_truth_counts.tsv
                       120 genes; 5 responder + 5 non-responder pairs
+  cov_arrays_expr.tsv, cov_counts.tsv, cov_samples.tsv, cov_truth.tsv
+                      covariates (own seed): 200 genes; 7 responder + 5 non-responder pairs;
+                      sample-level `batch` (varies within patients), patient-level `age`
+                      (numeric) and `site` (categorical); planted Cook's outliers in counts
+                      c0003 (a responder pre sample) and c0004 (a non-responder pre sample)
   Sample sheets have the prepare columns sample, patient, timepoint, response (empty =
   unknown), in_pair, usable. Truth columns: post (post-pre in non-responders), interaction
   (extra post-pre in responders), response_pre (responder minus non-responder at baseline).
@@ -205,6 +210,62 @@ def simulate_resp_counts(rng: np.random.Generator, n_genes=120):
     return df, sheet, truth.assign(gene=genes)[["gene", *truth.columns]]
 
 
+COV_SEED = 20240613
+
+
+def simulate_cov(rng: np.random.Generator, n_genes=200):
+    """Arrays and counts sharing one sheet with covariates; batch and age have true effects."""
+    groups = {f"R0{i}": "responder" for i in range(1, 8)}
+    groups |= {f"N0{i}": "non_responder" for i in range(1, 6)}
+    sheet = _resp_sheet(groups, [])
+    patients = list(groups)
+    n = len(sheet)
+    # batch varies within patients (pre and post processed apart for some), both levels in
+    # both timepoints and both response groups
+    half = np.array(["b1", "b2"] * (len(patients) // 2))
+    tp = sheet["timepoint"].to_numpy()
+    sheet["batch"] = ""
+    sheet.loc[tp == "pre", "batch"] = rng.permutation(half)
+    sheet.loc[tp == "post", "batch"] = rng.permutation(half)
+    age = dict(zip(patients, rng.integers(35, 76, len(patients))))
+    site = dict(zip(patients, ["A", "B", "C", "A", "B", "C", "A", "B", "C", "A", "B", "C"]))
+    sheet["age"] = sheet["patient"].map(age).astype(int)
+    sheet["site"] = sheet["patient"].map(site)
+    genes = [f"c{i:04d}" for i in range(1, n_genes + 1)]
+    truth = _resp_effects(rng, n_genes, 20)
+    truth["batch"] = 0.0
+    idx = rng.choice(n_genes, 30, replace=False)
+    truth.loc[idx, "batch"] = rng.choice([-1.0, 1.0], 30) * rng.uniform(0.8, 1.5, 30)
+    truth["age"] = 0.0
+    idx = rng.choice(n_genes, 20, replace=False)
+    truth.loc[idx, "age"] = rng.choice([-1.0, 1.0], 20) * rng.uniform(0.02, 0.04, 20)
+    is_b2 = (sheet["batch"] == "b2").to_numpy(float)
+    age_c = sheet["age"].to_numpy(float) - 55
+    patient_eff = rng.normal(0, 0.4, (n_genes, len(patients)))
+    lin = (
+        _resp_mean(sheet, truth, patient_eff, patients)
+        + truth[["batch"]].to_numpy() * is_b2
+        + truth[["age"]].to_numpy() * age_c
+    )
+    sd = np.sqrt(0.09 * 6 / rng.chisquare(6, n_genes))[:, None]
+    base = rng.normal(8, 1.5, n_genes)[:, None]
+    y = np.round(base + lin + sd * rng.normal(size=lin.shape), 6)
+    expr = pd.DataFrame(y, index=pd.Index([f"g{i:04d}" for i in range(1, n_genes + 1)], name="gene"), columns=sheet["sample"])
+    log_mu = rng.normal(np.log(300), 1.4, n_genes)[:, None]
+    size_factor = rng.uniform(0.7, 1.4, n)
+    mu = np.exp(log_mu + np.log(2) * lin) * size_factor
+    disp = (0.03 + 1.5 / mu.mean(axis=1))[:, None] * np.exp(rng.normal(0, 0.3, (n_genes, 1)))
+    counts = rng.negative_binomial(1 / disp, 1 / (1 + mu * disp))
+    counts[0, :] = 0
+    col = {s: j for j, s in enumerate(sheet["sample"])}
+    # Cook's outliers on pre samples: c0003 in the responder cell (7 pre samples: DESeq2
+    # replaces it in the unpaired contrast), c0004 in the non-responder cell (5: p set to NA)
+    for gene, sample in ((2, "R03_pre"), (3, "N02_pre")):
+        counts[gene, col[sample]] = int(counts[gene].max() * 40 + 500)
+    counts = pd.DataFrame(counts.astype(np.int64), index=pd.Index(genes, name="gene"), columns=sheet["sample"])
+    return expr, counts, sheet, truth.assign(gene=genes)[["gene", *truth.columns]]
+
+
 def main(outdir: Path) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(SEED)
@@ -229,6 +290,13 @@ def main(outdir: Path) -> None:
     counts.to_csv(outdir / "resp_counts.tsv", sep="\t")
     csheet.to_csv(outdir / "resp_counts_samples.tsv", sep="\t", index=False)
     ctruth.to_csv(outdir / "resp_truth_counts.tsv", sep="\t", index=False, float_format="%.6f")
+
+    rng = np.random.default_rng(COV_SEED)
+    expr, counts, sheet, truth = simulate_cov(rng)
+    expr.to_csv(outdir / "cov_arrays_expr.tsv", sep="\t", float_format="%.6f")
+    counts.to_csv(outdir / "cov_counts.tsv", sep="\t")
+    sheet.to_csv(outdir / "cov_samples.tsv", sep="\t", index=False)
+    truth.to_csv(outdir / "cov_truth.tsv", sep="\t", index=False, float_format="%.6f")
 
 
 if __name__ == "__main__":

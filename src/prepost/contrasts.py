@@ -28,13 +28,21 @@ Contrasts (sign: positive log2fc means higher in the first-named group / after t
     constant within patient (absorbed by the patient block).
 
 Patient and response columns are treatment-coded, the first patient in sorted order as the
-baseline (as R's ``factor``). Optional ``covariates`` (sheet columns) are appended to any
-design: numeric columns as is, others treatment-coded; a patient-level covariate in a paired
-design is aliased with the patient block and is reported as rank-deficient.
+baseline (as R's ``factor``). Optional ``covariates`` (sample sheet columns, i.e. GEO fields
+and characteristics keys as prepare writes them to samples.tsv, e.g. ``batch`` or ``age``) are
+appended to any design (``~ patient + covariates + timepoint``): numeric columns as is, others
+treatment-coded with the first sorted level as baseline. In a paired design the patient block
+already absorbs everything constant within a patient, so a covariate column constant within
+every patient (age, site; or one level of a batch that only whole patients have) is not
+estimable: it is dropped, logged and listed in the summary (``covariates_dropped``), which is
+what limma does with an aliased column and what R's DESeq2 refuses with "not full rank". Any
+other aliasing (e.g. a covariate confounded with response in the unpaired contrast) is an
+error naming the dataset and the contrast. A covariate missing for a used sample is an error.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,6 +60,10 @@ PAIRED = {"post_vs_pre", "post_vs_pre_responder", "post_vs_pre_non_responder", "
 CHECK_COLUMNS = ["n_pairs", "n_up", "n_down", "paired_t_p", "wilcoxon_p"]
 RESPONSES = ("responder", "non_responder")
 MIN_PER_GROUP = 2
+MIN_PAIRS = 3  # paired contrasts: pairs in the model (as pairing.MIN_PAIRS for the dataset)
+SHRINK = ("none", "apeglm")
+
+log = logging.getLogger(__name__)
 
 
 class ContrastError(ValueError):
@@ -144,25 +156,47 @@ def _patient_block(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _covariate_columns(
-    rows: pd.DataFrame, covariates: list[str], sheet: pd.DataFrame, dataset: str
-) -> pd.DataFrame:
-    """Hook for optional covariates: numeric as is, categorical treatment-coded."""
-    out = {}
+    rows: pd.DataFrame, covariates: list[str], sheet: pd.DataFrame, dataset: str, paired: bool
+) -> tuple[pd.DataFrame, dict]:
+    """Covariate design columns (numeric as is, categorical treatment-coded) and, for paired
+    designs, the columns dropped because they are constant within every patient."""
+    out, dropped = {}, {}
     for cov in covariates:
         if cov not in sheet.columns:
-            raise ContrastError(f"dataset {dataset!r}: covariate {cov!r} is not a sample sheet column")
+            cols = [c for c in sheet.columns if c not in ("in_pair", "usable")]
+            raise ContrastError(
+                f"dataset {dataset!r}: covariate {cov!r} is not a sample sheet column; "
+                f"samples.tsv has {cols}"
+            )
+        if cov in ("patient", "timepoint", "response", "sample"):
+            raise ContrastError(
+                f"dataset {dataset!r}: covariate {cov!r} is part of the contrasts' designs "
+                "already; list other sample sheet columns"
+            )
         values = sheet.loc[rows.index, cov]
-        if values.isna().any():
-            bad = list(values.index[values.isna()][:5])
-            raise ContrastError(f"dataset {dataset!r}: covariate {cov!r} is missing for {bad}")
+        blank = values.isna() | values.astype(str).str.strip().isin(["", "NA", "nan", "<NA>"])
+        if blank.any():
+            bad = list(values.index[blank][:5])
+            raise ContrastError(
+                f"dataset {dataset!r}: covariate {cov!r} is missing for sample(s) {bad}; "
+                "fill it in or remove the covariate"
+            )
         num = pd.to_numeric(values, errors="coerce")
         if num.notna().all():
-            out[cov] = num.to_numpy(float)
+            cols = {cov: num.to_numpy(float)}
         else:
-            levels = sorted(values.astype(str).unique())
-            for lev in levels[1:]:
-                out[f"{cov}[{lev}]"] = (values.astype(str) == lev).to_numpy(float)
-    return pd.DataFrame(out, index=rows.index)
+            text = values.astype(str).str.strip()
+            levels = sorted(text.unique())
+            cols = {f"{cov}[{lev}]": (text == lev).to_numpy(float) for lev in levels[1:]}
+            if len(levels) == 1:
+                dropped[cov] = f"a single value ({levels[0]!r}) in the samples used"
+        for name, col in cols.items():
+            within = pd.Series(col, index=rows.index).groupby(rows["patient"].to_numpy()).nunique()
+            if paired and (within <= 1).all():
+                dropped[name] = "constant within every patient (absorbed by the patient block)"
+            else:
+                out[name] = col
+    return pd.DataFrame(out, index=rows.index), dropped
 
 
 def _need(n: int, what: str, dataset: str, name: str, minimum: int = MIN_PER_GROUP) -> None:
@@ -189,11 +223,14 @@ def build_contrast(
     available=None,
     covariates: list[str] | None = None,
     min_per_group: int = MIN_PER_GROUP,
+    min_pairs: int = MIN_PAIRS,
 ) -> ContrastSpec:
     """Samples, design matrix and contrast vector of contrast ``name`` (see module doc).
 
     available: sample ids that have expression data (e.g. the matrix columns); others are not
-    used. Raises ContrastError naming the dataset, the contrast and the reason.
+    used. Paired contrasts need min_pairs pairs in the model, and every group min_per_group
+    pairs (paired) or samples (unpaired). Raises ContrastError naming the dataset, the
+    contrast and the reason.
     """
     if name not in CONTRASTS:
         raise ContrastError(
@@ -223,7 +260,7 @@ def build_contrast(
     else:
         rows = _paired_rows(df)
         if name == "post_vs_pre":
-            _need(rows["patient"].nunique(), "complete pre/post pairs", dataset, name, min_per_group)
+            _need(rows["patient"].nunique(), "complete pre/post pairs", dataset, name, min_pairs)
             design = pd.concat(
                 [pd.DataFrame({"Intercept": 1.0}, index=rows.index), _patient_block(rows)], axis=1
             )
@@ -235,6 +272,7 @@ def build_contrast(
             _no_response(df, dataset, name)
             rows = rows[rows["response"].notna()]
             n_grp = {g: rows.loc[rows["response"] == g, "patient"].nunique() for g in RESPONSES}
+            _need(sum(n_grp.values()), "complete pairs with a known response", dataset, name, min_pairs)
             post = (rows["timepoint"] == "post").to_numpy(float)
             base = pd.concat(
                 [pd.DataFrame({"Intercept": 1.0}, index=rows.index), _patient_block(rows)], axis=1
@@ -260,8 +298,12 @@ def build_contrast(
                 meaning = f"post minus pre log2 expression within patient, {grp}s"
                 # the model uses every pair with a known response; the check only the group's
                 pairs = _pairs_table(rows[rows["response"] == grp])
+    dropped: dict = {}
     if covariates:
-        design = pd.concat([design, _covariate_columns(rows, covariates, df, dataset)], axis=1)
+        extra, dropped = _covariate_columns(rows, covariates, df, dataset, name in PAIRED)
+        for col, why in dropped.items():
+            log.info("dataset %r, contrast %r: covariate column %r dropped: %s", dataset, name, col, why)
+        design = pd.concat([design, extra], axis=1)
     x = design.to_numpy(float)
     rank = int(np.linalg.matrix_rank(x)) if x.size else 0
     df_resid = x.shape[0] - rank
@@ -278,6 +320,9 @@ def build_contrast(
         "coefficients": int(x.shape[1]),
         "df_residual": int(df_resid),
     }
+    if covariates:
+        summary["covariates"] = list(extra.columns)
+        summary["covariates_dropped"] = dropped
     if name in PAIRED:
         summary["pairs"] = int(rows["patient"].nunique())
     if name != "post_vs_pre":  # group sizes: patients (paired) or samples (unpaired)
@@ -365,34 +410,51 @@ def run_contrast(
     *,
     n_cpus: int = 1,
     covariates: list[str] | None = None,
+    lfc_shrink: str = "none",
 ) -> pd.DataFrame:
-    """DE table of one contrast: pydeseq2 for ``values == "counts"``, else the moderated t on
+    """DE table of one contrast: DESeq2 for ``values == "counts"``, else the moderated t on
     log2 values; paired contrasts get the cross-check columns (CHECK_COLUMNS) appended. For
     counts the cross-check uses log2(normalised count + 1) with the DESeq2 size factors of the
-    fit."""
+    fit. ``lfc_shrink="apeglm"`` (counts only) adds ``log2fc_shrunk`` (apeGLM prior: nbglm's
+    own MAP for post_vs_pre, pydeseq2's lfc_shrink otherwise; p-values unchanged, as DESeq2's
+    lfcShrink)."""
+    if lfc_shrink not in SHRINK:
+        raise ContrastError(f"dataset {dataset!r}: lfc_shrink {lfc_shrink!r}; expected one of {list(SHRINK)}")
     spec = build_contrast(sheet, name, dataset, available=data.columns, covariates=covariates)
     sub = data[list(spec.samples.index)]
-    table = None
-    if values == "counts" and name == "post_vs_pre" and not covariates:
-        # One pre and one post sample per patient: the vectorised DESeq2 of prepost.nbglm
-        # (equal to DESeq2 1.38 to r > 0.9999999 in log2FC; benchmarks/de), 20-40x faster.
-        from prepost import nbglm
+    if values == "counts":
+        table = None
+        if name == "post_vs_pre" and not spec.summary.get("covariates"):
+            # One pre and one post sample per patient, no covariate: the vectorised DESeq2 of
+            # prepost.nbglm (equal to DESeq2 1.38 to r > 0.9999999 in log2FC; benchmarks/de).
+            # Covariates go through pydeseq2 (general designs).
+            from prepost import nbglm
 
-        try:
-            table = nbglm.fast_paired_deseq2(sub, spec.samples, n_cpus=n_cpus)
-        except ArithmeticError:  # parametric dispersion trend failed: pydeseq2's local fit
-            table = None
-        if table is not None:
-            sf = nbglm.size_factors(nbglm.count_values(sub))
-            logv = np.log2(sub / sf + 1)
-    if values == "counts" and (name != "post_vs_pre" or covariates or table is None):
-        from prepost.de_counts import deseq2
+            try:
+                table = nbglm.fast_paired_deseq2(
+                    sub, spec.samples, n_cpus=n_cpus, lfc_shrink=lfc_shrink
+                )
+            except ArithmeticError as err:  # parametric trend failed: pydeseq2's local fit
+                log.info("dataset %r, contrast %r: %s; using pydeseq2", dataset, name, err)
+            if table is not None:
+                sf = nbglm.size_factors(nbglm.count_values(sub))
+        if table is None:
+            from prepost.de_counts import deseq2
 
-        table, size_factors = deseq2(
-            sub, spec.samples, spec.design, spec.contrast, n_cpus=n_cpus, return_size_factors=True
-        )
-        logv = np.log2(sub / size_factors[sub.columns].to_numpy() + 1)
-    if values != "counts":
+            table, size_factors = deseq2(
+                sub,
+                spec.samples,
+                spec.design,
+                spec.contrast,
+                n_cpus=n_cpus,
+                return_size_factors=True,
+                lfc_shrink=lfc_shrink,
+            )
+            sf = size_factors[sub.columns].to_numpy()
+        logv = np.log2(sub / sf + 1)
+    else:
+        if lfc_shrink != "none":
+            log.info("dataset %r: lfc_shrink applies to counts only; ignored for log2 values", dataset)
         from prepost.de_arrays import moderated_t
 
         table = moderated_t(sub, spec.design, spec.contrast)

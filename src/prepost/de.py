@@ -11,15 +11,27 @@ import pandas as pd
 from prepost import io
 
 
-def run_contrast(expression_path, samples_path, summary_path, contrast, dest, *, n_cpus=1) -> pd.DataFrame:
-    """Fit one configured contrast (see prepost.contrasts) and write its DE table."""
+def run_contrast(
+    expression_path, samples_path, summary_path, contrast, dest, *, n_cpus=1, covariates=(),
+    lfc_shrink="none",
+) -> pd.DataFrame:
+    """Fit one configured contrast (see prepost.contrasts) and write its DE table.
+    n_cpus (the rule's threads) goes to the count solvers; covariates and lfc_shrink are the
+    dataset's config keys."""
     from prepost import contrasts
 
     summary = json.loads(Path(summary_path).read_text())
     data = pd.read_parquet(expression_path)
     sheet = io.read_tsv(samples_path, dtype={"sample": str, "patient": str})
     table = contrasts.run_contrast(
-        data, summary["values"], sheet, contrast, summary["dataset"], n_cpus=n_cpus
+        data,
+        summary["values"],
+        sheet,
+        contrast,
+        summary["dataset"],
+        n_cpus=n_cpus,
+        covariates=list(covariates or []),
+        lfc_shrink=lfc_shrink,
     )
     io.write_tsv(table, dest)
     return table

@@ -12,6 +12,8 @@ numbers. tests/test_de_counts.py compares the output with DESeq2 1.38.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -50,6 +52,7 @@ def deseq2(
     *,
     n_cpus: int = 1,
     return_size_factors: bool = False,
+    lfc_shrink: str = "none",
 ):
     """DESeq2 Wald test of one contrast on raw counts (genes x samples) with pydeseq2.
 
@@ -114,7 +117,7 @@ def deseq2(
         quiet=True,
     )
     dds.deseq2()
-    tables = {k: _results(dds, vec, genes, n_cpus) for k, vec in vecs.items()}
+    tables = {k: _results(dds, vec, genes, n_cpus, lfc_shrink) for k, vec in vecs.items()}
     out = tables if many else tables[None]
     if return_size_factors:
         sf = pd.Series(np.asarray(dds.obs["size_factors"], float), index=ids, name="size_factor")
@@ -122,8 +125,9 @@ def deseq2(
     return out
 
 
-def _results(dds, vec, genes: pd.Index, n_cpus: int) -> pd.DataFrame:
-    """Wald test of one contrast of a fitted DeseqDataSet, as the contract table."""
+def _results(dds, vec, genes: pd.Index, n_cpus: int, lfc_shrink: str = "none") -> pd.DataFrame:
+    """Wald test of one contrast of a fitted DeseqDataSet, as the contract table (plus
+    log2fc_shrunk with lfc_shrink="apeglm")."""
     from pydeseq2.ds import DeseqStats
 
     stats = DeseqStats(
@@ -148,6 +152,20 @@ def _results(dds, vec, genes: pd.Index, n_cpus: int) -> pd.DataFrame:
             "padj": res["padj"].to_numpy(float),
         }
     )[RESULT_COLUMNS]
+    if lfc_shrink == "apeglm":
+        vec = np.asarray(vec, dtype=float)
+        if not (np.sum(vec != 0) == 1 and vec[vec != 0][0] == 1):
+            raise ValueError(
+                "lfc_shrink='apeglm' shrinks one design coefficient (as DESeq2's lfcShrink "
+                f"coef); the contrast {list(vec)} is not a single coefficient"
+            )
+        coeff = stats.LFC.columns[int(np.flatnonzero(vec)[0])]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # genes left unshrunk keep NaN below
+            stats.lfc_shrink(coeff=coeff)
+        shrunk = stats.results_df["log2FoldChange"].reindex(genes).to_numpy(float)
+        shrunk = np.where(np.isfinite(out["log2fc"].to_numpy()), shrunk, np.nan)
+        out["log2fc_shrunk"] = shrunk
     return out.sort_values(["pvalue", "gene"], kind="stable", na_position="last").reset_index(
         drop=True
     )

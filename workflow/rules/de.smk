@@ -19,6 +19,8 @@ rule de:
         runtime=60,
     params:
         contrast=lambda wc: wc.contrast,
+        covariates=lambda wc: dataset(wc).get("covariates", []),
+        lfc_shrink=lambda wc: dataset(wc).get("lfc_shrink", "none"),
     script:
         "../scripts/de.py"
 

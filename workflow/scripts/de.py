@@ -13,5 +13,6 @@ with log_to(snakemake.log[0]) as log:
     table = run_contrast(
         inp.expression, inp.samples, inp.summary, snakemake.params.contrast,
         snakemake.output.table, n_cpus=snakemake.threads,
+        covariates=snakemake.params.covariates, lfc_shrink=snakemake.params.lfc_shrink,
     )
     log.info("%d genes tested; %d with padj < 0.05", len(table), int((table["padj"] < 0.05).sum()))
