@@ -101,8 +101,9 @@ def _read_local_expression(path: str, values: str) -> pd.DataFrame:
 
 
 def _check_platform(sm: geo.SeriesMatrix, configured: str, path: str) -> None:
-    """The annotation must be the series' own platform: another one with overlapping probe
-    IDs (GPL96 vs GPL570) would map probes to the wrong genes without any other error."""
+    """The annotation must be the series' own platform: another platform whose probe IDs
+    overlap (GPL96 and GPL570 share most) passes the ID-overlap check of collapse_probes, so
+    differences in its annotation would go unnoticed."""
     declared = list(dict.fromkeys(sm.series.get("platform_id", [])))
     if "platform_id" in sm.samples.columns:
         declared += [p for p in sm.samples["platform_id"].dropna().unique() if p not in declared]
