@@ -388,19 +388,27 @@ def fetch(
             "`offline: false`."
         )
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     own_session = session is None and remote
     if own_session:
         session = make_session()
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
         if not remote:
             nbytes, sha = _copy_local(Path(src), part, dest, expect)
         else:
             nbytes, sha = _retry_loop(session, src, part, dest, expect, timeout, retries, backoff)
         os.replace(part, dest)
+    except OSError as e:  # local disk: read-only or full cache folder, unreadable mirror file
+        if isinstance(e, requests.RequestException):  # also an OSError, but not the disk's
+            raise
+        raise DownloadError(
+            f"cannot copy {src} to {dest}: {e}; the folder {dest.parent} must be writable "
+            "(read-only file system, permissions or a full disk?)"
+        ) from e
     finally:
-        part.unlink(missing_ok=True)
+        if part.exists():  # not unlink(missing_ok): a read-only file system refuses even that
+            part.unlink()
         if own_session:
             session.close()
     log.info("downloaded %s (%d bytes) -> %s", src, nbytes, dest)

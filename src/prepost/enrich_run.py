@@ -64,7 +64,10 @@ def load_sets(gmt_paths: dict[str, str], genes, aliases=None) -> tuple[pd.DataFr
     mapped, reports = [], []
     for name, path in gmt_paths.items():
         sets = genesets.read_gmt(path)
-        m, rep = genesets.harmonise(sets, genes, collection=name, aliases=aliases)
+        try:
+            m, rep = genesets.harmonise(sets, genes, collection=name, aliases=aliases)
+        except genesets.OverlapError as err:
+            raise genesets.OverlapError(f"{path}: {err}") from None
         m = m.assign(collection=name)
         mapped.append(m)
         reports.append(rep)

@@ -13,6 +13,7 @@ import io
 import os
 import logging
 import re
+import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -350,10 +351,9 @@ def _build_table(path: Path, header, header_line, rows, row_numbers, begin_line)
     vals = raw.iloc[:, 1:]
     vals.columns = cols
     if numeric:
-        return pd.DataFrame(
-            raw.iloc[:, 1:].to_numpy(dtype="float64"), columns=cols,
-            index=pd.Index(ids.to_numpy(dtype=object), name="ID_REF"),
-        )
+        values = raw.iloc[:, 1:].to_numpy(dtype="float64")
+        _reject_infinite(path, values, cols, row_numbers)
+        return pd.DataFrame(values, columns=cols, index=pd.Index(ids.to_numpy(dtype=object), name="ID_REF"))
     out = {}
     for c in cols:  # per sample column, not per gene
         s = vals[c]
@@ -366,7 +366,20 @@ def _build_table(path: Path, header, header_line, rows, row_numbers, begin_line)
                 "expected numbers or null/NA/empty"
             )
         out[c] = num.to_numpy(dtype="float64", na_value=np.nan)
+    _reject_infinite(path, np.column_stack(list(out.values())), cols, row_numbers)
     return pd.DataFrame(out, index=pd.Index(ids.to_numpy(dtype=object), name="ID_REF"))
+
+
+def _reject_infinite(path: Path, values: np.ndarray, cols: list[str], row_numbers: list[int]) -> None:
+    """"Inf" parses as a float but is no measurement: GEO2R's quantiles and limma's fit would
+    silently propagate it, so stop at the cell instead (missing values are null/NA)."""
+    inf = np.isinf(values)
+    if inf.any():
+        i, j = np.argwhere(inf)[0]
+        raise SeriesMatrixError(
+            f"{path}, line {row_numbers[i]}, column {cols[j]}: infinite value {values[i, j]!r}; "
+            "expected finite numbers or null/NA/empty for missing values"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,6 +480,12 @@ def read_count_table(path: str | os.PathLike, gene_column: str | None = None) ->
     """
     path = Path(path)
     E = CountTableError
+    if path.is_file() and tarfile.is_tarfile(path):
+        raise E(
+            f"{path} is a tar archive (e.g. GEO's GSExxx_RAW.tar of per-sample files); prepost "
+            "does not extract archives. Give counts.file a single count table (genes x samples), "
+            "or merge the per-sample files into one and use dataset kind 'local'"
+        )
     n_comment = 0
     header = None
     for n, line in _lines(path, E):

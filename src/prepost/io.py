@@ -6,6 +6,8 @@ leaves either the old file or nothing, and Snakemake's rerun-incomplete starts c
 
 from __future__ import annotations
 
+import errno
+import glob
 import os
 import tempfile
 from contextlib import contextmanager
@@ -28,17 +30,41 @@ def _default_mode() -> int:
 def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``dest``; rename it onto ``dest`` only on success."""
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # A job killed by SIGKILL never reaches the cleanup below; Snakemake gives an output one
+        # writer at a time, so its leftovers can go when the rerun writes it again.
+        for stale in dest.parent.glob(f".{glob.escape(dest.name)}.{'?' * 8}.tmp"):  # mkstemp's 8
+            stale.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    except OSError as err:
+        raise _unwritable(dest, err) from err
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.chmod(tmp_path, _default_mode())
-        os.replace(tmp_path, dest)
+        try:
+            yield tmp_path
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT) or str(err.filename) == str(tmp_path):
+                raise _unwritable(dest, err) from err
+            raise
+        try:
+            os.chmod(tmp_path, _default_mode())
+            os.replace(tmp_path, dest)
+        except OSError as err:
+            raise _unwritable(dest, err) from err
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        tmp_path.unlink(missing_ok=True)
+
+
+def _unwritable(dest: Path, err: OSError) -> OSError:
+    """The same OSError subclass, with a message that names the output and the folder to fix
+    (the raw error names only a hidden temporary file)."""
+    return type(err)(
+        err.errno,
+        f"cannot write {dest}: {err.strerror or err}; the folder {dest.parent} must be writable "
+        "(read-only file system, permissions or a full disk?)",
+    )
 
 
 def write_tsv(df: pd.DataFrame, dest: str | os.PathLike, *, index: bool = False) -> None:

@@ -201,8 +201,7 @@ def validate_design(sheet: pd.DataFrame, contrasts: list[str], dataset: str) -> 
     if n_pairs < MIN_PAIRS:
         raise PairingError(
             f"dataset {dataset!r}: {n_pairs} complete pre/post pair(s) after pairing; at least "
-            f"{MIN_PAIRS} are needed. See results/{dataset}/pairs.tsv for why samples were "
-            "dropped, and check pairing.patient / pairing.timepoint in the config"
+            f"{MIN_PAIRS} are needed; check pairing.patient / pairing.timepoint in the config"
         )
     summary = {"dataset": dataset, "pairs": int(n_pairs), "samples": int(len(sheet))}
     try:

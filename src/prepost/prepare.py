@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from prepost import expression, geo, io, pairing
@@ -50,23 +51,68 @@ def _count_columns_to_samples(
     return counts.rename(columns=lookup.to_dict())
 
 
+def _read_table(path: str, what: str, **kw) -> pd.DataFrame:
+    """read_tsv with a parse failure (ragged rows, empty file) reported against the file."""
+    try:
+        return io.read_tsv(path, **kw)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise PrepareError(f"{path}: cannot read the {what} as a tab-separated table ({err})") from None
+
+
+def _first_duplicate(ids: pd.Index, path: str, what: str) -> None:
+    """Duplicated ids would be silently merged or mis-paired later: stop, naming file and line."""
+    dup = ids.duplicated()
+    if dup.any():
+        j = int(dup.argmax())
+        first = int((ids == ids[j]).argmax())
+        raise PrepareError(
+            f"{path}, line {j + 2}: duplicate {what} {ids[j]!r} (first on line {first + 2}); "
+            f"each {what} must appear once"
+        )
+
+
 def _read_local_samples(path: str) -> pd.DataFrame:
-    sheet = io.read_tsv(path, dtype=str)
+    sheet = _read_table(path, "sample sheet", dtype=str)
     if "sample" not in sheet.columns:
         raise PrepareError(f"{path}: the sample sheet needs a column 'sample' (found {list(sheet.columns)})")
+    _first_duplicate(pd.Index(sheet["sample"]), path, "sample id")
     return sheet.set_index("sample")
 
 
 def _read_local_expression(path: str, values: str) -> pd.DataFrame:
     if values == "counts":
         return geo.read_count_table(path)
-    df = io.read_tsv(path, index_col=0)
+    df = _read_table(path, "expression table", index_col=0)
     bad = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if bad:
         raise PrepareError(f"{path}: non-numeric values in column(s) {bad[:5]}")
     df.index = df.index.astype(str)
     df.index.name = "gene"
-    return df.astype(float)
+    _first_duplicate(df.index, path, "gene id")
+    df = df.astype(float)
+    inf = np.isinf(df.to_numpy())
+    if inf.any():
+        i, j = np.argwhere(inf)[0]
+        raise PrepareError(
+            f"{path}, line {i + 2}, column {df.columns[j]}: infinite value for gene "
+            f"{df.index[i]!r}; expected finite numbers (NA for missing)"
+        )
+    return df
+
+
+def _check_platform(sm: geo.SeriesMatrix, configured: str, path: str) -> None:
+    """The annotation must be the series' own platform: another platform whose probe IDs
+    overlap (GPL96 and GPL570 share most) passes the ID-overlap check of collapse_probes, so
+    differences in its annotation would go unnoticed."""
+    declared = list(dict.fromkeys(sm.series.get("platform_id", [])))
+    if "platform_id" in sm.samples.columns:
+        declared += [p for p in sm.samples["platform_id"].dropna().unique() if p not in declared]
+    if declared and configured not in declared:
+        raise PrepareError(
+            f"{path}: the series matrix is from platform(s) {declared}, but the config's "
+            f"platform.accession is {configured!r}; set platform.accession to the series' platform "
+            "(or series_matrix_file to that platform's matrix when the series has several)"
+        )
 
 
 def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
@@ -86,17 +132,22 @@ def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
                 counts, samples, ds["counts"].get("sample_key", "title"), files["counts"]
             )
         else:
+            _check_platform(sm, ds["platform"]["accession"], files["series_matrix"])
             platform = geo.parse_platform(files["platform"], ds["platform"].get("symbol_column"))
             data = sm.table
             summary["probes"] = int(len(data))
     if kind != "counts":
-        logged = kind == "log2" or not expression.needs_log2(data)
-        if not logged:
-            data = expression.log2_transform(data)
-        summary["log2_transformed"] = not logged if kind != "log2" else False
-        if ds["kind"] == "geo_series_matrix":
-            data, dropped = expression.collapse_probes(data, platform)
-            summary["probe_collapse"] = dropped
+        try:
+            logged = kind == "log2" or not expression.needs_log2(data)
+            if not logged:
+                data = expression.log2_transform(data)
+            summary["log2_transformed"] = not logged if kind != "log2" else False
+            if ds["kind"] == "geo_series_matrix":
+                data, dropped = expression.collapse_probes(data, platform)
+                summary["probe_collapse"] = dropped
+        except expression.ExpressionError as err:
+            sources = " with ".join(files[r] for r in ("series_matrix", "platform", "expression") if r in files)
+            raise PrepareError(f"dataset {name!r}, {sources}: {err}") from None
         kind = "log2"
     summary["genes"] = int(len(data))
 
