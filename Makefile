@@ -58,3 +58,13 @@ bench-de: $(STAMP)
 # gseapy prerank against an independent permutation reference (benchmarks/enrich/README.md)
 bench-enrich: $(STAMP)
 	$(BIN)/python benchmarks/enrich/bench_prerank.py $(BENCH_ARGS)
+
+.PHONY: bench-scale bench-dag
+
+# Whole workflow on generated 20,000-gene cohorts: wall time, per-rule time and peak RSS (benchmarks/scale/README.md)
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale/run.py $(BENCH_ARGS)
+
+# Snakemake overhead: dry run and --dag of 16 datasets (target < 10 s)
+bench-dag: $(STAMP)
+	$(BIN)/python benchmarks/scale/run.py --dag $(BENCH_ARGS)

@@ -36,6 +36,8 @@ rule claims:
         table=f"{RESULTS}/claims.tsv",
     log:
         f"{LOGS}/claims.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/claims.tsv"
     conda:
         "../../envs/prepost.yaml"
     resources:

@@ -40,6 +40,8 @@ rule de_plots:
         slopes=f"{RESULTS}/{{ds}}/de/{{contrast}}.slopes.png",
     log:
         f"{LOGS}/{{ds}}/de_plots_{{contrast}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{ds}}/de_plots_{{contrast}}.tsv"
     conda:
         "../../envs/prepost.yaml"
     resources:

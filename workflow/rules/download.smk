@@ -5,6 +5,8 @@ rule download:
         manifest=f"{RESOURCES}/geo/{{ds}}/manifest.tsv",
     log:
         f"{LOGS}/{{ds}}/download.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{ds}}/download.tsv"
     retries: 1
     conda:
         "../../envs/prepost.yaml"

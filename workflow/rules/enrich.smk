@@ -11,6 +11,8 @@ rule genesets:
         provenance=f"{RESULTS}/genesets/collections.tsv",
     log:
         f"{LOGS}/genesets.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/genesets.tsv"
     conda:
         "../../envs/prepost.yaml"
     resources:
@@ -69,6 +71,8 @@ rule set_scores:
         tests=f"{RESULTS}/{{ds}}/enrich/set_tests.tsv",
     log:
         f"{LOGS}/{{ds}}/set_scores.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{ds}}/set_scores.tsv"
     conda:
         "../../envs/prepost.yaml"
     resources:
@@ -93,6 +97,8 @@ rule enrich_plots:
         running=f"{RESULTS}/{{ds}}/enrich/{{contrast}}/gsea.running.png",
     log:
         f"{LOGS}/{{ds}}/enrich_plots_{{contrast}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{ds}}/enrich_plots_{{contrast}}.tsv"
     conda:
         "../../envs/prepost.yaml"
     resources:
@@ -118,6 +124,8 @@ rule set_slopes:
         slopes=f"{RESULTS}/{{ds}}/enrich/set_scores.slopes.png",
     log:
         f"{LOGS}/{{ds}}/set_slopes.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{ds}}/set_slopes.tsv"
     conda:
         "../../envs/prepost.yaml"
     resources:

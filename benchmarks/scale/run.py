@@ -1,0 +1,340 @@
+"""Whole-workflow scale benchmark: wall time and per-rule time/peak memory on generated cohorts.
+
+Why: the issue's targets are about the workflow as users run it (Snakemake, one process per job,
+files on disk), not about one function, so each scenario runs the real ``snakemake`` on a
+generated GEO mirror (benchmarks/scale/generate.py) and reads every rule's ``benchmark:`` TSV.
+
+Scenarios: ``s20 s60 s200 s600`` = one dataset of 20/60/200/600 samples (20,000 genes);
+``d1 d4 d16`` = 1/4/16 datasets of 60 samples (``d1`` is ``s60``, run once). Outputs go to
+benchmarks/scale/out/ (git-ignored): ``work/<scenario>/`` (config, results, Snakemake log),
+``jobs.tsv`` (one row per job), ``scenarios.tsv`` and ``summary.md``.
+
+    python benchmarks/scale/run.py                       # s20 s60 s200 d4 d16
+    python benchmarks/scale/run.py --scenarios s600      # the long one
+    python benchmarks/scale/run.py --report-only         # re-read finished work/ folders
+    python benchmarks/scale/run.py --dag                 # DAG build / dry run, 16 datasets
+
+The machine may be shared: the load average (1 min) is printed before and after and sampled
+every 5 s during each run; read the times with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import generate  # noqa: E402
+
+ROOT = generate.ROOT
+OUT = generate.OUT
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+SCENARIOS = {
+    "s20": (20, 1),
+    "s60": (60, 1),
+    "s200": (200, 1),
+    "s600": (600, 1),
+    "d1": (60, 1),
+    "d4": (60, 4),
+    "d16": (60, 16),
+}
+DEFAULT = ["s20", "s60", "s200", "d4", "d16"]
+TARGET_S200_S = 300.0
+TARGET_RSS_MB = 4096.0
+TARGET_DAG_S = 10.0
+
+
+def load1() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+class LoadSampler:
+    """Mean and max of the 1-minute load average while a run is going (sampled every ``every`` s)."""
+
+    def __init__(self, every: float = 5.0):
+        self.every, self.values, self._stop = every, [], threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            self.values.append(load1())
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def specs_of(scenario: str, kinds: list[str]) -> list[tuple[str, int, int]]:
+    """(kind, samples, index) of each dataset; with two kinds, datasets alternate between them."""
+    samples, n = SCENARIOS[scenario]
+    if n == 1:
+        return [(k, samples, 0) for k in kinds]
+    return [(kinds[i % len(kinds)], samples, i // len(kinds)) for i in range(n)]
+
+
+def base(name: str) -> str:
+    """Scenario of a work folder name: ``s200-array5`` -> ``s200``."""
+    return name.split("-", 1)[0]
+
+
+def prepare_workdir(name: str, kinds: list[str], contrasts: list[str]) -> Path:
+    """Fresh work/<name>/ with its config.yaml (data generated if missing)."""
+    specs = specs_of(base(name), kinds)
+    t0 = time.perf_counter()
+    generate.generate(specs, OUT / "mirror", log=lambda m: print(f"  data {m}", flush=True))
+    print(f"  data ready in {time.perf_counter() - t0:.1f} s", flush=True)
+    work = OUT / "work" / name
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    cfg = generate.scenario_config(specs, OUT / "mirror", contrasts)
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return work
+
+
+def snakemake_cmd(work: Path, cores: int, *extra: str) -> list[str]:
+    return [
+        str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work),
+        "--configfile", str(work / "config.yaml"), "--workflow-profile", "none",
+        "--cores", str(cores), *extra,
+    ]
+
+
+def run_scenario(scenario: str, kinds: list[str], contrasts: list[str], cores: int) -> dict:
+    work = prepare_workdir(scenario, kinds, contrasts)
+    cmd = snakemake_cmd(work, cores, "--rerun-incomplete", "--show-failed-logs")
+    before = uptime()
+    print(f"  before: {before}\n  $ {' '.join(cmd)}", flush=True)
+    with LoadSampler() as load, open(work / "snakemake.log", "w") as log:
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+        wall = time.perf_counter() - t0
+    after = uptime()
+    print(f"  after:  {after}\n  wall {wall:.1f} s, exit {proc.returncode}", flush=True)
+    info = {
+        "scenario": scenario, "wall_s": round(wall, 1), "exit": proc.returncode,
+        "load_before": before.rsplit("load average:", 1)[-1].strip(),
+        "load_after": after.rsplit("load average:", 1)[-1].strip(),
+        "load_mean": round(statistics.fmean(load.values), 2) if load.values else float("nan"),
+        "load_max": max(load.values, default=float("nan")),
+        "cores": cores, "kinds": "+".join(kinds), "contrasts": len(contrasts),
+    }
+    (work / "run.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
+    if proc.returncode:
+        tail = (work / "snakemake.log").read_text().splitlines()[-40:]
+        print("\n".join(tail), file=sys.stderr)
+    return info
+
+
+def rule_of(path: Path, datasets: list[str], contrasts: list[str]) -> tuple[str, str, str]:
+    """(dataset, rule, contrast) from results/benchmarks/[<ds>/]<rule>[_<contrast>].tsv."""
+    ds = path.parent.name if path.parent.name in datasets else ""
+    stem = path.stem
+    for c in sorted(contrasts, key=len, reverse=True):
+        if stem.endswith("_" + c):
+            return ds, stem[: -len(c) - 1], c
+    return ds, stem, ""
+
+
+def collect_jobs(scenario: str) -> pd.DataFrame:
+    """Every benchmark TSV of a finished scenario, one row per job."""
+    work = OUT / "work" / scenario
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    datasets = list(cfg["datasets"])
+    contrasts = sorted({c for d in cfg["datasets"].values() for c in d["contrasts"]})
+    rows = []
+    for f in sorted((work / "results" / "benchmarks").rglob("*.tsv")):
+        b = pd.read_csv(f, sep="\t")
+        ds, rule, contrast = rule_of(f, datasets, contrasts)
+        rows.append({
+            "scenario": scenario, "dataset": ds, "rule": rule, "contrast": contrast,
+            "s": float(b["s"].iloc[0]), "max_rss_mb": float(pd.to_numeric(b["max_rss"], errors="coerce").iloc[0]),
+            "cpu_time": float(pd.to_numeric(b["cpu_time"], errors="coerce").iloc[0]),
+        })
+    return pd.DataFrame(rows)
+
+
+def scenario_row(scenario: str, jobs: pd.DataFrame) -> dict:
+    work = OUT / "work" / scenario
+    info = yaml.safe_load((work / "run.yaml").read_text())
+    samples, n = SCENARIOS[base(scenario)]
+    j = jobs[jobs["scenario"] == scenario]
+    slow = j.loc[j["s"].idxmax()]
+    big = j.loc[j["max_rss_mb"].idxmax()]
+    by_rule = j.groupby("rule")["s"].sum().sort_values(ascending=False)
+    return {
+        "scenario": scenario, "kinds": info["kinds"], "datasets": n, "samples": samples,
+        "contrasts": info["contrasts"], "jobs": len(j), "wall_s": info["wall_s"],
+        "sum_rule_s": round(j["s"].sum(), 1), "sum_rule_cpu_s": round(j["cpu_time"].sum(), 1),
+        "slowest_job": f"{slow['rule']}{':' + slow['contrast'] if slow['contrast'] else ''} {slow['s']:.1f}s",
+        "top_rule_total": f"{by_rule.index[0]} {by_rule.iloc[0]:.1f}s",
+        "max_rss_mb": round(big["max_rss_mb"], 1), "max_rss_rule": big["rule"],
+        "wall_per_sample_s": round(info["wall_s"] / (samples * n), 3),
+        "wall_per_dataset_s": round(info["wall_s"] / n, 1),
+        "load_before": info["load_before"], "load_mean": info["load_mean"], "load_max": info["load_max"],
+        "exit": info["exit"],
+    }
+
+
+def md_table(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def checks(table: pd.DataFrame, jobs: pd.DataFrame) -> list[str]:
+    """The issue's three targets, on whatever scenarios have been run."""
+    out = []
+    t = table.set_index("scenario")
+    for name in [n for n in t.index if base(n) == "s200"]:
+        w, k, c = t.loc[name, "wall_s"], t.loc[name, "kinds"], t.loc[name, "contrasts"]
+        out.append(f"{name} ({k}, {c} contrasts): 200 samples end to end {w:.0f} s "
+                   f"(target <= {TARGET_S200_S:.0f} s): {'PASS' if w <= TARGET_S200_S else 'FAIL'}")
+    d = {k: t.loc[k, "wall_s"] for k in ("d1", "s60", "d4", "d16") if k in t.index}
+    d1 = d.get("d1", d.get("s60"))
+    c = {k: t.loc[k, "sum_rule_cpu_s"] for k in ("d1", "s60", "d4", "d16") if k in t.index}
+    c1 = c.get("d1", c.get("s60"))
+    if c1 is not None and "d4" in c:
+        more = f", {(c['d16'] - c['d4']) / 12:.1f} s (4->16)" if "d16" in c else ""
+        out.append(f"datasets, CPU seconds summed over jobs (load-independent): 1/4/16 = {c1:.0f}/"
+                   f"{c['d4']:.0f}/{c.get('d16', float('nan')):.0f} s; per added dataset "
+                   f"{(c['d4'] - c1) / 3:.1f} s (1->4){more}")
+    if d1 is not None and "d4" in d and "d16" in d:
+        m1, m2 = (d["d4"] - d1) / 3, (d["d16"] - d["d4"]) / 12
+        ratio = m2 / m1 if m1 > 0 else float("nan")
+        out.append(
+            f"datasets 1/4/16: wall {d1:.0f}/{d['d4']:.0f}/{d['d16']:.0f} s; per added dataset "
+            f"{m1:.1f} s (1->4) vs {m2:.1f} s (4->16), ratio {ratio:.2f} "
+            f"(linear or better if <= 1.25): {'PASS' if ratio <= 1.25 else 'FAIL'}; "
+            f"wall(16)/wall(1) = {d['d16'] / d1:.1f}"
+        )
+    for name in [n for n in t.index if base(n) == "s600"]:
+        j = jobs[jobs["scenario"] == name]
+        big = j.loc[j["max_rss_mb"].idxmax()]
+        out.append(f"{name}: 600 samples, largest rule peak RSS: {big['rule']} {big['max_rss_mb']:.0f} MB "
+                   f"(target < {TARGET_RSS_MB:.0f} MB): {'PASS' if big['max_rss_mb'] < TARGET_RSS_MB else 'FAIL'}")
+    return out
+
+
+def report(scenarios: list[str]) -> None:
+    """Tables of every finished work folder (the given scenarios first, then tagged runs)."""
+    found = sorted(p.parent.name for p in (OUT / "work").glob("*/run.yaml"))
+    done = [s for s in scenarios if s in found] + [s for s in found if s not in scenarios]
+    if not done:
+        print("no finished scenario to report")
+        return
+    jobs = pd.concat([collect_jobs(s) for s in done], ignore_index=True)
+    table = pd.DataFrame([scenario_row(s, jobs) for s in done])
+    per_rule = (
+        jobs.groupby(["scenario", "rule"])
+        .agg(jobs=("s", "size"), total_s=("s", "sum"), max_s=("s", "max"), cpu_s=("cpu_time", "sum"),
+             max_rss_mb=("max_rss_mb", "max"))
+        .round(1)
+        .reset_index()
+    )
+    jobs.to_csv(OUT / "jobs.tsv", sep="\t", index=False)
+    table.to_csv(OUT / "scenarios.tsv", sep="\t", index=False)
+    per_rule.to_csv(OUT / "rules.tsv", sep="\t", index=False)
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print(table.drop(columns=["load_before"]).to_string(index=False))
+    lines = checks(table, jobs)
+    for line in lines:
+        print(line)
+    wide = per_rule.pivot(index="rule", columns="scenario", values="total_s").reindex(columns=done)
+    cpu = per_rule.pivot(index="rule", columns="scenario", values="cpu_s").reindex(columns=done).round(1)
+    rss = per_rule.pivot(index="rule", columns="scenario", values="max_rss_mb").reindex(columns=done)
+    md = [
+        "# Scale benchmark (generated by benchmarks/scale/run.py)", "",
+        f"Machine: {os.cpu_count()} CPUs; load average (1 min) before/mean/max per scenario in the table.", "",
+        md_table(table), "", *[f"- {c}" for c in lines], "",
+        "## Seconds per rule (sum over jobs)", "", md_table(wide.fillna("").reset_index()), "",
+        "## CPU seconds per rule (sum over jobs; less sensitive to machine load)", "",
+        md_table(cpu.fillna("").reset_index()), "",
+        "## Peak RSS per rule (MB, max over jobs)", "", md_table(rss.fillna("").reset_index()), "",
+    ]
+    (OUT / "summary.md").write_text("\n".join(md))
+    print(f"wrote {OUT / 'scenarios.tsv'}, {OUT / 'jobs.tsv'}, {OUT / 'rules.tsv'}, {OUT / 'summary.md'}")
+
+
+def bench_dag(kinds: list[str], contrasts: list[str], repeat: int) -> None:
+    """Wall time of `snakemake -n` and `--dag` for 16 datasets (fresh workdir: every job pending)."""
+    specs = specs_of("d16", kinds)
+    generate.generate(specs, OUT / "mirror", log=lambda m: None)
+    work = OUT / "work" / "dag16"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    (work / "config.yaml").write_text(
+        yaml.safe_dump(generate.scenario_config(specs, OUT / "mirror", contrasts), sort_keys=False)
+    )
+    print(f"before: {uptime()}", flush=True)
+    rows = []
+    for what, extra in [("dry-run", ["-n", "--quiet", "rules"]), ("dag", ["--dag"])]:
+        for i in range(repeat):
+            t0 = time.perf_counter()
+            proc = subprocess.run(snakemake_cmd(work, 2, *extra), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+            wall = time.perf_counter() - t0
+            if proc.returncode:
+                raise SystemExit(f"{what} failed:\n{proc.stderr[-3000:]}")
+            rows.append({"what": what, "run": i + 1, "wall_s": round(wall, 2), "load1": load1()})
+            print(f"{what} run {i + 1}: {wall:.2f} s (load {load1():.2f})", flush=True)
+    print(f"after:  {uptime()}")
+    df = pd.DataFrame(rows)
+    df.to_csv(OUT / "dag.tsv", sep="\t", index=False)
+    for what, g in df.groupby("what", sort=False):
+        best = g["wall_s"].min()
+        print(f"{what}: best {best:.2f} s, median {g['wall_s'].median():.2f} s over {len(g)} runs "
+              f"(target < {TARGET_DAG_S:.0f} s): {'PASS' if best < TARGET_DAG_S else 'FAIL'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scenarios", nargs="+", default=DEFAULT, choices=list(SCENARIOS))
+    ap.add_argument("--kind", nargs="+", default=["counts"], choices=["array", "counts"],
+                    help="dataset kind(s); with both, a scenario's datasets alternate")
+    ap.add_argument("--contrasts", nargs="+", default=generate.ALL_CONTRASTS, choices=generate.ALL_CONTRASTS)
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--tag", default="", help="work folder suffix (work/<scenario>-<tag>), e.g. array5")
+    ap.add_argument("--report-only", action="store_true", help="only re-read finished scenarios")
+    ap.add_argument("--dag", action="store_true", help="time the DAG build / dry run of 16 datasets")
+    ap.add_argument("--repeat", type=int, default=3, help="--dag repetitions")
+    args = ap.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    if args.dag:
+        bench_dag(args.kind, args.contrasts, args.repeat)
+        return 0
+    todo = list(dict.fromkeys("s60" if s == "d1" else s for s in args.scenarios))
+    if args.tag:
+        todo = [f"{s}-{args.tag}" for s in todo]
+    if not args.report_only:
+        for s in todo:
+            print(f"== {s}", flush=True)
+            run_scenario(s, args.kind, args.contrasts, args.cores)
+    report([*todo, *[s for s in SCENARIOS if s not in todo]])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
