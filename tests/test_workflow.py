@@ -53,7 +53,7 @@ def run_workflow(workdir: Path, base_url: str, *extra: str) -> subprocess.Comple
     config = write_config(workdir, base_url)
     cmd = SNAKEMAKE + ["-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
                        "--configfile", str(config), "--cores", "2", *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=2400)
 
 
 @pytest.fixture(scope="module")
