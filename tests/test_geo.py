@@ -364,3 +364,16 @@ def test_htseq_summary_rows_are_not_genes(tmp_path):
     df = geo.read_count_table(p)
     assert list(df.index) == ["BRCA2", "ATM"]
     assert df.loc["ATM", "S2"] == 0
+
+
+def test_count_table_fast_and_text_paths_agree(tmp_path):
+    """Plain numbers take the vectorised path; quoted, padded cells the per-cell text path. Both
+    give the same int64 table."""
+    plain = tmp_path / "plain.tsv"
+    plain.write_text("gene\tS1\tS2\nA\t1\t20\nB\t0\t3\n007\t5\t6.0\n")
+    quoted = tmp_path / "quoted.tsv"
+    quoted.write_text('"gene"\t"S1"\t"S2"\n"A"\t" 1"\t20\n"B"\t0\t"3 "\n"007"\t5\t6\n')
+    a, b = geo.read_count_table(plain), geo.read_count_table(quoted)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.index) == ["A", "B", "007"] and (a.dtypes == "int64").all()
+    assert a.loc["007", "S2"] == 6

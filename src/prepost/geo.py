@@ -471,6 +471,30 @@ def parse_platform(path: str | os.PathLike, symbol_column: str | None = None) ->
 # count tables
 
 
+def _read_counts_frame(path, sep, n_comment, ncol, dtype) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, sep=sep, skiprows=n_comment, dtype=dtype, keep_default_na=False,
+                           na_values=[], compression="gzip" if _is_gzip(path) else None,
+                           encoding="utf-8-sig", usecols=range(ncol))
+    except (pd.errors.ParserError, ValueError, EOFError, OSError) as exc:
+        raise CountTableError(f"{path}: cannot parse the count table ({exc})") from exc
+
+
+def _clean_counts(raw: pd.DataFrame, samples: list[str]) -> np.ndarray | None:
+    """The sample columns as int64 when pandas parsed every one as a number and every cell is a
+    finite non-negative whole number, else None (then the per-column path names the bad cell).
+
+    Vectorised over the whole table: a 600-sample table has 12 million cells.
+    """
+    block = raw[samples]
+    if not all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
+        return None
+    num = block.to_numpy(dtype=float, na_value=np.nan)
+    if not (np.isfinite(num).all() and (num >= 0).all() and (num == np.round(num)).all()):
+        return None
+    return num.astype(np.int64)
+
+
 def read_count_table(path: str | os.PathLike, gene_column: str | None = None) -> pd.DataFrame:
     """Genes x samples int64 counts from a TSV or CSV (sniffed), gzip or plain.
 
@@ -508,8 +532,13 @@ def read_count_table(path: str | os.PathLike, gene_column: str | None = None) ->
     gcol = names[0] if gene_column is None else gene_column
     if gcol not in names:
         raise E(f"{path}: gene column {gene_column!r} not found; columns are {names}")
+    # First read lets pandas parse the numbers (fast); only a table with a cell that is not a
+    # plain number is re-read as text, cell by cell, to name the bad cell.
+    fast = _read_counts_frame(path, sep, n_comment, len(names), {gcol: str})
+    fast.columns = names
+    out = _clean_counts(fast, [c for c in names if c != gcol])
     try:
-        raw = pd.read_csv(
+        raw = fast if out is not None else pd.read_csv(
             path,
             sep=sep,
             skiprows=n_comment,
@@ -522,6 +551,7 @@ def read_count_table(path: str | os.PathLike, gene_column: str | None = None) ->
     except (pd.errors.ParserError, ValueError, EOFError, OSError) as exc:
         raise E(f"{path}: cannot parse the count table ({exc})") from exc
     raw.columns = names
+    raw[gcol] = raw[gcol].astype(str)
     first = n_comment + 2  # file line number of the first data row
     genes = raw[gcol].map(_unquote).str.strip()
     if (genes == "").any():
@@ -534,8 +564,8 @@ def read_count_table(path: str | os.PathLike, gene_column: str | None = None) ->
     samples = [c for c in names if c != gcol]
     if not samples:
         raise E(f"{path}: no sample columns besides the gene column {gcol!r}")
-    out = {}
-    for c in samples:  # per sample column
+    slow: dict[str, np.ndarray] = {}
+    for c in samples if out is None else ():  # slow path: find and name the first bad cell
         s = raw[c].map(_unquote).str.strip()
         num = pd.to_numeric(s.where(~s.isin(["NA", "NaN", "nan", "null", ""]), None), errors="coerce")
         bad = num.isna() | ~np.isfinite(num.to_numpy(dtype=float, na_value=np.nan))
@@ -558,8 +588,10 @@ def read_count_table(path: str | os.PathLike, gene_column: str | None = None) ->
                 "counts must be integers. For normalised values (TPM/FPKM/CPM/log2) use dataset kind "
                 "'local' with values: log2 or intensity instead of raw counts"
             )
-        out[c] = arr.astype(np.int64)
-    df = pd.DataFrame(out, index=pd.Index(genes.to_numpy(dtype=object), name="gene"))
+        slow[c] = arr.astype(np.int64)
+    if out is None:  # cells that needed unquoting or stripping, all valid
+        out = np.column_stack([slow[c] for c in samples])
+    df = pd.DataFrame(out, index=pd.Index(genes.to_numpy(dtype=object), name="gene"), columns=samples)
     # HTSeq-count appends summary rows (__no_feature, __ambiguous, ...): counters, not genes.
     summary_rows = df.index.str.startswith("__")
     if summary_rows.any():
