@@ -92,16 +92,18 @@ def test_planted_outlier_is_the_only_one_flagged():
     assert out.index[out["outlier"]].tolist() == ["S04pre"]
     med = out["median_correlation"]
     q1, q3 = np.quantile(med, [0.25, 0.75])
-    assert out["outlier_threshold"].iloc[0] == pytest.approx(q1 - 1.5 * (q3 - q1))
+    assert out["outlier_threshold"].iloc[0] == pytest.approx(q1 - 3 * (q3 - q1))
     # direct check of the median correlation of one sample
     c = np.corrcoef(data.to_numpy().T)[0, 1:]
     assert med.iloc[0] == pytest.approx(np.median(c))
 
 
-def test_clean_cohort_has_no_outlier_and_small_cohorts_are_not_judged():
-    data, _ = _cohort(n_pat=10, seed=4, noise=0.3)
-    # a Tukey fence flags ~0.35% of normal values, so a clean 20-sample cohort is usually clean
-    assert not qc.correlation_outliers(data)["outlier"].any()
+def test_clean_cohorts_rarely_flagged_and_small_cohorts_are_not_judged():
+    """False flags of the 3 IQR fence in clean simulated cohorts (documented in prepost.qc)."""
+    flags = sum(int(qc.correlation_outliers(_cohort(n_pat=10, seed=s, n_genes=600)[0])["outlier"].sum())
+                for s in range(20))
+    assert flags <= 1  # of 400 clean samples
+    data, _ = _cohort(n_pat=10, seed=4)
     assert qc.correlation_outliers(data.iloc[:, :3])["outlier"].sum() == 0
     assert np.isnan(qc.correlation_outliers(data.iloc[:, :3])["outlier_threshold"]).all()
 
