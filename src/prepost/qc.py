@@ -340,3 +340,13 @@ def run_qc(expression_path, samples_path, summary_path, title: str, *, samples_q
         library_size_plot(data, sheet, library_size_png, title)
     log.info("qc %s: %s", title, res.info)
     return res.info
+
+
+def run_library_size(expression_path, samples_path, summary_path, title: str, dest) -> dict:
+    """Library-size bar plot of a prepared count dataset."""
+    values = json.loads(Path(summary_path).read_text()).get("values")
+    if values != "counts":
+        raise ValueError(f"{summary_path}: library sizes need counts; this dataset has {values!r}")
+    data = pd.read_parquet(expression_path)
+    sheet = io.read_tsv(samples_path, dtype={"sample": str, "patient": str})
+    return library_size_plot(data, sheet, dest, title)

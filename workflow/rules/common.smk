@@ -77,6 +77,8 @@ def all_targets():
         *de_plots(),
         *enrichment_targets(),
         *[f"{RESULTS}/{ds}/pairs.tsv" for ds in DATASETS],
+        *qc_targets(),
+        f"{RESULTS}/report.html",
     ]
 
 
@@ -126,3 +128,31 @@ def alias_table():
     """The configured gene alias table as a rule input (none when not configured)."""
     path = config["enrichment"].get("alias_table")
     return [path] if path else []
+
+
+def expression_datasets():
+    """Datasets with an expression matrix (QC, report)."""
+    return DATASETS
+
+
+def count_datasets():
+    from prepost.datasets import values_kind
+
+    return [
+        ds for ds in expression_datasets() if values_kind(config["datasets"][ds]) == "counts"
+    ]
+
+
+def qc_targets():
+    per_dataset = [
+        f"{RESULTS}/{ds}/qc/{name}"
+        for ds in expression_datasets()
+        for name in (
+            "samples_qc.tsv",
+            "pair_identity.tsv",
+            "pca.png",
+            "correlation.png",
+            "distribution.png",
+        )
+    ]
+    return per_dataset + [f"{RESULTS}/{ds}/qc/library_size.png" for ds in count_datasets()]
