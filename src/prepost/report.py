@@ -40,9 +40,9 @@ TOP_N = 20
 IMG_MAX_W = 1000
 DE_COLUMNS = ["gene", "mean_expr", "log2fc", "lfc_se", "stat", "pvalue", "padj"]
 GSEA_COLUMNS = ["collection", "set", "size", "nes", "pvalue", "padj", "leading_edge"]
-CLAIM_COLUMNS = ["claim", "dataset", "contrast", "feature", "direction_expected", "effect",
+CLAIM_COLUMNS = ["claim", "dataset", "contrast", "feature", "statement", "direction_expected", "effect",
                  "ci_low", "ci_high", "pvalue", "claim_padj", "n_pairs", "verdict", "reason"]
-META_COLUMNS = ["claim", "feature", "contrast", "direction_expected", "k", "datasets", "effect",
+META_COLUMNS = ["claim", "feature", "statement", "contrast", "direction_expected", "k", "datasets", "effect",
                 "ci_low", "ci_high", "pvalue", "i2", "q_pvalue", "verdict", "reason"]
 VERDICT_CLASS = {
     "reproduced": "v-rep",
