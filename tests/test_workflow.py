@@ -140,3 +140,15 @@ def test_planted_pathways_found_and_control_set_not(demo_run):
         # planted: ISGs rise after treatment in non-responders only
         assert isg.loc["non_responder", "mean_diff"] > 0.5 and isg.loc["non_responder", "p_ttest"] < 0.05
         assert isg.loc["responder", "p_ttest"] > 0.05
+
+
+def test_html_report_has_qc_and_claims(demo_run):
+    html = (demo_run / "results/report.html").read_text()
+    claims = pd.read_csv(demo_run / "results/claims.tsv", sep="\t")
+    start = html.index('id="claims-table"')
+    table = html[start: html.index("</table>", start)]
+    assert table.count("<tr") == 1 + len(claims)
+    assert "<script" not in html and 'src="data:image/png;base64,' in html
+    for ds in ("demo_array", "demo_rnaseq"):
+        ident = pd.read_csv(demo_run / f"results/{ds}/qc/pair_identity.tsv", sep="\t")
+        assert len(ident) > 0 and f"{ds}: PCA" in html

@@ -6,7 +6,11 @@ rule claims:
         gsea=[f for f in enrichment_targets() if f.endswith("gsea.tsv")],
         set_tests=[f"{RESULTS}/{ds}/enrich/set_tests.tsv" for ds in DATASETS],
     output:
-        table=f"{RESULTS}/claims.tsv",
+        table=report(
+            f"{RESULTS}/claims.tsv",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
     log:
         f"{LOGS}/claims.log",
     conda:
