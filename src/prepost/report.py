@@ -132,7 +132,7 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
     if d.get("samples"):
         sheet = _read(d["samples"], "sample sheet", dtype=str)
         if "response" in sheet:
-            paired = sheet[sheet.get("in_pair", "True").astype(str) == "True"]
+            paired = sheet[sheet["in_pair"].astype(str) == "True"] if "in_pair" in sheet else sheet
             resp = paired.drop_duplicates("patient")["response"].fillna("unknown").value_counts()
             sec["response"] = ", ".join(f"{k}: {v}" for k, v in sorted(resp.items()))
     qc = d.get("qc") or {}
