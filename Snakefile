@@ -10,6 +10,8 @@ include: "workflow/rules/prepare.smk"
 include: "workflow/rules/de.smk"
 include: "workflow/rules/enrich.smk"
 include: "workflow/rules/claims.smk"
+include: "workflow/rules/qc.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

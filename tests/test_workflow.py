@@ -162,3 +162,14 @@ def test_meta_analysis_and_forest_plots(demo_run):
     pub = claims[claims.dataset == "demo_published"].set_index(["claim", "feature"])
     assert pub.loc[("kneubil2022_brca2_lower_post", "BRCA2"), "verdict"] == "reproduced"
     assert pub.loc[("radiation_proliferation_down", "PREPOST_PROLIFERATION"), "verdict"] == "not testable"
+
+def test_html_report_has_qc_and_claims(demo_run):
+    html = (demo_run / "results/report.html").read_text()
+    claims = pd.read_csv(demo_run / "results/claims.tsv", sep="\t")
+    start = html.index('id="claims-table"')
+    table = html[start: html.index("</table>", start)]
+    assert table.count("<tr") == 1 + len(claims)
+    assert "<script" not in html and 'src="data:image/png;base64,' in html
+    for ds in ("demo_array", "demo_rnaseq"):
+        ident = pd.read_csv(demo_run / f"results/{ds}/qc/pair_identity.tsv", sep="\t")
+        assert len(ident) > 0 and f"{ds}: PCA" in html

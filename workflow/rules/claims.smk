@@ -33,7 +33,11 @@ rule claims:
         tables=claims_inputs(),
         gsea=[f for f in enrichment_targets() if f.endswith("gsea.tsv")],
     output:
-        table=f"{RESULTS}/claims.tsv",
+        table=report(
+            f"{RESULTS}/claims.tsv",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
     log:
         f"{LOGS}/claims.log",
     benchmark:

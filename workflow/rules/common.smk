@@ -101,6 +101,8 @@ def all_targets():
         *de_plots(),
         *enrichment_targets(),
         *[f"{RESULTS}/{ds}/pairs.tsv" for ds in expression_datasets()],
+        *qc_targets(),
+        f"{RESULTS}/report.html",
     ]
 
 
@@ -180,3 +182,90 @@ def alias_table():
     """The configured gene alias table as a rule input (none when not configured)."""
     path = config["enrichment"].get("alias_table")
     return [path] if path else []
+
+
+def count_datasets():
+    from prepost.datasets import values_kind
+
+    return [
+        ds
+        for ds in expression_datasets()
+        if values_kind(config["datasets"][ds]) == "counts"
+    ]
+
+
+def qc_targets():
+    per_dataset = [
+        f"{RESULTS}/{ds}/qc/{name}"
+        for ds in expression_datasets()
+        for name in (
+            "samples_qc.tsv",
+            "pair_identity.tsv",
+            "pca.png",
+            "correlation.png",
+            "distribution.png",
+        )
+    ]
+    return per_dataset + [
+        f"{RESULTS}/{ds}/qc/library_size.png" for ds in count_datasets()
+    ]
+
+
+def report_layout():
+    """Result paths the HTML report reads, per dataset (see prepost.report)."""
+    datasets = {}
+    for ds in expression_datasets():
+        qc_dir = f"{RESULTS}/{ds}/qc"
+        plots = {
+            "PCA": f"{qc_dir}/pca.png",
+            "Sample correlation": f"{qc_dir}/correlation.png",
+            "Distribution": f"{qc_dir}/distribution.png",
+        }
+        if ds in count_datasets():
+            plots["Library size"] = f"{qc_dir}/library_size.png"
+        datasets[ds] = {
+            "samples": f"{RESULTS}/{ds}/samples.tsv",
+            "pairs": f"{RESULTS}/{ds}/pairs.tsv",
+            "summary": f"{RESULTS}/{ds}/prepare.json",
+            "manifest": (
+                f"{RESOURCES}/geo/{ds}/manifest.tsv" if ds in GEO_DATASETS else None
+            ),
+            "qc": {
+                "samples_qc": f"{qc_dir}/samples_qc.tsv",
+                "pair_identity": f"{qc_dir}/pair_identity.tsv",
+                "plots": plots,
+            },
+            "contrasts": {
+                c: {
+                    "table": f"{RESULTS}/{ds}/de/{c}.tsv",
+                    "volcano": f"{RESULTS}/{ds}/de/{c}.volcano.png",
+                    "ma": f"{RESULTS}/{ds}/de/{c}.ma.png",
+                    "slopes": f"{RESULTS}/{ds}/de/{c}.slopes.png",
+                    "gsea": f"{RESULTS}/{ds}/enrich/{c}/gsea.tsv",
+                    "dotplot": f"{RESULTS}/{ds}/enrich/{c}/gsea.dotplot.png",
+                }
+                for c in contrasts_of(ds)
+            },
+            "set_slopes": f"{RESULTS}/{ds}/enrich/set_scores.slopes.png",
+        }
+    return {
+        "datasets": datasets,
+        "claims": f"{RESULTS}/claims.tsv",
+        "claims_meta": f"{RESULTS}/claims_meta.tsv",
+        "forest": {c: f"{RESULTS}/claims/forest/{c}.png" for c in claim_ids()},
+    }
+
+
+def report_inputs():
+    """Every file of report_layout(), flattened (the rule's inputs)."""
+    found = []
+
+    def walk(x):
+        if isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, str):
+            found.append(x)
+
+    walk(report_layout())
+    return sorted(set(found))

@@ -35,7 +35,12 @@ rule de_plots:
         summary=f"{RESULTS}/{{ds}}/prepare.json",
         claims=config["claims"],
     output:
-        volcano=f"{RESULTS}/{{ds}}/de/{{contrast}}.volcano.png",
+        volcano=report(
+            f"{RESULTS}/{{ds}}/de/{{contrast}}.volcano.png",
+            caption="../report/volcano.rst",
+            category="Differential expression",
+            subcategory="{ds}",
+        ),
         ma=f"{RESULTS}/{{ds}}/de/{{contrast}}.ma.png",
         slopes=f"{RESULTS}/{{ds}}/de/{{contrast}}.slopes.png",
     log:

@@ -1,0 +1,263 @@
+"""One self-contained HTML report of a run: results/report.html.
+
+Why one file: it can be mailed or archived with a paper and opened anywhere; every image is
+inlined as a base64 data URI and the style sheet is in the page (no external CSS/JS, no
+network). The page is rendered by jinja2 with autoescaping, so sample names, claim statements or
+config values cannot inject markup. It carries no timestamp (download dates stay in the
+manifests), so two runs on the same results give byte-identical files.
+
+``build_report(layout, dest, config)`` takes a ``layout`` dict of result paths (built by the
+report rule; see ``workflow/rules/report.smk``)::
+
+    {"datasets": {ds: {"samples", "pairs", "summary", "manifest" (or None),
+                       "qc": {"samples_qc", "pair_identity", "plots": {title: png}},
+                       "contrasts": {c: {"table", "volcano", "ma", "slopes", "gsea", "dotplot"}},
+                       "set_slopes": png or None}},
+     "claims": tsv, "claims_meta": tsv or None, "forest": {claim: png}}
+
+Any path may be missing from the dict (that part of the report is left out); the meta-analysis
+section appears only when ``claims_meta`` is given.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import platform
+from io import BytesIO
+from importlib import metadata
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+import yaml
+
+from prepost import io
+
+SOFTWARE = ["snakemake", "pandas", "numpy", "scipy", "pydeseq2", "gseapy", "matplotlib", "jinja2"]
+TOP_N = 20
+IMG_MAX_W = 1000
+DE_COLUMNS = ["gene", "mean_expr", "log2fc", "lfc_se", "stat", "pvalue", "padj"]
+GSEA_COLUMNS = ["collection", "set", "size", "nes", "pvalue", "padj", "leading_edge"]
+CLAIM_COLUMNS = ["claim", "dataset", "contrast", "feature", "statement", "direction_expected", "effect",
+                 "ci_low", "ci_high", "pvalue", "claim_padj", "n_pairs", "verdict", "reason"]
+META_COLUMNS = ["claim", "feature", "statement", "contrast", "direction_expected", "k", "datasets", "effect",
+                "ci_low", "ci_high", "pvalue", "i2", "q_pvalue", "verdict", "reason"]
+VERDICT_CLASS = {
+    "reproduced": "v-rep",
+    "same direction, not significant": "v-same",
+    "contradicted": "v-contra",
+    "opposite direction, not significant": "v-opp",
+    "not testable": "v-nt",
+}
+
+
+class ReportError(ValueError):
+    """A result file the report cannot read; the message names it."""
+
+
+def _read(path, what: str, **kw) -> pd.DataFrame:
+    try:
+        return io.read_tsv(path, **kw)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise ReportError(f"report: cannot read {what} {str(path)!r}: {err}") from None
+
+
+def _fmt(x) -> str:
+    """Numbers to 3 significant digits, whole numbers as integers, missing as empty."""
+    if hasattr(x, "item"):
+        x = x.item()  # numpy scalar -> Python
+    if x is None:
+        return ""
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, float):
+        if math.isnan(x):
+            return ""
+        if x.is_integer() and abs(x) < 1e6:
+            return str(int(x))
+        return f"{x:.3g}"
+    return str(x)
+
+
+def _rows(df: pd.DataFrame, columns: list[str]) -> dict:
+    cols = [c for c in columns if c in df.columns]
+    rows = [[_fmt(v) for v in rec] for rec in df[cols].itertuples(index=False)]
+    return {"columns": cols, "rows": rows}
+
+
+def _img(path) -> str | None:
+    """A PNG as a data URI (None when the file is not there).
+
+    Re-encoded for the page: at most IMG_MAX_W pixels wide and a 256-colour palette (median cut,
+    no dithering: deterministic), which makes the plots ~3x smaller with no visible change."""
+    if not path or not Path(path).exists():
+        return None
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if im.width > IMG_MAX_W:
+            im = im.resize((IMG_MAX_W, round(im.height * IMG_MAX_W / im.width)), Image.Resampling.LANCZOS)
+        pal = im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    buf = BytesIO()
+    pal.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def software_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in SOFTWARE:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
+    summary = json.loads(Path(d["summary"]).read_text()) if d.get("summary") else {}
+    sec = {"name": name, "description": cfg.get("description", ""), "kind": cfg.get("kind", ""),
+           "accession": cfg.get("accession", summary.get("accession", "")),
+           "values": summary.get("values", ""), "genes": summary.get("genes", ""),
+           "samples": summary.get("samples", ""), "pairs": summary.get("pairs", ""),
+           "dropped": summary.get("dropped", {})}
+    if d.get("pairs"):
+        ledger = _read(d["pairs"], "pair ledger", dtype=str)
+        counts = ledger.groupby(["status", "reason"], dropna=False).size().reset_index(name="samples")
+        sec["ledger"] = _rows(counts, ["status", "reason", "samples"])
+    if d.get("samples"):
+        sheet = _read(d["samples"], "sample sheet", dtype=str)
+        if "response" in sheet:
+            paired = sheet[sheet["in_pair"].astype(str) == "True"] if "in_pair" in sheet else sheet
+            resp = paired.drop_duplicates("patient")["response"].fillna("unknown").value_counts()
+            sec["response"] = ", ".join(f"{k}: {v}" for k, v in sorted(resp.items()))
+    qc = d.get("qc") or {}
+    sec["qc_plots"] = [(t, u) for t, u in ((t, _img(p)) for t, p in qc.get("plots", {}).items()) if u]
+    if qc.get("pair_identity"):
+        ident = _read(qc["pair_identity"], "pair identity table", dtype={"post_sample": str, "patient": str})
+        sec["pair_identity"] = _rows(ident, list(ident.columns))
+        sec["identity_flags"] = int(ident["flag"].astype(str).str.lower().eq("true").sum()) if len(ident) else 0
+    if qc.get("samples_qc"):
+        sq = _read(qc["samples_qc"], "sample QC table", dtype={"sample": str, "patient": str})
+        sec["outliers"] = sq.loc[sq["outlier"].astype(str).str.lower().eq("true"), "sample"].tolist()
+        sec["outlier_rule"] = str(sq["rule"].iloc[0]) if len(sq) else ""
+        sec["samples_qc"] = _rows(sq, [c for c in sq.columns if c != "rule"])
+    sec["contrasts"] = []
+    for c, files in (d.get("contrasts") or {}).items():  # the configured order
+        entry = {"name": c, "plots": []}
+        if files.get("table"):
+            de = _read(files["table"], f"DE table ({name}, {c})")
+            entry["n_tested"] = int(de["pvalue"].notna().sum()) if "pvalue" in de else len(de)
+            entry["n_sig"] = int((de["padj"] < 0.05).sum()) if "padj" in de else 0
+            top = de.sort_values(["padj", "pvalue"], kind="mergesort", na_position="last").head(top_n)
+            entry["top"] = _rows(top, DE_COLUMNS)
+        for title, key in (("Volcano", "volcano"), ("MA", "ma"), ("Slopes", "slopes")):
+            uri = _img(files.get(key))
+            if uri:
+                entry["plots"].append((title, uri))
+        if files.get("gsea"):
+            g = _read(files["gsea"], f"GSEA table ({name}, {c})")
+            g = g.sort_values(["padj", "pvalue"], kind="mergesort", na_position="last").head(top_n)
+            entry["gsea"] = _rows(g, GSEA_COLUMNS)
+        entry["dotplot"] = _img(files.get("dotplot"))
+        sec["contrasts"].append(entry)
+    sec["set_slopes"] = _img(d.get("set_slopes"))
+    if d.get("manifest"):
+        m = _read(d["manifest"], "download manifest", dtype=str)
+        sec["manifest"] = _rows(m, ["file", "url", "bytes", "sha256", "status"])
+    return sec
+
+
+def methods_text(config: dict, datasets: list[dict], versions: dict) -> str:
+    """A methods paragraph from what was run (counts, models, versions, thresholds)."""
+    n_ds = len(datasets)
+    pairs = sum(int(d["pairs"]) for d in datasets if str(d.get("pairs", "")).isdigit())
+    counts = [d["name"] for d in datasets if d.get("values") == "counts"]
+    arrays = [d["name"] for d in datasets if d.get("values") == "log2"]
+    enr = config.get("enrichment", {})
+    cs = config.get("claims_settings", {})
+    parts = [
+        f"We analysed {n_ds} paired pre-/post-treatment tumour expression dataset"
+        f"{'s' if n_ds != 1 else ''} ({pairs} patients with both a pre- and a post-treatment sample"
+        f"{' in total' if n_ds > 1 else ''}) with prepost (Snakemake {versions.get('snakemake')}, "
+        f"Python {versions.get('python')}).",
+    ]
+    if counts:
+        parts.append(
+            f"RNA-seq counts ({len(counts)} dataset{'s' if len(counts) != 1 else ''}) were tested with "
+            "DESeq2's negative-binomial Wald test on the paired design ~ patient + timepoint "
+            f"(pydeseq2 {versions.get('pydeseq2')}, with a vectorised re-implementation of DESeq2 1.38 "
+            "for the paired contrast; median-of-ratios size factors, parametric dispersion trend, "
+            "independent filtering at alpha 0.1)."
+        )
+    if arrays:
+        parts.append(
+            f"Microarray log2 values ({len(arrays)} dataset{'s' if len(arrays) != 1 else ''}; GEO2R's "
+            "rule for log2 transformation, probes collapsed to the gene's highest-mean probe) were "
+            "tested with a patient-blocked linear model and limma's empirical-Bayes moderated t."
+        )
+    parts.append(
+        "P-values were adjusted by Benjamini-Hochberg. Sample QC used DESeq2's blind variance-"
+        "stabilising transformation (counts) or log2 values (arrays): PCA of the 500 most "
+        "variable genes, a pre/post pair-identity check (gene-centred Pearson correlation) and "
+        "outlier flags (median inter-sample correlation below Q1 - 3 IQR)."
+    )
+    if enr:
+        parts.append(
+            f"Gene-set enrichment used gseapy {versions.get('gseapy')} prerank on the paired-model "
+            f"statistic (method {enr.get('method')}, {enr.get('permutations')} permutations, seed "
+            f"{enr.get('seed')}, set sizes {enr.get('min_size')}-{enr.get('max_size')}) and "
+            f"over-representation of genes with padj < {enr.get('ora_alpha')}."
+        )
+    if cs:
+        adj = "across the claim tests of each dataset" if cs.get("adjust") == "claims" else "genome-wide"
+        parts.append(
+            f"Published claims were counted as reproduced when the effect had the expected "
+            f"direction with adjusted p < {cs.get('alpha')} (BH {adj})."
+        )
+    return " ".join(parts)
+
+
+def build_report(layout: dict, dest, config: dict, *, top_n: int = TOP_N) -> dict:
+    """Render results/report.html from the result files in ``layout``; returns a summary."""
+    ds_cfg = config.get("datasets", {})
+    datasets = [
+        _dataset_section(name, d, ds_cfg.get(name, {}), top_n)
+        for name, d in sorted(layout.get("datasets", {}).items())
+    ]
+    claims = None
+    if layout.get("claims"):
+        cl = _read(layout["claims"], "claims table", dtype={"claim": str})
+        claims = _rows(cl, CLAIM_COLUMNS)
+        claims["classes"] = [VERDICT_CLASS.get(v, "") for v in cl["verdict"].astype(str)]
+        claims["tally"] = sorted(cl["verdict"].astype(str).value_counts().items())
+    meta = None
+    if layout.get("claims_meta"):
+        m = _read(layout["claims_meta"], "meta-analysis table", dtype={"claim": str})
+        meta = _rows(m, META_COLUMNS)
+        meta["classes"] = [VERDICT_CLASS.get(v, "") for v in m["verdict"].astype(str)]
+        forest = layout.get("forest") or {}
+        uris = ((c, _img(forest.get(c))) for c in dict.fromkeys(m["claim"].astype(str)))
+        meta["forest"] = [(c, u) for c, u in uris if u]
+    versions = software_versions()
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("prepost", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    html = env.get_template("report.html.j2").render(
+        datasets=datasets,
+        claims=claims,
+        meta=meta,
+        versions=versions,
+        config_yaml=yaml.safe_dump(config, sort_keys=True, default_flow_style=False),
+        methods=methods_text(config, datasets, versions),
+    )
+    io.write_text(html, dest)
+    return {"datasets": len(datasets), "claims": len(claims["rows"]) if claims else 0,
+            "meta": len(meta["rows"]) if meta else 0, "bytes": len(html.encode())}

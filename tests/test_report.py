@@ -1,0 +1,183 @@
+"""prepost.report: one self-contained, escaped, deterministic HTML file; rendered in headless
+Chromium when it is installed."""
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from prepost import report
+from prepost.plots import _new_figure, _save
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+VERDICTS = ["reproduced", "contradicted", "same direction, not significant", "not testable"]
+
+
+def _png(path, colour):
+    fig = _new_figure(3, 2, 80)
+    ax = fig.add_subplot()
+    ax.plot([0, 1, 2], [0, 1, 0], color=colour)
+    ax.set_title(path.stem)
+    _save(fig, path, 80)
+    return str(path)
+
+
+def _tsv(df, path):
+    df.to_csv(path, sep="\t", index=False)
+    return str(path)
+
+
+@pytest.fixture
+def results(tmp_path):
+    """A small set of synthetic result files in the workflow's layout."""
+    d = tmp_path / "res"
+    (d / "qc").mkdir(parents=True)
+    rows = []
+    for p in range(1, 4):
+        for tp in ("pre", "post"):
+            rows.append({"sample": f"GSM{p}{tp}", "title": f"P{p}_{tp}", "patient": f"P{p}", "timepoint": tp,
+                         "response": "responder" if p < 3 else "non_responder", "in_pair": True, "usable": True})
+    sheet = pd.DataFrame(rows)
+    ledger = sheet.assign(status="kept", reason="complete pair")[["sample", "title", "patient", "timepoint",
+                                                                   "response", "status", "reason"]]
+    (d / "prepare.json").write_text(json.dumps({"dataset": "dsA", "values": "counts", "genes": 50,
+                                                "samples": 6, "pairs": 3, "dropped": {}}))
+    ident = pd.DataFrame({"post_sample": ["GSM1post", "GSM2post", "GSM3post"], "patient": ["P1", "P2", "P3"],
+                          "best_pre_sample": ["GSM1pre", "GSM3pre", "GSM2pre"],
+                          "best_pre_patient": ["P1", "P3", "P2"],
+                          "own_pre_sample": ["GSM1pre", "GSM2pre", "GSM3pre"],
+                          "corr_own_pre": [0.5, 0.1, 0.2], "corr_best": [0.5, 0.3, 0.4],
+                          "own_pre_rank": [1, 2, 2], "n_pre": 3, "flag": [False, True, True]})
+    sq = pd.DataFrame({"sample": sheet["sample"], "patient": sheet["patient"], "timepoint": sheet["timepoint"],
+                       "response": sheet["response"], "library_size": 1e6, "median_correlation": 0.9,
+                       "outlier_threshold": 0.8, "outlier": [False] * 5 + [True], "pair_identity": "",
+                       "PC1": 0.0, "PC2": 0.0, "rule": "median correlation < Q1 - 3 IQR"})
+    de = pd.DataFrame({"gene": [f"DEG{i}" for i in range(30)], "mean_expr": 10.0, "log2fc": np.linspace(-2, 2, 30),
+                       "lfc_se": 0.3, "stat": np.linspace(-6, 6, 30), "pvalue": np.linspace(1e-6, 0.9, 30),
+                       "padj": np.linspace(1e-4, 0.99, 30)})
+    gsea = pd.DataFrame({"collection": "c", "set": ["SET_A", "SET_B"], "size": [10, 12], "nes": [2.1, -1.5],
+                         "pvalue": [1e-4, 0.01], "padj": [1e-3, 0.02], "leading_edge": ["G1;G2", "G3"]})
+    claims = pd.DataFrame({
+        "claim": [f"claim{i}" for i in range(4)], "dataset": "dsA", "contrast": "post_vs_pre",
+        "feature": ["BRCA2", "ATM", "MKI67", "XYZ"],
+        "statement": ["<b>BRCA2</b> falls & stays down", "ATM", "MKI67", "XYZ"],
+        "direction_expected": "down", "effect": [-1.0, 0.5, -0.1, np.nan], "ci_low": -1.2, "ci_high": -0.8,
+        "pvalue": [1e-5, 1e-3, 0.4, np.nan], "claim_padj": [1e-4, 1e-3, 0.4, np.nan], "n_pairs": 3,
+        "verdict": VERDICTS, "reason": ["", "", "", "gene not measured"],
+    })
+    meta = pd.DataFrame({
+        "claim": ["claim0"], "statement": ["BRCA2 falls"], "citation": ["X 2020"], "contrast": ["post_vs_pre"],
+        "kind": ["gene_change"], "feature": ["BRCA2"], "direction_expected": ["down"], "k": [2],
+        "datasets": ["dsA;dsB"], "effect": [-0.9], "se": [0.2], "ci_low": [-1.3], "ci_high": [-0.5],
+        "pvalue": [1e-5], "tau2": [0.0], "i2": [0.0], "q": [0.3], "q_pvalue": [0.6],
+        "verdict": ["reproduced"], "reason": [""],
+    })
+    manifest = pd.DataFrame({"file": ["GSE1_series_matrix.txt.gz"], "url": ["https://example.org/GSE1?a=1&b=2"],
+                             "bytes": [123], "sha256": ["ab" * 32], "date": ["2026-01-01T00:00:00Z"],
+                             "status": ["downloaded"]})
+    layout = {
+        "datasets": {"dsA": {
+            "samples": _tsv(sheet, d / "samples.tsv"), "pairs": _tsv(ledger, d / "pairs.tsv"),
+            "summary": str(d / "prepare.json"), "manifest": _tsv(manifest, d / "manifest.tsv"),
+            "qc": {"samples_qc": _tsv(sq, d / "qc/samples_qc.tsv"),
+                   "pair_identity": _tsv(ident, d / "qc/pair_identity.tsv"),
+                   "plots": {"PCA": _png(d / "qc/pca.png", "red"), "Missing": str(d / "qc/none.png")}},
+            "contrasts": {"post_vs_pre": {
+                "table": _tsv(de, d / "de.tsv"), "volcano": _png(d / "volcano.png", "blue"),
+                "ma": _png(d / "ma.png", "green"), "slopes": _png(d / "slopes.png", "black"),
+                "gsea": _tsv(gsea, d / "gsea.tsv"), "dotplot": _png(d / "dot.png", "orange")}},
+            "set_slopes": None,
+        }},
+        "claims": _tsv(claims, d / "claims.tsv"),
+    }
+    config = {"claims_settings": {"alpha": 0.05, "adjust": "claims"},
+              "enrichment": {"method": "multilevel", "permutations": 1000, "seed": 7, "min_size": 5,
+                             "max_size": 500, "ora_alpha": 0.05},
+              "datasets": {"dsA": {"kind": "geo_counts", "accession": "GSE1", "description": "demo <i>A</i>"}}}
+    return {"layout": layout, "config": config, "dir": d, "meta": _tsv(meta, d / "claims_meta.tsv"),
+            "forest": _png(d / "forest_claim0.png", "purple")}
+
+
+def test_report_is_self_contained_escaped_and_deterministic(results, tmp_path):
+    a, b = tmp_path / "a.html", tmp_path / "b.html"
+    summary = report.build_report(results["layout"], a, results["config"])
+    report.build_report(results["layout"], b, results["config"])
+    assert a.read_bytes() == b.read_bytes()
+    html = a.read_text()
+    assert summary["claims"] == 4 and summary["meta"] == 0
+    # no external resource of any kind
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    srcs = [s.split('"', 1)[0] for s in html.split('src="')[1:]]
+    assert len(srcs) == 6 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    # escaping of every user-supplied string
+    assert "&lt;b&gt;BRCA2&lt;/b&gt; falls &amp; stays down" in html
+    assert "demo &lt;i&gt;A&lt;/i&gt;" in html and "<i>A</i>" not in html
+    assert "https://example.org/GSE1?a=1&amp;b=2" in html and "ab" * 32 in html
+    assert "2026-01-01" not in html  # download dates (timestamps) stay in the manifest
+    # content: top-20 DE table, flags, verdict classes, methods, versions, config
+    assert html.count("<td>DEG") == 20 and "<td>DEG0</td>" in html and "<td>DEG29</td>" not in html
+    assert "2 post sample(s) match another patient" in html and "Outliers: GSM3post" in html
+    for cls in ("v-rep", "v-contra", "v-same", "v-nt"):
+        assert f'<tr class="{cls}">' in html
+    assert "3 patients with both a pre- and a post-treatment sample" in html
+    assert "adjusted p &lt; 0.05" in html
+    assert "<td>pydeseq2</td>" in html and "<td>gseapy</td>" in html
+    assert "permutations: 1000" in html
+    assert 'id="meta"' not in html
+
+
+def test_meta_analysis_section_when_given(results, tmp_path):
+    layout = dict(results["layout"], claims_meta=results["meta"], forest={"claim0": results["forest"]})
+    out = tmp_path / "m.html"
+    summary = report.build_report(layout, out, results["config"])
+    html = out.read_text()
+    assert summary["meta"] == 1
+    assert 'id="meta"' in html and 'id="meta-table"' in html
+    assert 'alt="Forest plot: claim0"' in html and "dsA;dsB" in html
+
+
+def test_unreadable_input_is_named(results, tmp_path):
+    layout = dict(results["layout"], claims=str(tmp_path / "nope.tsv"))
+    with pytest.raises(report.ReportError, match="claims table.*nope.tsv"):
+        report.build_report(layout, tmp_path / "x.html", results["config"])
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_template_ships_with_the_package():
+    from importlib import resources
+
+    assert resources.files("prepost").joinpath("templates/report.html.j2").is_file()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
+def test_report_renders_in_headless_chromium(results, tmp_path):
+    from PIL import Image
+
+    html = tmp_path / "r.html"
+    layout = dict(results["layout"], claims_meta=results["meta"], forest={"claim0": results["forest"]})
+    report.build_report(layout, html, results["config"])
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-extensions",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True,
+                         timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    body = dom.stdout
+    start = body.index('id="claims-table"')
+    table = body[start: body.index("</table>", start)]
+    assert table.count("<tr") == 1 + 4  # header + the four claims
+    for claim in ("claim0", "claim1", "claim2", "claim3"):
+        assert f"<td>{claim}</td>" in table
+    png = tmp_path / "shot.png"
+    shot = subprocess.run([CHROMIUM, *flags, "--enable-logging=stderr", "--v=0", f"--screenshot={png}",
+                           "--window-size=1400,4000", html.as_uri()], capture_output=True, text=True,
+                          timeout=120)
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    assert png.exists()
+    pixels = np.asarray(Image.open(png).convert("L"), dtype=float)
+    assert pixels.shape == (4000, 1400)
+    assert pixels.std() > 10  # not a blank page
+    for bad in ("Uncaught", "Failed to load", "ERR_FILE_NOT_FOUND", "Not allowed to load local resource"):
+        assert bad not in shot.stderr

@@ -1,0 +1,23 @@
+rule report:
+    """One self-contained HTML report (images inlined, no external files): datasets and
+    pairing, QC, DE, enrichment, claims, provenance and a methods paragraph."""
+    input:
+        report_inputs(),
+    output:
+        html=report(
+            f"{RESULTS}/report.html",
+            caption="../report/report.rst",
+            category="Report",
+        ),
+    log:
+        f"{LOGS}/report.log",
+    conda:
+        "../../envs/prepost.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        layout=report_layout(),
+        config=config,
+    script:
+        "../scripts/report.py"
