@@ -74,3 +74,29 @@ def test_env_python_is_the_supported_one(path):
     deps = yaml.safe_load(path.read_text())["dependencies"]
     pythons = [d for d in deps if isinstance(d, str) and d.startswith("python")]
     assert pythons == ["python=3.11"], f"{path.name}: python pin {pythons}, expected python=3.11"
+
+
+def test_env_provides_every_package_the_code_imports():
+    """Every third-party module imported by the package and the rule scripts comes from a
+    distribution pinned in the rules' environment (gseapy was once missing)."""
+    import ast
+    import sys
+    from importlib.metadata import packages_distributions
+
+    dists = packages_distributions()
+    sources = [*(ROOT / "src/prepost").glob("*.py"), *(ROOT / "workflow/scripts").glob("*.py")]
+    modules = set()
+    for src in sources:
+        for node in ast.walk(ast.parse(src.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules.add(node.module.split(".")[0])
+    third_party = sorted(m for m in modules
+                         if m not in sys.stdlib_module_names and m not in {"prepost", "snakemake"})
+    assert "gseapy" in third_party and "numpy" in third_party
+    for path in ENVS:
+        pinned = {name for name, _ in env_pins(path)}
+        missing = [m for m in third_party
+                   if not any(normalise(d) in pinned for d in dists.get(m, [m]))]
+        assert not missing, f"{path.name}: no pinned distribution for imported module(s) {missing}"
