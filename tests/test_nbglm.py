@@ -332,3 +332,16 @@ def test_workflow_grouped_contrasts_use_the_fast_solver(monkeypatch):
         counts.iloc[:40], "counts", sheet, "post_vs_pre_responder", "resp", lfc_shrink="apeglm"
     )
     assert used == ["pydeseq2"] and "log2fc_shrunk" in res.columns
+
+
+def test_workflow_single_group_is_the_plain_paired_fit():
+    """Without non-responder pairs, post_vs_pre_responder's design is ~ patient + timepoint on
+    the responders (build_contrast), so run_contrast uses fast_paired_deseq2 on them."""
+    from prepost import contrasts
+
+    counts, sheet = _load_resp()
+    resp_only = sheet[sheet["response"] == "responder"]
+    res = contrasts.run_contrast(counts, "counts", resp_only, "post_vs_pre_responder", "resp")
+    samples = resp_only.set_index("sample")
+    plain = nbglm.fast_paired_deseq2(counts[list(samples.index)], samples)
+    pd.testing.assert_frame_equal(res[RESULT_COLUMNS], plain)

@@ -7,6 +7,10 @@ patient block, one dense row/column), so every solve, determinant and trace DESe
 O(samples) per gene and runs for all genes at once in numpy. The patient-indicator basis spans
 the same space as R's treatment coding (intercept + patients 2..P) with a unimodular change of
 basis, so the timepoint coefficient, its variance and det(X'WX) are identical to DESeq2's.
+The same holds for ~ patient + timepoint:group (patients nested in two response groups; the
+within-group and interaction contrasts): X'WX is block-diagonal with one arrow block per group,
+so every per-gene piece is a sum over the groups' blocks, while the dispersions are estimated
+once over all samples (fast_grouped_paired_deseq2).
 
 The steps and constants follow DESeq2 1.38 (DESeq() + results(), betaPrior = FALSE):
 median-of-ratios size factors; rough/moment start (pmin), IRLS mu (minmu 0.5, ridge 1e-6 on
