@@ -627,7 +627,7 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int) -> dict:
     per patient), with one alt coefficient per patient group (grp: P x G one-hot, None = one
     group). Dispersions are shared across groups: mu of all samples, the residual df of the
     whole design (2P - P - G)."""
-    n_genes, n_samples = values.shape
+    n_samples = values.shape[1]
     n_grp = 1 if grp is None else grp.shape[1]
     m, p = n_samples, n_pat + n_grp
     max_disp = max(10.0, float(n_samples))
