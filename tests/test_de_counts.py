@@ -315,7 +315,7 @@ def test_lfc_shrink_needs_a_single_coefficient(resp):
 
 
 def test_n_cpus_reaches_both_count_solvers(resp, monkeypatch):
-    """The rule's threads arrive as n_cpus: at pydeseq2's inference object and at nbglm."""
+    """The rule's threads arrive as n_cpus: at pydeseq2's inference object and at both nbglm fits."""
     import pydeseq2.dds
     from prepost import nbglm
 
@@ -327,17 +327,24 @@ def test_n_cpus_reaches_both_count_solvers(resp, monkeypatch):
         seen["pydeseq2"] = self.inference.n_cpus
 
     real_fast = nbglm.fast_paired_deseq2
+    real_grouped = nbglm.fast_grouped_paired_deseq2
 
     def spy_fast(*args, **kwargs):
         seen["nbglm"] = kwargs.get("n_cpus")
         return real_fast(*args, **kwargs)
 
+    def spy_grouped(*args, **kwargs):
+        seen["nbglm_grouped"] = kwargs.get("n_cpus")
+        return real_grouped(*args, **kwargs)
+
     monkeypatch.setattr(pydeseq2.dds.DeseqDataSet, "__init__", spy_init)
     monkeypatch.setattr(nbglm, "fast_paired_deseq2", spy_fast)
+    monkeypatch.setattr(nbglm, "fast_grouped_paired_deseq2", spy_grouped)
     counts, sheet = resp[0].iloc[:40], resp[1]
     C.run_contrast(counts, "counts", sheet, "post_vs_pre", "resp", n_cpus=2)
     C.run_contrast(counts, "counts", sheet, "interaction", "resp", n_cpus=2)
-    assert seen == {"nbglm": 2, "pydeseq2": 2}
+    C.run_contrast(counts, "counts", sheet, "responder_vs_non_responder_pre", "resp", n_cpus=2)
+    assert seen == {"nbglm": 2, "nbglm_grouped": 2, "pydeseq2": 2}
 
 
 # ---- degenerate counts --------------------------------------------------------------------

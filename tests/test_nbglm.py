@@ -234,3 +234,114 @@ def test_apeglm_shrinkage_matches_pydeseq2_and_an_independent_map():
         gam0 = np.log(y3[0].mean(axis=1) / sfm.mean(axis=1) + 0.5)[None, :]
         got = nbglm._apeglm_map(y3, sfm, np.array([alpha]), gam0, np.array([0.0]), scale)[0]
         np.testing.assert_allclose(got, fit.x[-1], atol=1e-6)  # measured <= 2e-10
+
+
+# ---- ~ patient + post:non_responder + post:responder (within-group and interaction) --------
+
+
+def _load_resp():
+    counts = pd.read_csv(FIX / "de/resp_counts.tsv", sep="\t", index_col=0)
+    sheet = pd.read_csv(FIX / "de/resp_counts_samples.tsv", sep="\t", dtype=str)
+    return counts, sheet
+
+
+GROUPED = ["post_vs_pre_responder", "post_vs_pre_non_responder", "interaction"]
+
+
+@pytest.fixture(scope="module")
+def grouped():
+    counts, sheet = _load_resp()
+    return nbglm.fast_grouped_paired_deseq2(counts, sheet.set_index("sample"))
+
+
+@pytest.mark.parametrize("name", GROUPED)
+def test_grouped_matches_deseq2(grouped, name):
+    """resp_counts_deseq2.tsv: one DESeq(full = within-group matrix) in R, results(name =
+    post.responder / post.non_responder) and contrast post.responder - post.non_responder.
+    Measured max |difference| vs R: log2FC 2.3e-6, lfcSE 2e-7, p and padj 5e-6."""
+    res = grouped[name]
+    assert list(res.columns) == RESULT_COLUMNS
+    ref = pd.read_csv(FIX / "de/resp_counts_deseq2.tsv", sep="\t")
+    ref = ref[ref["contrast"] == name].drop(columns="contrast")
+    _compare(res, ref, tol=1e-4)  # NA pattern, every column, padj < 0.05 / 0.1 sets equal
+    a = res.set_index("gene").loc[ref["gene"]]
+    ok = a["log2fc"].notna().to_numpy()
+    assert ok.sum() == 119  # c0001 is all zero: NaN as DESeq2
+    r = np.corrcoef(a["log2fc"].to_numpy()[ok], ref["log2FoldChange"].to_numpy()[ok])[0, 1]
+    assert r >= 0.9999
+
+
+def test_grouped_block_algebra_matches_dense_matrices():
+    """log det(X'WX) and tr((X'WX)^-1 X'dW X) for the block-diagonal design against numpy on
+    the dense matrix [patient indicators | post:group0 | post:group1]."""
+    rng = np.random.default_rng(5)
+    n_pat, grp_of = 7, np.array([0, 1, 1, 0, 1, 0, 1])
+    grp = (grp_of[:, None] == np.arange(2)).astype(float)
+    w = rng.uniform(0.1, 5, (3, n_pat, 2))
+    dw = -(w**2)
+    x = np.zeros((2 * n_pat, n_pat + 2))
+    for p in range(n_pat):
+        x[2 * p : 2 * p + 2, p] = 1
+        x[2 * p + 1, n_pat + grp_of[p]] = 1
+    logdet, tr = nbglm._logdet_and_trace(w, dw, grp)
+    for k in range(3):
+        a = x.T @ (w[k].reshape(-1)[:, None] * x)
+        da = x.T @ (dw[k].reshape(-1)[:, None] * x)
+        assert logdet[k] == pytest.approx(np.linalg.slogdet(a)[1], rel=1e-12)
+        assert tr[k] == pytest.approx(np.trace(np.linalg.solve(a, da)), rel=1e-10)
+
+
+def test_grouped_rejects_bad_groups():
+    counts, sheet = _load_resp()
+    samples = sheet.set_index("sample")
+    with pytest.raises(ValueError, match="lacks column 'arm'"):
+        nbglm.fast_grouped_paired_deseq2(counts, samples, group="arm")
+    mixed = samples.copy()
+    mixed.loc["R01_post", "response"] = "non_responder"
+    with pytest.raises(ValueError, match=r"\['R01'\].*same for both samples"):
+        nbglm.fast_grouped_paired_deseq2(counts, mixed)
+    one = samples[samples["response"] == "responder"]
+    with pytest.raises(ValueError, match="both groups"):
+        nbglm.fast_grouped_paired_deseq2(counts, one)
+
+
+def test_workflow_grouped_contrasts_use_the_fast_solver(monkeypatch):
+    """run_contrast sends the three grouped contrasts (counts, no covariates, no shrinkage) to
+    nbglm, matching DESeq2; with lfc_shrink they still go to pydeseq2."""
+    from prepost import contrasts
+    from prepost import de_counts
+
+    counts, sheet = _load_resp()
+    ref = pd.read_csv(FIX / "de/resp_counts_deseq2.tsv", sep="\t")
+    used = []
+    real = de_counts.deseq2
+
+    def spy(*args, **kwargs):
+        used.append("pydeseq2")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(de_counts, "deseq2", spy)
+    for name in GROUPED:
+        res = contrasts.run_contrast(counts, "counts", sheet, name, "resp")
+        _compare(res[RESULT_COLUMNS], ref[ref["contrast"] == name].drop(columns="contrast"), 1e-4)
+        if name != "interaction":  # paired cross-checks of the group's own pairs
+            assert {"n_pairs", "paired_t_p", "wilcoxon_p"} <= set(res.columns)
+            assert (res["n_pairs"] == 5).all()
+    assert used == []
+    res = contrasts.run_contrast(
+        counts.iloc[:40], "counts", sheet, "post_vs_pre_responder", "resp", lfc_shrink="apeglm"
+    )
+    assert used == ["pydeseq2"] and "log2fc_shrunk" in res.columns
+
+
+def test_workflow_single_group_is_the_plain_paired_fit():
+    """Without non-responder pairs, post_vs_pre_responder's design is ~ patient + timepoint on
+    the responders (build_contrast), so run_contrast uses fast_paired_deseq2 on them."""
+    from prepost import contrasts
+
+    counts, sheet = _load_resp()
+    resp_only = sheet[sheet["response"] == "responder"]
+    res = contrasts.run_contrast(counts, "counts", resp_only, "post_vs_pre_responder", "resp")
+    samples = resp_only.set_index("sample")
+    plain = nbglm.fast_paired_deseq2(counts[list(samples.index)], samples)
+    pd.testing.assert_frame_equal(res[RESULT_COLUMNS], plain)

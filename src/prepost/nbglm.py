@@ -7,6 +7,10 @@ patient block, one dense row/column), so every solve, determinant and trace DESe
 O(samples) per gene and runs for all genes at once in numpy. The patient-indicator basis spans
 the same space as R's treatment coding (intercept + patients 2..P) with a unimodular change of
 basis, so the timepoint coefficient, its variance and det(X'WX) are identical to DESeq2's.
+The same holds for ~ patient + timepoint:group (patients nested in two response groups; the
+within-group and interaction contrasts): X'WX is block-diagonal with one arrow block per group,
+so every per-gene piece is a sum over the groups' blocks, while the dispersions are estimated
+once over all samples (fast_grouped_paired_deseq2).
 
 The steps and constants follow DESeq2 1.38 (DESeq() + results(), betaPrior = FALSE):
 median-of-ratios size factors; rough/moment start (pmin), IRLS mu (minmu 0.5, ridge 1e-6 on
@@ -55,22 +59,35 @@ _LOG_DBL_MAX = np.log(np.finfo(float).max)
 # ---------------------------------------------------------------------------------------------
 # arrow-matrix algebra: X'WX for X = [patient indicators | alt], W per sample
 # ---------------------------------------------------------------------------------------------
-def _arrow(w: np.ndarray, ridge: float = 0.0):
-    """Blocks of X'WX (+ ridge I): diagonal D (genes x P), column b (= w_alt), corner c."""
+def _gsum(x: np.ndarray, grp) -> np.ndarray:
+    """Per-group sums over patients (axis 1): genes x G. grp: P x G one-hot or None (G = 1)."""
+    return x.sum(axis=1)[:, None] if grp is None else x @ grp
+
+
+def _gexp(v: np.ndarray, grp) -> np.ndarray:
+    """Per-group values (genes x G) expanded to patients (genes x P)."""
+    return v if grp is None else v @ grp.T
+
+
+def _arrow(w: np.ndarray, ridge: float = 0.0, grp=None):
+    """Blocks of X'WX (+ ridge I): diagonal D (genes x P), column b (= w_alt), corners c
+    (genes x G: one alt coefficient per patient group; X'WX is block-diagonal over groups)."""
     d = w[..., 0] + w[..., 1] + ridge
     b = w[..., 1]
-    c = b.sum(axis=1) + ridge
+    c = _gsum(b, grp) + ridge
     return d, b, c
 
 
-def _logdet_and_trace(w: np.ndarray, dw: np.ndarray):
-    """log det(X'WX) and tr((X'WX)^-1 X'dW X) for each gene (Schur complement on the corner)."""
-    d, b, c = _arrow(w)
-    dd, db, dc = _arrow(dw)
+def _logdet_and_trace(w: np.ndarray, dw: np.ndarray, grp=None):
+    """log det(X'WX) and tr((X'WX)^-1 X'dW X) for each gene (Schur complement on the corners)."""
+    d, b, c = _arrow(w, grp=grp)
+    dd, db, dc = _arrow(dw, grp=grp)
     q = b / d
-    s = c - np.sum(b * q, axis=1)
-    logdet = np.sum(np.log(d), axis=1) + np.log(s)
-    tr = np.sum(dd / d, axis=1) + (np.sum(q * q * dd, axis=1) - 2 * np.sum(q * db, axis=1) + dc) / s
+    s = c - _gsum(b * q, grp)
+    logdet = np.sum(np.log(d), axis=1) + np.sum(np.log(s), axis=1)
+    tr = np.sum(dd / d, axis=1) + np.sum(
+        (_gsum(q * q * dd, grp) - 2 * _gsum(q * db, grp) + dc) / s, axis=1
+    )
     return logdet, tr
 
 
@@ -93,18 +110,21 @@ def _nb_mu_part(y: np.ndarray, mu: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return np.sum(-l1p / a + y * (np.log(am) - l1p), axis=(1, 2))
 
 
-def _irls(y: np.ndarray, sf: np.ndarray, alpha: np.ndarray):
-    """DESeq2's IRLS (fitBeta) for one gene block. y: genes x P x 2, sf: P x 2.
+def _irls(y: np.ndarray, sf: np.ndarray, alpha: np.ndarray, grp=None):
+    """DESeq2's IRLS (fitBeta) for one gene block. y: genes x P x 2, sf: P x 2; grp: P x G
+    one-hot patient groups with one alt coefficient each (None: one group).
 
-    Returns (beta_alt, gamma (patient effects), mu unclamped, var_alt (ridge sandwich), iters,
-    stable) on the natural-log scale. DESeq2 starts from the least-squares fit of
-    log(normalised counts + 0.1), which in this design is closed-form."""
+    Returns (beta_alt (genes x G, or genes when grp is None), gamma (patient effects), mu
+    unclamped, var_alt (ridge sandwich, same shape as beta), iters, stable) on the natural-log
+    scale. DESeq2 starts from the least-squares fit of log(normalised counts + 0.1), which in
+    this design is closed-form (per group: the mean within-patient difference)."""
     g = y.shape[0]
     logn = np.log(y / sf + 0.1)
-    beta = np.mean(logn[..., 1] - logn[..., 0], axis=1)
-    gam = 0.5 * (logn[..., 0] + logn[..., 1] - beta[:, None])
+    diff = logn[..., 1] - logn[..., 0]
+    beta = _gsum(diff, grp) / (diff.shape[1] if grp is None else grp.sum(axis=0))
+    gam = 0.5 * (logn[..., 0] + logn[..., 1] - _gexp(beta, grp))
     offs = np.array([0.0, 1.0])
-    mu = sf * np.exp(gam[..., None] + beta[:, None, None] * offs)
+    mu = sf * np.exp(gam[..., None] + _gexp(beta, grp)[..., None] * offs)
     const = _nb_const(y, alpha)
     dev_old = np.zeros(g)
     iters = np.zeros(g, dtype=int)
@@ -115,20 +135,21 @@ def _irls(y: np.ndarray, sf: np.ndarray, alpha: np.ndarray):
         ya, mua, al = y[active], mu[active], alpha[active]
         w = mua / (1 + al[:, None, None] * mua)
         z = np.log(mua) - logsf + (ya - mua) / mua
-        d, b, c = _arrow(w, LAMBDA)
+        d, b, c = _arrow(w, LAMBDA, grp)
         rp = np.sum(w * z, axis=2)
-        rb = np.sum(w[..., 1] * z[..., 1], axis=1)
-        s = c - np.sum(b * b / d, axis=1)
-        ba = (rb - np.sum(b * rp / d, axis=1)) / s
-        ga = (rp - b * ba[:, None]) / d
+        rb = _gsum(w[..., 1] * z[..., 1], grp)
+        s = c - _gsum(b * b / d, grp)
+        ba = (rb - _gsum(b * rp / d, grp)) / s
+        bp = _gexp(ba, grp)
+        ga = (rp - b * bp) / d
         iters[active] += 1
         big = (
-            (np.abs(ba) > 30)
+            np.any(np.abs(ba) > 30, axis=1)
             | (np.abs(ga[:, 0]) > 30)
             | np.any(np.abs(ga - ga[:, :1]) > 30, axis=1)
         )
         stable[active[big]] = False  # DESeq2 would hand these to optim
-        mua = np.maximum(sf * np.exp(ga[..., None] + ba[:, None, None] * offs), MINMU)
+        mua = np.maximum(sf * np.exp(ga[..., None] + bp[..., None] * offs), MINMU)
         dev = -2 * (const[active] + _nb_mu_part(ya, mua, al))
         beta[active], gam[active], mu[active] = ba, ga, mua
         conv = np.abs(dev - dev_old[active]) / (np.abs(dev) + 0.1) < BETA_TOL
@@ -137,27 +158,30 @@ def _irls(y: np.ndarray, sf: np.ndarray, alpha: np.ndarray):
             active = active[~conv]
         if active.size == 0:
             break
-    # variance of the alt coefficient: (A^-1 B A^-1)[alt, alt] with A = B + ridge, at final mu
+    # variance of the alt coefficients: (A^-1 B A^-1)[alt, alt] with A = B + ridge, at final
+    # mu; the groups' blocks are independent, so their covariances are 0
     w = mu / (1 + alpha[:, None, None] * mu)
-    d, b, c = _arrow(w)
+    d, b, c = _arrow(w, grp=grp)
     da, ca = d + LAMBDA, c + LAMBDA
-    va = 1 / (ca - np.sum(b * b / da, axis=1))
-    vp = -b * va[:, None] / da
-    var = np.sum(d * vp * vp, axis=1) + 2 * va * np.sum(b * vp, axis=1) + c * va * va
-    mu_raw = sf * np.exp(gam[..., None] + beta[:, None, None] * offs)
+    va = 1 / (ca - _gsum(b * b / da, grp))
+    vp = -b * _gexp(va, grp) / da
+    var = _gsum(d * vp * vp, grp) + 2 * va * _gsum(b * vp, grp) + c * va * va
+    mu_raw = sf * np.exp(gam[..., None] + _gexp(beta, grp)[..., None] * offs)
+    if grp is None:
+        beta, var = beta[:, 0], var[:, 0]
     return beta, gam, mu_raw, var, iters, stable & (iters < MAXIT)
 
 
 # ---------------------------------------------------------------------------------------------
 # dispersion: DESeq2's Cox-Reid log posterior, its derivative and its line search
 # ---------------------------------------------------------------------------------------------
-def _log_post(a, y, mu, prior_mean, prior_var, use_prior):
+def _log_post(a, y, mu, prior_mean, prior_var, use_prior, grp=None):
     alpha = np.exp(a)
     al = alpha[:, None, None]
     inv = 1 / al
     w = 1 / (1 / mu + al)
-    d, b, c = _arrow(w)
-    logdet = np.sum(np.log(d), axis=1) + np.log(c - np.sum(b * b / d, axis=1))
+    d, b, c = _arrow(w, grp=grp)
+    logdet = np.sum(np.log(d), axis=1) + np.sum(np.log(c - _gsum(b * b / d, grp)), axis=1)
     # DESeq2 takes log(det(X'WX)) of the product itself: it is 0 (cr term +Inf) or Inf (-Inf)
     # beyond double range, which sends its line search to the grid fallback; do the same
     logdet = np.where(
@@ -176,12 +200,12 @@ def _log_post(a, y, mu, prior_mean, prior_var, use_prior):
     return out
 
 
-def _dlog_post(a, y, mu, prior_mean, prior_var, use_prior):
+def _dlog_post(a, y, mu, prior_mean, prior_var, use_prior, grp=None):
     alpha = np.exp(a)
     al = alpha[:, None, None]
     inv = 1 / al
     w = 1 / (1 / mu + al)
-    logdet, tr = _logdet_and_trace(w, -w * w)
+    logdet, tr = _logdet_and_trace(w, -w * w, grp)
     tr = np.where((logdet < _LOG_DBL_TINY) | (logdet > _LOG_DBL_MAX), np.nan, tr)  # det*tr/det: NaN
     am = mu * al
     ll = (1 / alpha**2) * np.sum(
@@ -198,7 +222,7 @@ def _dlog_post(a, y, mu, prior_mean, prior_var, use_prior):
     return out
 
 
-def _fit_disp(y, mu, log_alpha, prior_mean, prior_var, use_prior):
+def _fit_disp(y, mu, log_alpha, prior_mean, prior_var, use_prior, grp=None):
     """DESeq2's fitDisp (backtracking gradient ascent on log alpha), in lockstep over genes.
 
     Returns log_alpha, iterations, initial and last log posterior."""
@@ -206,14 +230,14 @@ def _fit_disp(y, mu, log_alpha, prior_mean, prior_var, use_prior):
     pm = np.broadcast_to(np.asarray(prior_mean, float), (g,)).copy()
     pv = float(prior_var)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        return _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior)
+        return _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior, grp)
 
 
-def _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior):
+def _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior, grp=None):
     g = y.shape[0]
     a = log_alpha.astype(float).copy()
-    lp = _log_post(a, y, mu, pm, pv, use_prior)
-    dlp = _dlog_post(a, y, mu, pm, pv, use_prior)
+    lp = _log_post(a, y, mu, pm, pv, use_prior, grp)
+    dlp = _dlog_post(a, y, mu, pm, pv, use_prior, grp)
     initial_lp = lp.copy()
     kappa = np.full(g, KAPPA_0)
     iters = np.zeros(g, dtype=int)
@@ -231,7 +255,7 @@ def _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior):
             kk = np.where(prop > 10.0, (10.0 - aa) / dl, kk)
         newa = aa + kk * dl
         ya, ma, pma = y[active], mu[active], pm[active]
-        lp_new = _log_post(newa, ya, ma, pma, pv, use_prior)
+        lp_new = _log_post(newa, ya, ma, pma, pv, use_prior, grp)
         ok = -lp_new <= -ll - kk * 1e-4 * dl**2
         # rejected: halve the step
         kappa[active[~ok]] = kk[~ok] / 2
@@ -246,7 +270,7 @@ def _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior):
         cidx = acc[cont]
         lp[cidx] = lp_new[ok][cont]
         if cidx.size:
-            dlp[cidx] = _dlog_post(a[cidx], y[cidx], mu[cidx], pm[cidx], pv, use_prior)
+            dlp[cidx] = _dlog_post(a[cidx], y[cidx], mu[cidx], pm[cidx], pv, use_prior, grp)
             kc = np.minimum(kk[ok][cont] * 1.1, KAPPA_0)
             kc = np.where(accepted[cidx] % 5 == 0, kc / 2, kc)
             kappa[cidx] = kc
@@ -256,25 +280,25 @@ def _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior):
     return a, iters, initial_lp, lp
 
 
-def _fit_disp_grid(y, mu, prior_mean, prior_var, use_prior, n_samples):
+def _fit_disp_grid(y, mu, prior_mean, prior_var, use_prior, n_samples, grp=None):
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        return _fit_disp_grid_impl(y, mu, prior_mean, prior_var, use_prior, n_samples)
+        return _fit_disp_grid_impl(y, mu, prior_mean, prior_var, use_prior, n_samples, grp)
 
 
-def _fit_disp_grid_impl(y, mu, prior_mean, prior_var, use_prior, n_samples):
+def _fit_disp_grid_impl(y, mu, prior_mean, prior_var, use_prior, n_samples, grp=None):
     """DESeq2's fitDispGrid: 20-point grid on log alpha, then a 20-point fine grid."""
     g = y.shape[0]
     pm = np.broadcast_to(np.asarray(prior_mean, float), (g,))
     grid = np.linspace(np.log(1e-8), np.log(max(10, n_samples)), 20)
     lps = np.stack(
-        [_log_post(np.full(g, v), y, mu, pm, prior_var, use_prior) for v in grid], axis=1
+        [_log_post(np.full(g, v), y, mu, pm, prior_var, use_prior, grp) for v in grid], axis=1
     )
     lps = np.where(np.isnan(lps), -np.inf, lps)
     best = grid[np.argmax(lps, axis=1)]
     delta = grid[1] - grid[0]
     fine = best[:, None] + np.linspace(-delta, delta, 20)[None, :]
     lps = np.stack(
-        [_log_post(fine[:, k], y, mu, pm, prior_var, use_prior) for k in range(20)], axis=1
+        [_log_post(fine[:, k], y, mu, pm, prior_var, use_prior, grp) for k in range(20)], axis=1
     )
     lps = np.where(np.isnan(lps), -np.inf, lps)
     return fine[np.arange(g), np.argmax(lps, axis=1)]
@@ -598,54 +622,14 @@ def size_factors(counts: np.ndarray) -> np.ndarray:
     return np.exp(np.nanmedian(sub, axis=0))
 
 
-def fast_paired_deseq2(
-    counts: pd.DataFrame,
-    samples: pd.DataFrame,
-    ref: str = "pre",
-    alt: str = "post",
-    n_cpus: int = 1,
-    lfc_shrink: str = "none",
-) -> pd.DataFrame:
-    """DESeq2 (~ patient + timepoint, alt vs ref) for paired counts, vectorised over genes.
-
-    counts: genes x samples, non-negative integers; samples: indexed by sample id with
-    'patient' and 'timepoint'; every patient needs exactly one ref and one alt sample (other
-    designs: prepost.de_counts.deseq2). Returns the contract columns (gene, mean_expr = baseMean,
-    log2fc, lfc_se, stat, pvalue, padj) sorted by pvalue then gene; all-zero genes have NaN
-    statistics, genes removed by independent filtering NaN padj, as in DESeq2.
-    lfc_shrink="apeglm" adds ``log2fc_shrunk``: the MAP of apeGLM's posterior (Cauchy prior on
-    the timepoint coefficient with apeglm's adaptive scale, N(0, 15^2) on the intercept and
-    patient coefficients of R's treatment coding), as lfcShrink(type = "apeglm") and pydeseq2's
-    lfc_shrink; p-values are unchanged.
-    """
-    if lfc_shrink not in ("none", "apeglm"):
-        raise ValueError(f"lfc_shrink {lfc_shrink!r}; expected 'none' or 'apeglm'")
-    sheet = _check_samples(counts, samples, ref, alt)
-    per = sheet.groupby("patient")["timepoint"].agg(
-        lambda t: (int((t == ref).sum()), int((t == alt).sum()))
-    )
-    bad = sorted(p for p, k in per.items() if k != (1, 1))
-    if bad:
-        raise ValueError(
-            f"patient(s) {bad} do not have exactly one {ref!r} and one {alt!r} sample; "
-            "fast_paired_deseq2 handles the one-pair-per-patient design only"
-        )
-    patients = sorted(sheet["patient"].unique())
-    n_pat = len(patients)
-    if n_pat < 3:
-        raise ValueError(f"need at least 3 complete pairs, got {n_pat}")
-    order = [
-        sheet.index[(sheet["patient"] == p) & (sheet["timepoint"] == tp)][0]
-        for p in patients
-        for tp in (ref, alt)
-    ]
-    data = counts.copy()
-    data.columns = data.columns.astype(str)
-    data = data[order]
-    values = count_values(data)
-    genes = data.index.astype(str)
-    n_genes, n_samples = values.shape
-    m, p = n_samples, n_pat + 1
+def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int) -> dict:
+    """DESeq2 from size factors to the final IRLS for counts ordered patient-major (ref, alt
+    per patient), with one alt coefficient per patient group (grp: P x G one-hot, None = one
+    group). Dispersions are shared across groups: mu of all samples, the residual df of the
+    whole design (2P - P - G)."""
+    n_samples = values.shape[1]
+    n_grp = 1 if grp is None else grp.shape[1]
+    m, p = n_samples, n_pat + n_grp
     max_disp = max(10.0, float(n_samples))
 
     sf_flat = size_factors(values)
@@ -660,17 +644,18 @@ def fast_paired_deseq2(
 
     # starting dispersions: min(rough (linear-model residuals), moments), clamped
     yn = y / sf
-    dbar = np.mean(yn[..., 1] - yn[..., 0], axis=1)
+    dn = yn[..., 1] - yn[..., 0]
+    dbar = _gexp(_gsum(dn, grp) / (dn.shape[1] if grp is None else grp.sum(axis=0)), grp)
     half = 0.5 * (yn[..., 0] + yn[..., 1])
-    lin_mu = np.maximum(np.stack([half - dbar[:, None] / 2, half + dbar[:, None] / 2], axis=2), 1.0)
+    lin_mu = np.maximum(np.stack([half - dbar / 2, half + dbar / 2], axis=2), 1.0)
     rough = np.maximum(np.sum(((yn - lin_mu) ** 2 - lin_mu) / lin_mu**2, axis=(1, 2)) / (m - p), 0)
     moments = (bv - np.mean(1 / sf_flat) * bm) / bm**2
     alpha_init = np.minimum(np.maximum(np.minimum(rough, moments), MIN_DISP), max_disp)
 
     def genewise(yb, ab):
-        _, _, mu_raw, _, _, _ = _irls(yb, sf, ab)
+        _, _, mu_raw, _, _, _ = _irls(yb, sf, ab, grp)
         mu = np.maximum(mu_raw, MINMU)
-        la, it, lp0, lp1 = _fit_disp(yb, mu, np.log(ab), np.log(ab), 1.0, False)
+        la, it, lp0, lp1 = _fit_disp(yb, mu, np.log(ab), np.log(ab), 1.0, False, grp)
         return mu, la, it, lp0, lp1
 
     mu, log_a, iters, lp0, lp1 = _chunked(genewise, n_cpus, g, y, alpha_init)
@@ -679,7 +664,9 @@ def fast_paired_deseq2(
     disp_gene[no_increase] = alpha_init[no_increase]
     refit = ~((iters < MAXIT) & (iters != 1)) & (disp_gene > MIN_DISP * 10)
     if refit.any():
-        disp_gene[refit] = np.exp(_fit_disp_grid(y[refit], mu[refit], 0.0, 1.0, False, n_samples))
+        disp_gene[refit] = np.exp(
+            _fit_disp_grid(y[refit], mu[refit], 0.0, 1.0, False, n_samples, grp)
+        )
     disp_gene = np.clip(disp_gene, MIN_DISP, max_disp)
 
     # trend and prior
@@ -707,7 +694,7 @@ def fast_paired_deseq2(
     disp_init = np.where(disp_gene > 0.1 * disp_fit, disp_gene, disp_fit)
 
     def map_fit(yb, mub, ib, fb):
-        la, it, _, _ = _fit_disp(yb, mub, np.log(ib), np.log(fb), prior_var, True)
+        la, it, _, _ = _fit_disp(yb, mub, np.log(ib), np.log(fb), prior_var, True, grp)
         return la, it
 
     log_map, it_map = _chunked(map_fit, n_cpus, g, y, mu, disp_init, disp_fit)
@@ -716,7 +703,7 @@ def fast_paired_deseq2(
     if nonconv.any():
         disp_map[nonconv] = np.exp(
             _fit_disp_grid(
-                y[nonconv], mu[nonconv], np.log(disp_fit[nonconv]), prior_var, True, n_samples
+                y[nonconv], mu[nonconv], np.log(disp_fit[nonconv]), prior_var, True, n_samples, grp
             )
         )
     disp_map = np.clip(disp_map, MIN_DISP, max_disp)
@@ -725,10 +712,45 @@ def fast_paired_deseq2(
 
     # final fit and Wald test
     def final(yb, db):
-        beta, gam, _, var, _, _ = _irls(yb, sf, db)
+        beta, gam, _, var, _, _ = _irls(yb, sf, db, grp)
         return beta, gam, var
 
     beta, gam, var = _chunked(final, n_cpus, g, y, disp)
+    return {
+        "sf": sf, "nz": nz, "base_mean": base_mean, "y": y, "disp": disp,
+        "beta": beta, "gam": gam, "var": var,
+    }
+
+
+def _ordered_pairs(counts, samples, ref, alt, fn_name):
+    """Check one ref and one alt sample per patient; return (sheet, sorted patients, count
+    values patient-major (ref, alt), gene ids)."""
+    sheet = _check_samples(counts, samples, ref, alt)
+    per = sheet.groupby("patient")["timepoint"].agg(
+        lambda t: (int((t == ref).sum()), int((t == alt).sum()))
+    )
+    bad = sorted(p for p, k in per.items() if k != (1, 1))
+    if bad:
+        raise ValueError(
+            f"patient(s) {bad} do not have exactly one {ref!r} and one {alt!r} sample; "
+            f"{fn_name} handles the one-pair-per-patient design only"
+        )
+    patients = sorted(sheet["patient"].unique())
+    order = [
+        sheet.index[(sheet["patient"] == p) & (sheet["timepoint"] == tp)][0]
+        for p in patients
+        for tp in (ref, alt)
+    ]
+    data = counts.copy()
+    data.columns = data.columns.astype(str)
+    data = data[order]
+    return sheet, patients, count_values(data), data.index.astype(str)
+
+
+def _wald_table(genes, base_mean, nz, beta, var) -> pd.DataFrame:
+    """Contract columns from natural-log coefficients and variances of the non-zero genes:
+    log2 scale, normal Wald test, DESeq2's independent filtering, sorted by pvalue, gene."""
+    n_genes = len(genes)
     lfc = np.full(n_genes, np.nan)
     se = np.full(n_genes, np.nan)
     lfc[nz] = beta / np.log(2)
@@ -736,16 +758,7 @@ def fast_paired_deseq2(
     stat = lfc / se
     pvalue = 2 * stats.norm.sf(np.abs(stat))
     padj = independent_filtering(base_mean, pvalue, ALPHA)
-    if lfc_shrink == "apeglm":
-        scale = apeglm_prior_scale(lfc * np.log(2), se * np.log(2))
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            shrunk_nat = _chunked(
-                lambda yb, db, gb, bb: _apeglm_map(yb, sf, db, gb, bb, scale),
-                n_cpus, g, y, disp, gam, beta,
-            )
-        shrunk = np.full(n_genes, np.nan)
-        shrunk[nz] = shrunk_nat / np.log(2)
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {
             "gene": genes,
             "mean_expr": base_mean,
@@ -756,8 +769,117 @@ def fast_paired_deseq2(
             "padj": padj,
         }
     )[RESULT_COLUMNS]
-    if lfc_shrink == "apeglm":
-        out["log2fc_shrunk"] = shrunk
+
+
+def _sorted(out: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["pvalue", "gene"], kind="stable", na_position="last").reset_index(
         drop=True
     )
+
+
+def fast_paired_deseq2(
+    counts: pd.DataFrame,
+    samples: pd.DataFrame,
+    ref: str = "pre",
+    alt: str = "post",
+    n_cpus: int = 1,
+    lfc_shrink: str = "none",
+) -> pd.DataFrame:
+    """DESeq2 (~ patient + timepoint, alt vs ref) for paired counts, vectorised over genes.
+
+    counts: genes x samples, non-negative integers; samples: indexed by sample id with
+    'patient' and 'timepoint'; every patient needs exactly one ref and one alt sample (other
+    designs: prepost.de_counts.deseq2). Returns the contract columns (gene, mean_expr = baseMean,
+    log2fc, lfc_se, stat, pvalue, padj) sorted by pvalue then gene; all-zero genes have NaN
+    statistics, genes removed by independent filtering NaN padj, as in DESeq2.
+    lfc_shrink="apeglm" adds ``log2fc_shrunk``: the MAP of apeGLM's posterior (Cauchy prior on
+    the timepoint coefficient with apeglm's adaptive scale, N(0, 15^2) on the intercept and
+    patient coefficients of R's treatment coding), as lfcShrink(type = "apeglm") and pydeseq2's
+    lfc_shrink; p-values are unchanged.
+    """
+    if lfc_shrink not in ("none", "apeglm"):
+        raise ValueError(f"lfc_shrink {lfc_shrink!r}; expected 'none' or 'apeglm'")
+    _, patients, values, genes = _ordered_pairs(counts, samples, ref, alt, "fast_paired_deseq2")
+    n_pat = len(patients)
+    if n_pat < 3:
+        raise ValueError(f"need at least 3 complete pairs, got {n_pat}")
+    fit = _paired_fit(values, n_pat, None, n_cpus)
+    out = _wald_table(genes, fit["base_mean"], fit["nz"], fit["beta"], fit["var"])
+    if lfc_shrink == "apeglm":
+        sf, y = fit["sf"], fit["y"]
+        nz = fit["nz"]
+        scale = apeglm_prior_scale(
+            out["log2fc"].to_numpy() * np.log(2), out["lfc_se"].to_numpy() * np.log(2)
+        )
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            shrunk_nat = _chunked(
+                lambda yb, db, gb, bb: _apeglm_map(yb, sf, db, gb, bb, scale),
+                n_cpus, y.shape[0], y, fit["disp"], fit["gam"], fit["beta"],
+            )
+        shrunk = np.full(len(genes), np.nan)
+        shrunk[nz] = shrunk_nat / np.log(2)
+        out["log2fc_shrunk"] = shrunk
+    return _sorted(out)
+
+
+GROUPED_CONTRASTS = ("post_vs_pre_responder", "post_vs_pre_non_responder", "interaction")
+
+
+def fast_grouped_paired_deseq2(
+    counts: pd.DataFrame,
+    samples: pd.DataFrame,
+    group: str = "response",
+    levels: tuple[str, str] = ("non_responder", "responder"),
+    ref: str = "pre",
+    alt: str = "post",
+    n_cpus: int = 1,
+) -> dict[str, pd.DataFrame]:
+    """DESeq2 for ``~ patient + alt:group`` (one ref and one alt sample per patient, patients
+    nested in two groups), vectorised over genes; one fit, three Wald tests.
+
+    Why separate from fast_paired_deseq2: with the patient-indicator basis X'WX is
+    block-diagonal, one arrow block per group (its patients and its alt coefficient), so the
+    IRLS, the Cox-Reid log det (sum over blocks) and its derivative reuse the arrow algebra
+    per group, while the dispersions are estimated once over all samples as DESeq2 does (mu
+    of both groups, residual df 2P - P - 2). The blocks decouple, so the covariance of the
+    two group coefficients is 0 and the interaction (levels[1] minus levels[0]) has variance
+    var_1 + var_0, as results(contrast = c(-1, 1)) on the fitted covariance. Returns tables
+    (contract columns, sorted by pvalue then gene) keyed ``post_vs_pre_<levels[1]>``,
+    ``post_vs_pre_<levels[0]>`` and ``interaction``; each is independently filtered on its own
+    p-values with baseMean over all samples of the fit. Every design row is unique (one
+    sample per patient and timepoint), so DESeq2 flags no Cook's outlier: none here either.
+    samples: indexed by sample id with 'patient', 'timepoint' and ``group`` (constant within
+    patient, one of ``levels``); both groups need at least one pair and 3 pairs in all.
+    """
+    if group not in samples.columns:
+        raise ValueError(f"samples table lacks column {group!r}; expected the patient groups")
+    sheet, patients, values, genes = _ordered_pairs(
+        counts, samples, ref, alt, "fast_grouped_paired_deseq2"
+    )
+    lab = samples[group].copy()
+    lab.index = lab.index.astype(str)
+    lab = lab.loc[sheet.index].astype("string")
+    per = lab.groupby(sheet["patient"].to_numpy()).agg(lambda v: sorted(set(v.dropna())))
+    bad = sorted(p for p, v in per.items() if len(v) != 1 or v[0] not in levels)
+    if bad:
+        raise ValueError(
+            f"patient(s) {bad}: column {group!r} must be one of {list(levels)} and the same for "
+            "both samples of the patient"
+        )
+    grp_of = np.array([levels.index(per[p][0]) for p in patients])
+    grp = (grp_of[:, None] == np.arange(2)[None, :]).astype(float)
+    n_in = grp.sum(axis=0).astype(int)
+    if n_in.min() < 1 or len(patients) < 3:
+        raise ValueError(
+            f"need pairs in both groups {list(levels)} and at least 3 in all; got "
+            f"{dict(zip(levels, n_in.tolist()))}"
+        )
+    fit = _paired_fit(values, len(patients), grp, n_cpus)
+    beta, var, nz, bm = fit["beta"], fit["var"], fit["nz"], fit["base_mean"]
+    return {
+        f"post_vs_pre_{levels[1]}": _sorted(_wald_table(genes, bm, nz, beta[:, 1], var[:, 1])),
+        f"post_vs_pre_{levels[0]}": _sorted(_wald_table(genes, bm, nz, beta[:, 0], var[:, 0])),
+        "interaction": _sorted(
+            _wald_table(genes, bm, nz, beta[:, 1] - beta[:, 0], var[:, 1] + var[:, 0])
+        ),
+    }
