@@ -104,7 +104,7 @@ def prepare_workdir(name: str, kinds: list[str], contrasts: list[str]) -> Path:
     t0 = time.perf_counter()
     generate.generate(specs, OUT / "mirror", log=lambda m: print(f"  data {m}", flush=True))
     print(f"  data ready in {time.perf_counter() - t0:.1f} s", flush=True)
-    work = OUT / "work" / name
+    work = OUT / "runs" / name
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -159,7 +159,7 @@ def rule_of(path: Path, datasets: list[str], contrasts: list[str]) -> tuple[str,
 
 def collect_jobs(scenario: str) -> pd.DataFrame:
     """Every benchmark TSV of a finished scenario, one row per job."""
-    work = OUT / "work" / scenario
+    work = OUT / "runs" / scenario
     cfg = yaml.safe_load((work / "config.yaml").read_text())
     datasets = list(cfg["datasets"])
     contrasts = sorted({c for d in cfg["datasets"].values() for c in d["contrasts"]})
@@ -176,7 +176,7 @@ def collect_jobs(scenario: str) -> pd.DataFrame:
 
 
 def scenario_row(scenario: str, jobs: pd.DataFrame) -> dict:
-    work = OUT / "work" / scenario
+    work = OUT / "runs" / scenario
     info = yaml.safe_load((work / "run.yaml").read_text())
     samples, n = SCENARIOS[base(scenario)]
     j = jobs[jobs["scenario"] == scenario]
@@ -240,7 +240,7 @@ def checks(table: pd.DataFrame, jobs: pd.DataFrame) -> list[str]:
 
 def report(scenarios: list[str]) -> None:
     """Tables of every finished work folder (the given scenarios first, then tagged runs)."""
-    found = sorted(p.parent.name for p in (OUT / "work").glob("*/run.yaml"))
+    found = sorted(p.parent.name for p in (OUT / "runs").glob("*/run.yaml"))
     done = [s for s in scenarios if s in found] + [s for s in found if s not in scenarios]
     if not done:
         print("no finished scenario to report")
@@ -282,7 +282,7 @@ def bench_dag(kinds: list[str], contrasts: list[str], repeat: int) -> None:
     """Wall time of `snakemake -n` and `--dag` for 16 datasets (fresh workdir: every job pending)."""
     specs = specs_of("d16", kinds)
     generate.generate(specs, OUT / "mirror", log=lambda m: None)
-    work = OUT / "work" / "dag16"
+    work = OUT / "runs" / "dag16"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     (work / "config.yaml").write_text(
