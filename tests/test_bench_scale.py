@@ -72,3 +72,46 @@ def test_scenario_config_is_valid(gen, tmp_path):
     assert all(Path(c["path"]).is_file() for c in cfg["enrichment"]["collections"] if "path" in c)
     assert cfg["enrichment"]["method"] == "multilevel"
     assert sorted(cfg["datasets"]) == ["array_20s_00", "counts_20s_01"]
+
+
+@pytest.fixture(scope="module")
+def runner(gen):
+    path = ROOT / "benchmarks" / "scale" / "run.py"
+    spec = importlib.util.spec_from_file_location("scale_run", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_rule_declares_benchmark_and_resources(runner):
+    """The scale benchmark reads every rule's benchmark: file and checks the declared mem_mb and
+    runtime against it; a rule without them would silently drop out of both."""
+    blocks = {}
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        for block in smk.read_text().split("\nrule "):
+            name = block.split(":", 1)[0].removeprefix("rule ").strip()
+            if "\n    input:" in block or "\n    output:" in block:
+                blocks[name] = block
+    declared = runner.declared_resources()
+    assert sorted(declared["rule"]) == sorted(blocks)
+    for name, block in blocks.items():
+        for key in ("log:", "benchmark:", "mem_mb=", "runtime="):
+            assert key in block, f"rule {name} lacks {key}"
+
+
+def test_resource_check_flags_a_rule_over_its_declaration(runner):
+    import pandas as pd
+
+    declared = pd.DataFrame(
+        [{"rule": "a", "threads": 1, "mem_mb": 1000, "runtime": 10},
+         {"rule": "b", "threads": 2, "mem_mb": 500, "runtime": 1}]
+    )
+    jobs = pd.DataFrame(
+        [{"scenario": "s20", "rule": "a", "s": 30.0, "max_rss_mb": 400.0},
+         {"scenario": "s600", "rule": "a", "s": 90.0, "max_rss_mb": 900.0},
+         {"scenario": "s600", "rule": "b", "s": 70.0, "max_rss_mb": 100.0}]
+    )
+    res = runner.resource_check(jobs, declared).set_index("rule")
+    assert res.loc["a", "rss_share"] == 0.9 and res.loc["a", "rss_at"] == "s600"
+    assert res.loc["a", "ok"]
+    assert res.loc["b", "time_share"] == round(70 / 60, 3) and not res.loc["b", "ok"]

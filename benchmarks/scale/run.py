@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -197,6 +198,46 @@ def scenario_row(scenario: str, jobs: pd.DataFrame) -> dict:
     }
 
 
+PROFILE_DEFAULTS = {"mem_mb": 1000, "runtime": 30}  # profiles/slurm default-resources
+
+
+def declared_resources(rules_dir: Path = ROOT / "workflow" / "rules") -> pd.DataFrame:
+    """threads, mem_mb and runtime (minutes) each rule declares (the SLURM profile's defaults for
+    what it leaves out), read from the snakefmt-formatted rule files: the benchmark checks them
+    against what the rules used."""
+    rows = []
+    for smk in sorted(rules_dir.glob("*.smk")):
+        blocks = re.split(r"^(?=rule \w+:)", smk.read_text(), flags=re.M)
+        for block in blocks:
+            head = re.match(r"rule (\w+):", block)
+            if not head:
+                continue
+            row = {"rule": head.group(1), "file": smk.name, "threads": 1, **PROFILE_DEFAULTS}
+            for key in ("threads", "mem_mb", "runtime"):
+                m = re.search(rf"^\s+{key}\s*[:=]\s*(\d+)", block, flags=re.M)
+                if m:
+                    row[key] = int(m.group(1))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def resource_check(jobs: pd.DataFrame, declared: pd.DataFrame) -> pd.DataFrame:
+    """Per rule: declared mem_mb / runtime against the largest peak RSS and the longest job over
+    every scenario run (and where it was measured)."""
+    big = jobs.loc[jobs.groupby("rule")["max_rss_mb"].idxmax(), ["rule", "max_rss_mb", "scenario"]]
+    slow = jobs.loc[jobs.groupby("rule")["s"].idxmax(), ["rule", "s", "scenario"]]
+    out = (
+        declared.merge(big.rename(columns={"scenario": "rss_at"}), on="rule", how="inner")
+        .merge(slow.rename(columns={"scenario": "s_at", "s": "max_s"}), on="rule", how="inner")
+    )
+    out["rss_share"] = (out["max_rss_mb"] / out["mem_mb"]).round(2)
+    out["time_share"] = (out["max_s"] / (60 * out["runtime"])).round(3)
+    out["ok"] = (out["rss_share"] < 1) & (out["time_share"] < 1)
+    cols = ["rule", "threads", "mem_mb", "max_rss_mb", "rss_at", "rss_share", "runtime", "max_s",
+            "s_at", "time_share", "ok"]
+    return out[cols].round({"max_rss_mb": 0, "max_s": 1}).sort_values("rss_share", ascending=False)
+
+
 def md_table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -260,6 +301,14 @@ def report(scenarios: list[str]) -> None:
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(table.drop(columns=["load_before"]).to_string(index=False))
     lines = checks(table, jobs)
+    res = resource_check(jobs, declared_resources())
+    res.to_csv(OUT / "resources.tsv", sep="\t", index=False)
+    over = res.loc[~res["ok"], "rule"].tolist()
+    lines.append(
+        f"declared resources (mem_mb, runtime) cover every measured job of {res.shape[0]} rules: "
+        + ("PASS" if not over else f"FAIL for {over}")
+        + f" (largest share of mem_mb used: {res['rule'].iloc[0]} {res['rss_share'].iloc[0]:.2f})"
+    )
     for line in lines:
         print(line)
     wide = per_rule.pivot(index="rule", columns="scenario", values="total_s").reindex(columns=done)
@@ -272,10 +321,15 @@ def report(scenarios: list[str]) -> None:
         "## Seconds per rule (sum over jobs)", "", md_table(wide.fillna("").reset_index()), "",
         "## CPU seconds per rule (sum over jobs; less sensitive to machine load)", "",
         md_table(cpu.fillna("").reset_index()), "",
+        "## Declared resources vs measured (max over scenarios)", "",
+        "mem_mb and runtime (minutes) as declared in workflow/rules/*.smk (profile defaults "
+        f"{PROFILE_DEFAULTS} where a rule declares none); rss_share = peak RSS / mem_mb, "
+        "time_share = longest job / runtime.", "", md_table(res), "",
         "## Peak RSS per rule (MB, max over jobs)", "", md_table(rss.fillna("").reset_index()), "",
     ]
     (OUT / "summary.md").write_text("\n".join(md))
-    print(f"wrote {OUT / 'scenarios.tsv'}, {OUT / 'jobs.tsv'}, {OUT / 'rules.tsv'}, {OUT / 'summary.md'}")
+    print(f"wrote {OUT / 'scenarios.tsv'}, {OUT / 'jobs.tsv'}, {OUT / 'rules.tsv'}, "
+          f"{OUT / 'resources.tsv'}, {OUT / 'summary.md'}")
 
 
 def bench_dag(kinds: list[str], contrasts: list[str], repeat: int) -> None:

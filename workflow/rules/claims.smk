@@ -8,6 +8,8 @@ rule published_table:
         table=f"{RESOURCES}/published/{{ds}}/table",
     log:
         f"{LOGS}/{{ds}}/published_table.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{ds}}/published_table.tsv"
     conda:
         "../../envs/prepost.yaml"
     resources:
@@ -67,6 +69,8 @@ rule claims_meta:
         forest=[f"{RESULTS}/claims/forest/{c}.png" for c in claim_ids()],
     log:
         f"{LOGS}/claims_meta.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/claims_meta.tsv"
     conda:
         "../../envs/prepost.yaml"
     resources:

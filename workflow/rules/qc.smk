@@ -39,6 +39,8 @@ rule qc:
         ),
     log:
         f"{LOGS}/{{ds}}/qc.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{ds}}/qc.tsv"
     conda:
         "../../envs/prepost.yaml"
     resources:
@@ -65,6 +67,8 @@ rule qc_library_size:
         ),
     log:
         f"{LOGS}/{{ds}}/qc_library_size.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{ds}}/qc_library_size.tsv"
     conda:
         "../../envs/prepost.yaml"
     resources:

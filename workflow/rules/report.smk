@@ -11,6 +11,8 @@ rule report:
         ),
     log:
         f"{LOGS}/report.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report.tsv"
     conda:
         "../../envs/prepost.yaml"
     resources:
