@@ -76,27 +76,82 @@ def test_env_python_is_the_supported_one(path):
     assert pythons == ["python=3.11"], f"{path.name}: python pin {pythons}, expected python=3.11"
 
 
-def test_env_provides_every_package_the_code_imports():
-    """Every third-party module imported by the package and the rule scripts comes from a
-    distribution pinned in the rules' environment (gseapy was once missing)."""
+def _imports(path: Path) -> set[str]:
+    """Modules a source file imports anywhere (module level or inside functions: conservative)."""
     import ast
+
+    mods = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            mods |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            mods.add(node.module)
+            if node.module == "prepost":  # from prepost import nbglm
+                mods |= {f"prepost.{a.name}" for a in node.names}
+    return mods
+
+
+def script_closure(script: Path) -> tuple[set[str], list[Path]]:
+    """Third-party top-level modules a rule script can import, following prepost's own modules
+    transitively; and the source files visited."""
     import sys
+
+    seen, todo, third = [], [script], set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.append(path)
+        for mod in _imports(path):
+            parts = mod.split(".")
+            if parts[0] == "prepost":
+                if len(parts) > 1 and (ROOT / "src/prepost" / f"{parts[1]}.py").is_file():
+                    todo.append(ROOT / "src/prepost" / f"{parts[1]}.py")
+            elif parts[0] not in sys.stdlib_module_names and parts[0] != "snakemake":
+                third.add(parts[0])
+    if any("parquet" in p.read_text() for p in seen):
+        third.add("pyarrow")  # pandas' parquet engine, never imported by name
+    return third, seen
+
+
+def rule_envs() -> dict[str, tuple[Path, Path]]:
+    """rule -> (conda env file, script) from the snakefmt-formatted rule files."""
+    out = {}
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        for block in ("\n" + smk.read_text()).split("\nrule ")[1:]:
+            name = block.split(":", 1)[0].strip()
+            env = re.search(r'conda:\s*\n\s*"([^"]+)"', block)
+            script = re.search(r'script:\s*\n\s*"([^"]+)"', block)
+            assert env and script, f"{smk.name}: rule {name} lacks conda: or script:"
+            out[name] = ((smk.parent / env.group(1)).resolve(), (smk.parent / script.group(1)).resolve())
+    return out
+
+
+def test_every_env_is_used_by_a_rule():
+    used = {env for env, _ in rule_envs().values()}
+    assert used == {p.resolve() for p in ENVS}, f"envs used by rules {sorted(used)}, present {ENVS}"
+
+
+@pytest.mark.parametrize("rule", sorted(rule_envs()))
+def test_rule_env_provides_every_module_its_script_imports(rule):
+    """Every third-party module the rule's script can import (through prepost's modules) comes
+    from a distribution pinned in that rule's environment (gseapy was once missing)."""
     from importlib.metadata import packages_distributions
 
+    env, script = rule_envs()[rule]
+    assert env.is_file(), f"rule {rule}: conda env {env} does not exist"
+    third, _ = script_closure(script)
+    assert "pandas" in third, f"rule {rule}: import analysis found no pandas in {script.name}"
     dists = packages_distributions()
-    sources = [*(ROOT / "src/prepost").glob("*.py"), *(ROOT / "workflow/scripts").glob("*.py")]
-    modules = set()
-    for src in sources:
-        for node in ast.walk(ast.parse(src.read_text())):
-            if isinstance(node, ast.Import):
-                modules |= {a.name.split(".")[0] for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                modules.add(node.module.split(".")[0])
-    third_party = sorted(m for m in modules
-                         if m not in sys.stdlib_module_names and m not in {"prepost", "snakemake"})
-    assert "gseapy" in third_party and "numpy" in third_party
-    for path in ENVS:
-        pinned = {name for name, _ in env_pins(path)}
-        missing = [m for m in third_party
-                   if not any(normalise(d) in pinned for d in dists.get(m, [m]))]
-        assert not missing, f"{path.name}: no pinned distribution for imported module(s) {missing}"
+    pinned = {name for name, _ in env_pins(env)}
+    missing = sorted(m for m in third if not any(normalise(d) in pinned for d in dists.get(m, [m])))
+    assert not missing, f"rule {rule}: {env.name} pins no distribution for module(s) {missing}"
+
+
+def test_closure_sees_the_lazy_imports():
+    """The analysis follows imports inside functions (pydeseq2 is imported lazily by de_counts)."""
+    third, seen = script_closure(ROOT / "workflow/scripts/de.py")
+    assert {"pydeseq2", "scipy", "pyarrow"} <= third
+    assert ROOT / "src/prepost/nbglm.py" in seen
+    assert "gseapy" in script_closure(ROOT / "workflow/scripts/enrich.py")[0]
+    assert "pydeseq2" not in script_closure(ROOT / "workflow/scripts/download.py")[0]

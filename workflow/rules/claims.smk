@@ -11,7 +11,7 @@ rule published_table:
     benchmark:
         f"{RESULTS}/benchmarks/{{ds}}/published_table.tsv"
     conda:
-        "../../envs/prepost.yaml"
+        "../../envs/analysis.yaml"
     resources:
         mem_mb=500,
         runtime=30,
@@ -45,7 +45,7 @@ rule claims:
     benchmark:
         f"{RESULTS}/benchmarks/claims.tsv"
     conda:
-        "../../envs/prepost.yaml"
+        "../../envs/analysis.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
@@ -72,7 +72,7 @@ rule claims_meta:
     benchmark:
         f"{RESULTS}/benchmarks/claims_meta.tsv"
     conda:
-        "../../envs/prepost.yaml"
+        "../../envs/analysis.yaml"
     resources:
         mem_mb=1000,
         runtime=10,

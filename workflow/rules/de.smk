@@ -12,7 +12,7 @@ rule de:
     benchmark:
         f"{RESULTS}/benchmarks/{{ds}}/de_{{contrast}}.tsv"
     conda:
-        "../../envs/prepost.yaml"
+        "../../envs/analysis.yaml"
     threads: 2
     resources:
         mem_mb=4000,
@@ -48,7 +48,7 @@ rule de_plots:
     benchmark:
         f"{RESULTS}/benchmarks/{{ds}}/de_plots_{{contrast}}.tsv"
     conda:
-        "../../envs/prepost.yaml"
+        "../../envs/analysis.yaml"
     resources:
         mem_mb=1000,
         runtime=10,

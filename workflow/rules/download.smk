@@ -9,7 +9,7 @@ rule download:
         f"{RESULTS}/benchmarks/{{ds}}/download.tsv"
     retries: 1
     conda:
-        "../../envs/prepost.yaml"
+        "../../envs/download.yaml"
     resources:
         mem_mb=500,
         runtime=60,

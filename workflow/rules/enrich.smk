@@ -14,7 +14,7 @@ rule genesets:
     benchmark:
         f"{RESULTS}/benchmarks/genesets.tsv"
     conda:
-        "../../envs/prepost.yaml"
+        "../../envs/enrich.yaml"
     resources:
         mem_mb=500,
         runtime=30,
@@ -46,7 +46,7 @@ rule enrich:
     benchmark:
         f"{RESULTS}/benchmarks/{{ds}}/enrich_{{contrast}}.tsv"
     conda:
-        "../../envs/prepost.yaml"
+        "../../envs/enrich.yaml"
     threads: 2
     resources:
         mem_mb=2000,
@@ -74,7 +74,7 @@ rule set_scores:
     benchmark:
         f"{RESULTS}/benchmarks/{{ds}}/set_scores.tsv"
     conda:
-        "../../envs/prepost.yaml"
+        "../../envs/enrich.yaml"
     resources:
         mem_mb=2000,
         runtime=30,
@@ -100,7 +100,7 @@ rule enrich_plots:
     benchmark:
         f"{RESULTS}/benchmarks/{{ds}}/enrich_plots_{{contrast}}.tsv"
     conda:
-        "../../envs/prepost.yaml"
+        "../../envs/enrich.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
@@ -127,7 +127,7 @@ rule set_slopes:
     benchmark:
         f"{RESULTS}/benchmarks/{{ds}}/set_slopes.tsv"
     conda:
-        "../../envs/prepost.yaml"
+        "../../envs/analysis.yaml"
     resources:
         mem_mb=1000,
         runtime=10,

@@ -13,7 +13,7 @@ rule prepare:
     benchmark:
         f"{RESULTS}/benchmarks/{{ds}}/prepare.tsv"
     conda:
-        "../../envs/prepost.yaml"
+        "../../envs/analysis.yaml"
     resources:
         mem_mb=2000,
         runtime=30,

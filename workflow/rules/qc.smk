@@ -42,7 +42,7 @@ rule qc:
     benchmark:
         f"{RESULTS}/benchmarks/{{ds}}/qc.tsv"
     conda:
-        "../../envs/prepost.yaml"
+        "../../envs/analysis.yaml"
     resources:
         mem_mb=2000,
         runtime=20,
@@ -70,7 +70,7 @@ rule qc_library_size:
     benchmark:
         f"{RESULTS}/benchmarks/{{ds}}/qc_library_size.tsv"
     conda:
-        "../../envs/prepost.yaml"
+        "../../envs/analysis.yaml"
     resources:
         mem_mb=1000,
         runtime=10,

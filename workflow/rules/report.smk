@@ -14,7 +14,7 @@ rule report:
     benchmark:
         f"{RESULTS}/benchmarks/report.tsv"
     conda:
-        "../../envs/prepost.yaml"
+        "../../envs/report.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
