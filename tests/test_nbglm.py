@@ -345,3 +345,90 @@ def test_workflow_single_group_is_the_plain_paired_fit():
     samples = resp_only.set_index("sample")
     plain = nbglm.fast_paired_deseq2(counts[list(samples.index)], samples)
     pd.testing.assert_frame_equal(res[RESULT_COLUMNS], plain)
+
+
+# ---- unpaired two-group design (~ response) with Cook's handling: two_group_* fixtures ------
+
+TWO_GROUP = {  # scenario -> (non-responders, responders): the Cook's branch each exercises
+    "A": (4, 5),  # filter in results(), nothing replaceable
+    "B": (8, 10),  # every sample replaceable: replace + refit, no filter
+    "C": (4, 9),  # replace in the 9, filter on the 4
+    "D": (2, 6),  # a cell below 3: only the 6 give Cook's distances
+    "E": (30, 26),  # cells above 23.5 samples: 1/8 trim of the robust dispersion
+}
+
+
+def _two_group(scenario):
+    counts = pd.read_csv(FIX / f"de/two_group_counts_{scenario}.tsv", sep="\t", index_col=0)
+    samples = pd.read_csv(FIX / "de/two_group_samples.tsv", sep="\t")
+    samples = samples[samples["scenario"] == scenario].set_index("sample")
+    ref = pd.read_csv(FIX / "de/two_group_deseq2.tsv", sep="\t")
+    return counts, samples, ref[ref["scenario"] == scenario]
+
+
+@pytest.mark.parametrize("scenario", list(TWO_GROUP))
+def test_two_group_matches_deseq2(scenario):
+    """fast_two_group_deseq2 against DESeq(~ response) + results(name = ...) of DESeq2 1.38
+    (benchmarks/r_reference/two_group.R): 300 genes, 20 with a planted outlier count, t0023 one
+    lone count. Measured: every column within 3.3e-5 of R (the optim genes included), the same
+    NA pattern (all-zero genes, Cook's filter) and the same padj < 0.05 / 0.1 sets."""
+    counts, samples, ref = _two_group(scenario)
+    n_nr, n_r = TWO_GROUP[scenario]
+    assert samples["response"].value_counts().to_dict() == {"non_responder": n_nr, "responder": n_r}
+    res = nbglm.fast_two_group_deseq2(counts, samples)
+    assert list(res.columns) == RESULT_COLUMNS
+    _compare(res, ref.drop(columns="scenario"), 1e-4)
+
+
+def test_two_group_fixtures_exercise_every_cooks_branch():
+    """The R fixture itself: replacement happens exactly where a cell has >= 7 samples, the
+    results() filter exactly where a non-replaceable cell has >= 3, and the lone count of
+    t0023 is replaced away (all zero: DESeq2 reports lfc 0, pvalue 1) in B, C and E."""
+    for scenario, (n_nr, n_r) in TWO_GROUP.items():
+        counts, samples, ref = _two_group(scenario)
+        ref = ref.set_index("gene")
+        replaced = ref["replace"].astype(str).eq("True")
+        filtered = ref["pvalue"].isna() & ref["stat"].notna()
+        assert replaced.any() == (max(n_nr, n_r) >= 7), scenario
+        assert filtered.any() == any(3 <= n < 7 for n in (n_nr, n_r)), scenario
+        if max(n_nr, n_r) >= 7:
+            assert ref.loc["t0023", ["log2FoldChange", "lfcSE", "stat", "pvalue"]].tolist() == [0, 0, 0, 1]
+            res = nbglm.fast_two_group_deseq2(counts, samples).set_index("gene")
+            assert res.loc["t0023", ["log2fc", "lfc_se", "stat", "pvalue"]].tolist() == [0, 0, 0, 1]
+            assert res.loc["t0023", "mean_expr"] == 0
+
+
+def test_two_group_is_invariant_to_sample_order_and_rejects_bad_groups():
+    counts, samples, _ = _two_group("C")
+    a = nbglm.fast_two_group_deseq2(counts, samples)
+    order = list(reversed(samples.index))
+    b = nbglm.fast_two_group_deseq2(counts[order[::2] + order[1::2]], samples.loc[order])
+    pd.testing.assert_frame_equal(a, b, rtol=1e-9)
+    bad = samples.copy()
+    bad.iloc[0, bad.columns.get_loc("response")] = "partial"
+    with pytest.raises(ValueError, match="must be one of"):
+        nbglm.fast_two_group_deseq2(counts, bad)
+    one = samples[samples["response"] == "responder"]
+    with pytest.raises(ValueError, match="both groups"):
+        nbglm.fast_two_group_deseq2(counts, one)
+
+
+def test_workflow_unpaired_contrast_uses_the_fast_solver(monkeypatch):
+    """run_contrast sends responder_vs_non_responder_pre (counts, no covariates, no shrinkage)
+    to fast_two_group_deseq2; with covariates it still goes to pydeseq2."""
+    from prepost import contrasts, de_counts
+
+    counts, sheet = _load_resp()
+    used = []
+    real = de_counts.deseq2
+
+    def spy(*args, **kwargs):
+        used.append("pydeseq2")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(de_counts, "deseq2", spy)
+    res = contrasts.run_contrast(counts, "counts", sheet, "responder_vs_non_responder_pre", "resp")
+    spec = contrasts.build_contrast(sheet, "responder_vs_non_responder_pre", "resp", available=counts.columns)
+    direct = nbglm.fast_two_group_deseq2(counts[list(spec.samples.index)], spec.samples)
+    pd.testing.assert_frame_equal(res[RESULT_COLUMNS], direct)
+    assert used == []

@@ -417,7 +417,8 @@ def run_contrast(
     log2 values; paired contrasts get the cross-check columns (CHECK_COLUMNS) appended. For
     counts the cross-check uses log2(normalised count + 1) with the DESeq2 size factors of the
     fit. Counts without covariates go to prepost.nbglm for post_vs_pre and, when lfc_shrink is
-    "none", for the within-group and interaction contrasts; everything else to pydeseq2 (and
+    "none", for the within-group, interaction and unpaired responder contrasts; everything else
+    to pydeseq2 (and
     to it as well when nbglm's parametric dispersion trend fails). ``lfc_shrink="apeglm"``
     (counts only) adds ``log2fc_shrunk`` (apeGLM prior: nbglm's own MAP for post_vs_pre,
     pydeseq2's lfc_shrink otherwise; p-values unchanged, as DESeq2's lfcShrink)."""
@@ -452,6 +453,17 @@ def run_contrast(
                     table = nbglm.fast_paired_deseq2(sub, spec.samples, n_cpus=n_cpus)
                 else:
                     table = nbglm.fast_grouped_paired_deseq2(sub, spec.samples, n_cpus=n_cpus)[name]
+            except ArithmeticError as err:  # parametric trend failed: pydeseq2's local fit
+                log.info("dataset %r, contrast %r: %s; using pydeseq2", dataset, name, err)
+        elif name == "responder_vs_non_responder_pre" and not spec.summary.get("covariates") and lfc_shrink == "none":
+            # ~ response on pre samples: X'WX is diagonal in the cell-means basis, so
+            # prepost.nbglm fits it vectorised too, with DESeq2's Cook's outlier replacement and
+            # filtering (equal to DESeq2 1.38, tests/test_nbglm.py). Covariates and apeglm
+            # shrinkage stay with pydeseq2.
+            from prepost import nbglm
+
+            try:
+                table = nbglm.fast_two_group_deseq2(sub, spec.samples, n_cpus=n_cpus)
             except ArithmeticError as err:  # parametric trend failed: pydeseq2's local fit
                 log.info("dataset %r, contrast %r: %s; using pydeseq2", dataset, name, err)
         if table is not None:

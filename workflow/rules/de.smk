@@ -1,6 +1,7 @@
 rule de:
-    """Paired differential expression: pydeseq2 ~ patient + timepoint for counts, a
-    patient-blocked moderated t (limma's empirical Bayes) for log2 arrays."""
+    """Differential expression of one contrast: DESeq2's method for counts (prepost.nbglm, or
+    pydeseq2 for designs with covariates), a patient-blocked moderated t (limma's empirical
+    Bayes) for log2 arrays."""
     input:
         expression=f"{RESULTS}/{{ds}}/expression.parquet",
         samples=f"{RESULTS}/{{ds}}/samples.tsv",
