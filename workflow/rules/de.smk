@@ -51,7 +51,7 @@ rule de_plots:
     conda:
         "../../envs/analysis.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=2000,
         runtime=10,
     params:
         dataset=dataset,

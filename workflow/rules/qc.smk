@@ -44,7 +44,7 @@ rule qc:
     conda:
         "../../envs/analysis.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=4000,
         runtime=20,
     params:
         title=lambda wc: wc.ds,
