@@ -17,7 +17,7 @@
 #
 # Needs root (apt-get, daemons) and a Debian/Ubuntu system. No accounting daemon (slurmdbd) is
 # started: jobs are followed with `squeue` (the plugin's --slurm-status-command squeue), which
-# sees finished jobs for MinJobAge seconds (set to 600 here).
+# sees finished jobs for MinJobAge seconds (set to 7200 here).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -141,8 +141,9 @@ SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
-# Finished jobs stay visible to squeue for 10 minutes: the plugin's squeue status route.
-MinJobAge=600
+# Finished jobs stay visible to squeue for 2 hours: the plugin's squeue status route, and the
+# final count of completed jobs (a run under load took 12 min, longer than the former 10).
+MinJobAge=7200
 KillWait=5
 # Configless: slurmd fetches this file from slurmctld and caches it in /run/slurm/conf, where
 # the nested srun of each job finds it (the jobstep plugin drops SLURM_CONF from its env).
