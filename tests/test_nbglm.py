@@ -284,6 +284,21 @@ def _load_resp():
 GROUPED = ["post_vs_pre_responder", "post_vs_pre_non_responder", "interaction"]
 
 
+def _spy_pydeseq2(monkeypatch) -> list:
+    """Record every call of de_counts.deseq2 (the pydeseq2 path) in the returned list."""
+    from prepost import de_counts
+
+    used = []
+    real = de_counts.deseq2
+
+    def spy(*args, **kwargs):
+        used.append("pydeseq2")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(de_counts, "deseq2", spy)
+    return used
+
+
 @pytest.fixture(scope="module")
 def grouped():
     counts, sheet = _load_resp()
@@ -345,18 +360,10 @@ def test_workflow_grouped_contrasts_use_the_fast_solver(monkeypatch):
     """run_contrast sends the three grouped contrasts (counts, no covariates, no shrinkage) to
     nbglm, matching DESeq2; with lfc_shrink they still go to pydeseq2."""
     from prepost import contrasts
-    from prepost import de_counts
 
     counts, sheet = _load_resp()
     ref = pd.read_csv(FIX / "de/resp_counts_deseq2.tsv", sep="\t")
-    used = []
-    real = de_counts.deseq2
-
-    def spy(*args, **kwargs):
-        used.append("pydeseq2")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(de_counts, "deseq2", spy)
+    used = _spy_pydeseq2(monkeypatch)
     for name in GROUPED:
         res = contrasts.run_contrast(counts, "counts", sheet, name, "resp")
         _compare(res[RESULT_COLUMNS], ref[ref["contrast"] == name].drop(columns="contrast"), 1e-4)
@@ -451,18 +458,11 @@ def test_two_group_is_invariant_to_sample_order_and_rejects_bad_groups():
 
 def test_workflow_unpaired_contrast_uses_the_fast_solver(monkeypatch):
     """run_contrast sends responder_vs_non_responder_pre (counts, no covariates, no shrinkage)
-    to fast_two_group_deseq2; with covariates it still goes to pydeseq2."""
-    from prepost import contrasts, de_counts
+    to fast_two_group_deseq2, not to pydeseq2."""
+    from prepost import contrasts
 
     counts, sheet = _load_resp()
-    used = []
-    real = de_counts.deseq2
-
-    def spy(*args, **kwargs):
-        used.append("pydeseq2")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(de_counts, "deseq2", spy)
+    used = _spy_pydeseq2(monkeypatch)
     res = contrasts.run_contrast(counts, "counts", sheet, "responder_vs_non_responder_pre", "resp")
     spec = contrasts.build_contrast(sheet, "responder_vs_non_responder_pre", "resp", available=counts.columns)
     direct = nbglm.fast_two_group_deseq2(counts[list(spec.samples.index)], spec.samples)
