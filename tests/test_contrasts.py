@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from prepost import contrasts as C
-from prepost.de_arrays import RESULT_COLUMNS, moderated_t
+from prepost.de import contrasts as C
+from prepost.de.limma import moderated_t
+from prepost.de.results import RESULT_COLUMNS
 from prepost.io import read_tsv
 
 FIX = Path(__file__).parent / "fixtures" / "de"
@@ -243,7 +244,7 @@ def test_covariates_match_limma(name):
 
 def test_covariate_dropping_is_logged(caplog):
     sheet = read_tsv(FIX / "cov_samples.tsv", dtype={"sample": str, "patient": str})
-    with caplog.at_level("INFO", logger="prepost.contrasts"):
+    with caplog.at_level("INFO", logger="prepost.de.contrasts"):
         C.build_contrast(sheet, "interaction", "cov", covariates=["age"])
     assert "covariate column 'age' dropped: constant within every patient" in caplog.text
 

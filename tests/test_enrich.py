@@ -13,7 +13,7 @@ from scipy import stats
 
 from prepost import enrich, genesets as gs, pairing
 from prepost.datasets import remote_files
-from prepost.de_arrays import paired_moderated_t
+from prepost.de.limma import paired_moderated_t
 from prepost.prepare import prepare_dataset
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from prepost import nbglm
-from prepost.de_arrays import RESULT_COLUMNS
+from prepost.de.results import RESULT_COLUMNS
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -178,7 +178,7 @@ def test_dispersions_stay_sane_with_300_pairs():
 
 def test_workflow_contrast_uses_the_fast_solver_and_matches_deseq2():
     """contrasts.run_contrast('post_vs_pre') on counts goes through nbglm, with cross-checks."""
-    from prepost import contrasts
+    from prepost.de import contrasts
 
     counts, samples = _load()
     sheet = samples.reset_index().assign(in_pair=True, response=np.nan)
@@ -221,8 +221,8 @@ def test_apeglm_shrinkage_matches_pydeseq2_and_an_independent_map():
     (pydeseq2's own dispersions and L-BFGS-B tolerance), median 1.7e-4."""
     from scipy.optimize import minimize
 
-    from prepost import contrasts
-    from prepost.de_counts import deseq2
+    from prepost.de import contrasts
+    from prepost.de.general import deseq2
 
     counts, samples = _load()
     ours = nbglm.fast_paired_deseq2(counts, samples, lfc_shrink="apeglm").set_index("gene")
@@ -286,7 +286,7 @@ GROUPED = ["post_vs_pre_responder", "post_vs_pre_non_responder", "interaction"]
 
 def _spy_pydeseq2(monkeypatch) -> list:
     """Record every call of de_counts.deseq2 (the pydeseq2 path) in the returned list."""
-    from prepost import de_counts
+    from prepost.de import general as de_counts
 
     used = []
     real = de_counts.deseq2
@@ -359,7 +359,7 @@ def test_grouped_rejects_bad_groups():
 def test_workflow_grouped_contrasts_use_the_fast_solver(monkeypatch):
     """run_contrast sends the three grouped contrasts (counts, no covariates, no shrinkage) to
     nbglm, matching DESeq2; with lfc_shrink they still go to pydeseq2."""
-    from prepost import contrasts
+    from prepost.de import contrasts
 
     counts, sheet = _load_resp()
     ref = pd.read_csv(FIX / "de/resp_counts_deseq2.tsv", sep="\t")
@@ -380,7 +380,7 @@ def test_workflow_grouped_contrasts_use_the_fast_solver(monkeypatch):
 def test_workflow_single_group_is_the_plain_paired_fit():
     """Without non-responder pairs, post_vs_pre_responder's design is ~ patient + timepoint on
     the responders (build_contrast), so run_contrast uses fast_paired_deseq2 on them."""
-    from prepost import contrasts
+    from prepost.de import contrasts
 
     counts, sheet = _load_resp()
     resp_only = sheet[sheet["response"] == "responder"]
@@ -459,7 +459,7 @@ def test_two_group_is_invariant_to_sample_order_and_rejects_bad_groups():
 def test_workflow_unpaired_contrast_uses_the_fast_solver(monkeypatch):
     """run_contrast sends responder_vs_non_responder_pre (counts, no covariates, no shrinkage)
     to fast_two_group_deseq2, not to pydeseq2."""
-    from prepost import contrasts
+    from prepost.de import contrasts
 
     counts, sheet = _load_resp()
     used = _spy_pydeseq2(monkeypatch)

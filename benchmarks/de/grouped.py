@@ -64,7 +64,7 @@ def worker(method: str, prefix: str, out: str) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     counts = pd.read_csv(f"{prefix}_counts.tsv", sep="\t", index_col=0)
     sheet = pd.read_csv(f"{prefix}_samples.tsv", sep="\t", dtype=str)
-    from prepost import contrasts
+    from prepost.de import contrasts
 
     spec = contrasts.build_contrast(sheet, "interaction", "bench")
     t0 = time.perf_counter()
@@ -73,7 +73,7 @@ def worker(method: str, prefix: str, out: str) -> None:
 
         tables = nbglm.fast_grouped_paired_deseq2(counts, spec.samples, n_cpus=2)
     else:
-        from prepost.de_counts import deseq2
+        from prepost.de.general import deseq2
 
         within = contrasts.build_contrast(sheet, "post_vs_pre_responder", "bench")
         r, nr = "timepoint[post]:response[responder]", "timepoint[post]:response[non_responder]"

@@ -8,10 +8,10 @@ Jaccard of the padj < 0.05 sets, precision/recall of padj < 0.05 against the tru
 prepost's), compute time (model fit only, as timed inside each process), whole-process wall
 time, peak RSS, and the time ratio prepost/R. Arrays also report max |delta t| vs limma.
 
-Methods: counts — "pydeseq2" (prepost.de_counts.paired_deseq2, pydeseq2 as is) and "nbglm"
+Methods: counts — "pydeseq2" (prepost.de.general.paired_deseq2, pydeseq2 as is) and "nbglm"
 (prepost.nbglm.fast_paired_deseq2, when the module exists), "nbglm_shrink" (the same with
 lfc_shrink="apeglm"; not run by default); arrays — "arrays"
-(prepost.de_arrays.paired_moderated_t). R results are cached in the work dir and reused with
+(prepost.de.limma.paired_moderated_t). R results are cached in the work dir and reused with
 --reuse-r (R DESeq2 at 200 samples takes about 11 minutes with OpenBLAS on 2 cores).
 
 Usage:
@@ -153,7 +153,7 @@ def worker(method: str, prefix: str, out: str, n_cpus: int) -> None:
 
     sheet = pd.read_csv(f"{prefix}_samples.tsv", sep="\t", dtype=str).set_index("sample")
     if method == "arrays":
-        from prepost.de_arrays import paired_moderated_t
+        from prepost.de.limma import paired_moderated_t
 
         data = pd.read_csv(f"{prefix}_arrays.tsv", sep="\t", index_col=0)
         t0 = time.perf_counter()
@@ -161,7 +161,7 @@ def worker(method: str, prefix: str, out: str, n_cpus: int) -> None:
     else:
         data = pd.read_csv(f"{prefix}_counts.tsv", sep="\t", index_col=0)
         if method == "pydeseq2":
-            from prepost.de_counts import paired_deseq2 as fn
+            from prepost.de.general import paired_deseq2 as fn
         elif method == "nbglm":
             from prepost.nbglm import fast_paired_deseq2 as fn
         elif method == "nbglm_shrink":  # nbglm + apeGLM shrinkage (log2fc stays the MLE)

@@ -60,7 +60,7 @@ def worker(method: str, prefix: str, out: str) -> None:
 
         table = nbglm.fast_two_group_deseq2(counts, sheet, n_cpus=2)
     else:
-        from prepost.de_counts import deseq2
+        from prepost.de.general import deseq2
 
         design = pd.DataFrame(
             {"Intercept": 1.0, "response[responder]": (sheet["response"] == "responder").astype(float)},

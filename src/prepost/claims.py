@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from prepost.de_arrays import bh_adjust as bh  # one BH for the package (as R p.adjust)
+from prepost.stats import bh_adjust as bh  # one BH for the package (as R p.adjust)
 
 REPRODUCED = "reproduced"
 SAME_NS = "same direction, not significant"

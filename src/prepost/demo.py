@@ -878,7 +878,8 @@ def published_table(paths: dict[str, Path]) -> tuple[str, dict]:
     """
     from scipy import stats
 
-    from prepost import contrasts, prepare
+    from prepost import prepare
+    from prepost.de import contrasts
 
     ds = {"kind": "geo_series_matrix", "accession": ARRAY_GSE, "pairing": ARRAY_PAIRING,
           "platform": {"accession": ARRAY_GPL, "file": "annot", "symbol_column": "Gene symbol"},

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from prepost import genesets as gs
-from prepost.de_arrays import bh_adjust as bh  # one BH for the package (as R p.adjust)
+from prepost.stats import bh_adjust as bh  # one BH for the package (as R p.adjust)
 
 GSEA_COLUMNS = [
     "set",

@@ -142,7 +142,7 @@ def dataset_effects(
     The samples of each contrast are those of prepost.contrasts.build_contrast, so the effect
     is computed on exactly the samples the DE used. Rows that cannot be computed get NaN.
     """
-    from prepost import contrasts as ct
+    from prepost.de import contrasts as ct
 
     out = features[["contrast", "kind", "feature"]].drop_duplicates().reset_index(drop=True)
     out[["smd", "smd_se", "smd_n"]] = np.nan
@@ -240,7 +240,7 @@ def meta_analyse(
     direction, and BH-adjusted pooled p (over the pooled rows) < ``alpha``.
     """
     from prepost import claims as cl
-    from prepost.de_arrays import bh_adjust
+    from prepost.stats import bh_adjust
 
     cohorts, published = cohorts or {}, published or set()
     records = []

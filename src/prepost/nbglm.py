@@ -50,9 +50,10 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from prepost.de_arrays import RESULT_COLUMNS, _check_samples, bh_adjust
+from prepost.de.results import RESULT_COLUMNS, check_samples
+from prepost.stats import bh_adjust
 
-ALPHA = 0.1  # results(alpha = 0.1), as prepost.de_counts
+ALPHA = 0.1  # results(alpha = 0.1), as prepost.de.general
 MIN_DISP = 1e-8
 MINMU = 0.5
 KAPPA_0 = 1.0
@@ -676,7 +677,7 @@ def _trend(bm: np.ndarray, disp_gene: np.ndarray):
         a0, a1 = _parametric_trend(bm[use], disp_gene[use])
     except ArithmeticError as err:
         raise ArithmeticError(
-            f"{err}: DESeq2 would switch to a local dispersion fit; use prepost.de_counts.deseq2"
+            f"{err}: DESeq2 would switch to a local dispersion fit; use prepost.de.general.deseq2"
         ) from None
     return a0 + a1 / bm, (a0, a1)
 
@@ -773,7 +774,7 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int) -> dict:
 def _ordered_pairs(counts, samples, ref, alt, fn_name):
     """Check one ref and one alt sample per patient; return (sheet, sorted patients, count
     values patient-major (ref, alt), gene ids)."""
-    sheet = _check_samples(counts, samples, ref, alt)
+    sheet = check_samples(counts, samples, ref, alt)
     per = sheet.groupby("patient")["timepoint"].agg(
         lambda t: (int((t == ref).sum()), int((t == alt).sum()))
     )
@@ -837,7 +838,7 @@ def fast_paired_deseq2(
 
     counts: genes x samples, non-negative integers; samples: indexed by sample id with
     'patient' and 'timepoint'; every patient needs exactly one ref and one alt sample (other
-    designs: prepost.de_counts.deseq2). Returns the contract columns (gene, mean_expr = baseMean,
+    designs: prepost.de.general.deseq2). Returns the contract columns (gene, mean_expr = baseMean,
     log2fc, lfc_se, stat, pvalue, padj) sorted by pvalue then gene; all-zero genes have NaN
     statistics, genes removed by independent filtering NaN padj, as in DESeq2.
     lfc_shrink="apeglm" adds ``log2fc_shrunk``: the MAP of apeGLM's posterior (Cauchy prior on

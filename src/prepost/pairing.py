@@ -194,7 +194,7 @@ def paired_samples(sheet: pd.DataFrame) -> pd.DataFrame:
 
 def validate_design(sheet: pd.DataFrame, contrasts: list[str], dataset: str) -> dict:
     """Fail fast, naming the dataset and the fix, when a contrast cannot be estimated."""
-    from prepost.contrasts import ContrastError, validate_contrasts
+    from prepost.de.contrasts import ContrastError, validate_contrasts
 
     kept = paired_samples(sheet)
     n_pairs = kept["patient"].nunique()

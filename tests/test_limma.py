@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from prepost.de_arrays import RESULT_COLUMNS, moderated_t, paired_moderated_t, trigamma_inverse
+from prepost.de.limma import moderated_t, paired_moderated_t, trigamma_inverse
+from prepost.de.results import RESULT_COLUMNS
 from prepost.io import read_tsv
 
 FIX = Path(__file__).parent / "fixtures" / "de"

@@ -8,9 +8,9 @@ import pytest
 
 import pandas as pd
 
-from prepost import contrasts as C
-from prepost.de_arrays import RESULT_COLUMNS
-from prepost.de_counts import deseq2, paired_deseq2
+from prepost.de import contrasts as C
+from prepost.de.results import RESULT_COLUMNS
+from prepost.de.general import deseq2, paired_deseq2
 from prepost.io import read_tsv
 
 FIX = Path(__file__).parent / "fixtures" / "de"

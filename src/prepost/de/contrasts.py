@@ -469,7 +469,7 @@ def run_contrast(
         if table is not None:
             sf = nbglm.size_factors(nbglm.count_values(sub))
         if table is None:
-            from prepost.de_counts import deseq2
+            from prepost.de.general import deseq2
 
             table, size_factors = deseq2(
                 sub,
@@ -485,7 +485,7 @@ def run_contrast(
     else:
         if lfc_shrink != "none":
             log.info("dataset %r: lfc_shrink applies to counts only; ignored for log2 values", dataset)
-        from prepost.de_arrays import moderated_t
+        from prepost.de.limma import moderated_t
 
         table = moderated_t(sub, spec.design, spec.contrast)
         logv = sub

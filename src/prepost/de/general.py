@@ -7,7 +7,7 @@ dispersion trend, Wald test, Cook's distance outlier handling (refit_cooks) and 
 filtering at alpha = 0.1 (R's results() default; pydeseq2's own default is 0.05). Both factors
 are passed as pandas Categoricals: pydeseq2/formulaic would otherwise sort the timepoint levels
 ("post" < "pre", making alt the reference) and could read numeric-looking patient ids as
-numbers. tests/test_de_counts.py compares the output with DESeq2 1.38.
+numbers. tests/test_de_general.py compares the output with DESeq2 1.38.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from prepost.de_arrays import RESULT_COLUMNS, _check_samples
+from prepost.de.results import RESULT_COLUMNS, check_samples
 from prepost.nbglm import count_values
 
 ALPHA = 0.1  # DESeq2 results(alpha=0.1): drives the independent-filtering threshold
@@ -184,7 +184,7 @@ def paired_deseq2(
     are used and every patient must have both. Formula ``~patient + timepoint`` with both
     factors as Categoricals (ref first), contrast [timepoint, alt, ref]; see deseq2.
     """
-    sheet = _check_samples(counts, samples, ref, alt)
+    sheet = check_samples(counts, samples, ref, alt)
     patients = sorted(sheet["patient"].unique())
     metadata = pd.DataFrame(
         {

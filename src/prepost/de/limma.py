@@ -3,7 +3,7 @@
 The model is limma's ``lmFit(x, model.matrix(~patient + timepoint))`` followed by ``eBayes()``
 (Smyth 2004): per-gene least squares with the patient as a blocking factor, then the residual
 variances are shrunk towards a scaled-F prior fitted to all genes. It is reimplemented here (not
-called through R) so the workflow needs no R at run time; tests/test_de_arrays.py checks it
+called through R) so the workflow needs no R at run time; tests/test_limma.py checks it
 against limma 3.54 output to 1e-8.
 
 Missing values follow lmFit: a gene is fitted on its finite samples only, with the design rows
@@ -18,48 +18,10 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-RESULT_COLUMNS = ["gene", "mean_expr", "log2fc", "lfc_se", "stat", "pvalue", "padj"]
+from prepost.stats import bh_adjust
+from prepost.de.results import RESULT_COLUMNS, check_samples
 
 _QR_TOL = 1e-7  # R's lm.fit / LINPACK dqrdc2 tolerance for declaring a column aliased
-
-
-def _check_samples(expr: pd.DataFrame, samples: pd.DataFrame, ref: str, alt: str) -> pd.DataFrame:
-    """Validate the sample sheet against the matrix; return it with str patient/timepoint."""
-    missing_cols = [c for c in ("patient", "timepoint") if c not in samples.columns]
-    if missing_cols:
-        raise ValueError(
-            f"samples table lacks column(s) {missing_cols}; expected columns 'patient' and "
-            f"'timepoint' indexed by sample id"
-        )
-    if samples.index.has_duplicates:
-        dup = sorted(map(str, samples.index[samples.index.duplicated()].unique()))
-        raise ValueError(f"samples table has duplicated sample id(s): {dup}")
-    if samples["patient"].isna().any() or samples["timepoint"].isna().any():
-        bad = sorted(map(str, samples.index[samples[["patient", "timepoint"]].isna().any(axis=1)]))
-        raise ValueError(f"samples {bad} have no patient or timepoint")
-    sheet = pd.DataFrame(
-        {"patient": samples["patient"].astype(str), "timepoint": samples["timepoint"].astype(str)},
-        index=samples.index.astype(str),
-    )
-    other = sorted(set(sheet["timepoint"]) - {ref, alt})
-    if other:
-        raise ValueError(
-            f"samples table: timepoint value(s) {other} are neither ref {ref!r} nor alt {alt!r}"
-        )
-    have = set(map(str, expr.columns))
-    absent = [s for s in sheet.index if s not in have]
-    if absent:
-        raise ValueError(f"sample(s) {absent} of the samples table are not columns of the matrix")
-    has = sheet.groupby("patient")["timepoint"].agg(lambda t: {ref, alt} <= set(t))
-    unpaired = sorted(has.index[~has])
-    if unpaired:
-        raise ValueError(
-            f"patient(s) {unpaired} lack a {ref!r} or an {alt!r} sample; pass only samples of "
-            f"patients that have both"
-        )
-    if len(has) < 2:
-        raise ValueError(f"need at least 2 patients with both {ref!r} and {alt!r}, got {len(has)}")
-    return sheet
 
 
 def _design(sheet: pd.DataFrame, alt: str) -> pd.DataFrame:
@@ -198,24 +160,6 @@ def squeeze_var(var: np.ndarray, df: np.ndarray) -> tuple[np.ndarray, float, flo
     return post, s20, d0
 
 
-def bh_adjust(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg as R's p.adjust(method="BH"): NaN kept, n = number of finite p."""
-    p = np.asarray(p, dtype=float)
-    out = np.full_like(p, np.nan)
-    ok = ~np.isnan(p)
-    pv = p[ok]
-    n = len(pv)
-    if n == 0:
-        return out
-    order = np.argsort(-pv, kind="stable")
-    ranks = np.arange(n, 0, -1)
-    adj = np.minimum.accumulate(n / ranks * pv[order])
-    res = np.empty(n)
-    res[order] = np.minimum(adj, 1.0)
-    out[ok] = res
-    return out
-
-
 def _contrast_vector(design: pd.DataFrame, contrast) -> np.ndarray:
     """A contrast given as a column name, a Series over the design columns or a sequence."""
     if isinstance(contrast, str):
@@ -328,6 +272,6 @@ def paired_moderated_t(
     'patient' and 'timepoint' (ref/alt); only these samples are used, and every patient must
     have both. Returns the contract columns plus df_total (see moderated_t).
     """
-    sheet = _check_samples(expr, samples, ref, alt)
+    sheet = check_samples(expr, samples, ref, alt)
     design = _design(sheet, alt)
     return moderated_t(expr, design, f"timepoint[{alt}]")

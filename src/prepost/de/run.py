@@ -18,7 +18,7 @@ def run_contrast(
     """Fit one configured contrast (see prepost.contrasts) and write its DE table.
     n_cpus (the rule's threads) goes to the count solvers; covariates and lfc_shrink are the
     dataset's config keys."""
-    from prepost import contrasts
+    from prepost.de import contrasts
 
     summary = json.loads(Path(summary_path).read_text())
     data = pd.read_parquet(expression_path)
