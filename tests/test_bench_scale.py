@@ -34,7 +34,7 @@ N_GENES = 1000
 
 @pytest.mark.parametrize("kind", ["array", "counts"])
 def test_generated_dataset_prepares_with_all_pairs(gen, kind, tmp_path):
-    from prepost.prepare import prepare_dataset
+    from prepost.prepare.dataset import prepare_dataset
 
     genes = gen.gene_universe(N_GENES)
     probes = gen.demo.array_probes(genes) if kind == "array" else None

@@ -11,7 +11,7 @@ import pandas as pd
 from prepost.de import contrasts as C
 from prepost.de.results import RESULT_COLUMNS
 from prepost.de.general import deseq2, paired_deseq2
-from prepost.io import read_tsv
+from prepost.files import read_tsv
 
 FIX = Path(__file__).parent / "fixtures" / "de"
 

@@ -21,7 +21,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from prepost import __version__, download as dl
-from prepost.download import DownloadError
+from prepost.io.download import DownloadError
 
 MATRIX_REL = "series/GSE1nnn/GSE1234/matrix/GSE1234_series_matrix.txt.gz"
 ANNOT_REL = "platforms/GPLnnn/GPL570/annot/GPL570.annot.gz"

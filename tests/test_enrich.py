@@ -12,9 +12,9 @@ import yaml
 from scipy import stats
 
 from prepost import enrich, genesets as gs, pairing
-from prepost.datasets import remote_files
+from prepost.io.datasets import remote_files
 from prepost.de.limma import paired_moderated_t
-from prepost.prepare import prepare_dataset
+from prepost.prepare.dataset import prepare_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 CURATED = ROOT / "config" / "genesets" / "prepost_curated.gmt"

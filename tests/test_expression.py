@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prepost import expression as ex
-from prepost import geo
+from prepost.prepare.dataset import expression as ex
+from prepost.io import geo
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "resources" / "demo" / "geo"

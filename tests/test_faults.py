@@ -31,10 +31,10 @@ import pytest
 import yaml
 
 from prepost import download, enrich_run, geo, io
-from prepost.download import DownloadError
-from prepost.genesets import OverlapError
-from prepost.pairing import PairingError, pair_samples
-from prepost.prepare import PrepareError, prepare_dataset
+from prepost.io.download import DownloadError
+from prepost.enrich.genesets import OverlapError
+from prepost.prepare.pairing import PairingError, pair_samples
+from prepost.prepare.dataset import PrepareError, prepare_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")

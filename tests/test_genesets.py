@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from prepost import genesets as gs
+from prepost.enrich import genesets as gs
 
 ROOT = Path(__file__).resolve().parents[1]
 CURATED = ROOT / "config" / "genesets" / "prepost_curated.gmt"

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prepost import geo
-from prepost.geo import CountTableError, GeoFormatError, PlatformError, SeriesMatrixError
+from prepost.io import geo
+from prepost.io.geo import CountTableError, GeoFormatError, PlatformError, SeriesMatrixError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "resources" / "demo" / "geo"

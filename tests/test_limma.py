@@ -10,7 +10,7 @@ from scipy import special, stats
 
 from prepost.de.limma import moderated_t, paired_moderated_t, trigamma_inverse
 from prepost.de.results import RESULT_COLUMNS
-from prepost.io import read_tsv
+from prepost.files import read_tsv
 
 FIX = Path(__file__).parent / "fixtures" / "de"
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prepost.pairing import PairingError, pair_samples, validate_design
+from prepost.prepare.pairing import PairingError, pair_samples, validate_design
 
 RULES = {
     "patient": {"field": "title", "regex": r"^(P\d+)_"},

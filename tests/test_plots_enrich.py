@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from prepost import enrich, plots
-from prepost import genesets as gs
+from prepost.enrich import genesets as gs
 
 DPI = 40  # small images keep the tests fast
 

@@ -13,7 +13,7 @@ from snakemake.utils import validate
 
 from prepost import claims as cl
 from prepost import meta
-from prepost import published as pub
+from prepost.claims import published as pub
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prepost import report
+from prepost.report import build as report
 from prepost.plots import _new_figure, _save
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from prepost.io import atomic_path
+from prepost.files import atomic_path
 
 SEED = 20261123
 DATE = "Nov 23 2026"
@@ -878,7 +878,7 @@ def published_table(paths: dict[str, Path]) -> tuple[str, dict]:
     """
     from scipy import stats
 
-    from prepost import prepare
+    from prepost.prepare import dataset as prepare
     from prepost.de import contrasts
 
     ds = {"kind": "geo_series_matrix", "accession": ARRAY_GSE, "pairing": ARRAY_PAIRING,

@@ -22,15 +22,17 @@ CONTRASTS = (
 PAIRED = frozenset({POST_VS_PRE, POST_VS_PRE_RESPONDER, POST_VS_PRE_NON_RESPONDER, INTERACTION})
 GROUPED = (POST_VS_PRE_RESPONDER, POST_VS_PRE_NON_RESPONDER, INTERACTION)
 TWO_GROUP = frozenset({RESPONDER_VS_NON_RESPONDER_PRE, INTERACTION})  # effects compare groups
-# The paired within-patient contrasts and the response group each one keeps (None: all).
-PAIRED_GROUP = {POST_VS_PRE: None, POST_VS_PRE_RESPONDER: "responder",
-                POST_VS_PRE_NON_RESPONDER: "non_responder"}
 DEFAULT_CONTRASTS = (POST_VS_PRE,)
 
 # Sample labels written by prepare (samples.tsv).
 PRE, POST = "pre", "post"
 RESPONDER, NON_RESPONDER, UNKNOWN = "responder", "non_responder", "unknown"
 RESPONSES = (RESPONDER, NON_RESPONDER)
+ALL_PATIENTS = "all"  # the group label of a paired test over every pair (set_tests.tsv)
+
+# The within-patient contrasts and the patient group each one tests (set_tests.tsv's group).
+PAIRED_GROUP = {POST_VS_PRE: ALL_PATIENTS, POST_VS_PRE_RESPONDER: RESPONDER,
+                POST_VS_PRE_NON_RESPONDER: NON_RESPONDER}
 
 # Design minimums: complete pairs per dataset / paired contrast, samples per group.
 MIN_PAIRS = 3

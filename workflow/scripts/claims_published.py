@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
 from prepost.logs import log_to  # noqa: E402
-from prepost.published import fetch_published  # noqa: E402
+from prepost.claims.published import fetch_published  # noqa: E402
 
 with log_to(snakemake.log[0]) as log:
     p = snakemake.params

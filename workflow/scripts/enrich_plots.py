@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 import pandas as pd  # noqa: E402
 
 from prepost import io, plots  # noqa: E402
-from prepost.enrich_run import load_sets  # noqa: E402
+from prepost.enrich.run import load_sets  # noqa: E402
 from prepost.logs import log_to  # noqa: E402
 
 with log_to(snakemake.log[0]) as log:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
 
-from prepost.enrich_run import fetch_collections  # noqa: E402
+from prepost.enrich.run import fetch_collections  # noqa: E402
 from prepost.logs import log_to  # noqa: E402
 
 with log_to(snakemake.log[0]) as log:

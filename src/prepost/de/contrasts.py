@@ -49,19 +49,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-CONTRASTS = (
-    "post_vs_pre",
-    "responder_vs_non_responder_pre",
-    "post_vs_pre_responder",
-    "post_vs_pre_non_responder",
-    "interaction",
+from prepost.vocabulary import (
+    CONTRASTS, GROUPED, MIN_PAIRS, MIN_PER_GROUP, PAIRED, RESPONSES,
 )
-PAIRED = {"post_vs_pre", "post_vs_pre_responder", "post_vs_pre_non_responder", "interaction"}
-GROUPED = ("post_vs_pre_responder", "post_vs_pre_non_responder", "interaction")  # nbglm fits
+
 CHECK_COLUMNS = ["n_pairs", "n_up", "n_down", "paired_t_p", "wilcoxon_p"]
-RESPONSES = ("responder", "non_responder")
-MIN_PER_GROUP = 2
-MIN_PAIRS = 3  # paired contrasts: pairs in the model (as pairing.MIN_PAIRS for the dataset)
 SHRINK = ("none", "apeglm")
 
 log = logging.getLogger(__name__)
@@ -89,11 +81,6 @@ class ContrastSpec:
     pairs: pd.DataFrame | None = None
     meaning: str = ""
     summary: dict = field(default_factory=dict)
-
-
-def contrast_names() -> list[str]:
-    """The contrast names a config may list (for the schema's enum)."""
-    return list(CONTRASTS)
 
 
 def _as_bool(values: pd.Series) -> pd.Series:

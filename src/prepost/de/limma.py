@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import special, stats
 
 from prepost.stats import bh_adjust
-from prepost.de.results import RESULT_COLUMNS, check_samples
+from prepost.de.results import check_samples
 
 _QR_TOL = 1e-7  # R's lm.fit / LINPACK dqrdc2 tolerance for declaring a column aliased
 

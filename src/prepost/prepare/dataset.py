@@ -6,14 +6,17 @@ in seconds with the reason instead of after the DE step.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from prepost import expression, geo, io, pairing
-from prepost.datasets import values_kind
+from prepost import files
+from prepost.io import geo
+from prepost.prepare import expression, pairing
+from prepost.io.datasets import values_kind
 
 
 class PrepareError(ValueError):
@@ -54,7 +57,7 @@ def _count_columns_to_samples(
 def _read_table(path: str, what: str, **kw) -> pd.DataFrame:
     """read_tsv with a parse failure (ragged rows, empty file) reported against the file."""
     try:
-        return io.read_tsv(path, **kw)
+        return files.read_tsv(path, **kw)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise PrepareError(f"{path}: cannot read the {what} as a tab-separated table ({err})") from None
 
@@ -176,14 +179,17 @@ def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
 
 
 def write_prepared(p: Prepared, expression_path, samples_path, pairs_path, summary_path) -> None:
-    import json
-
-    io.write_parquet(p.expression, expression_path)
-    io.write_tsv(p.sheet, samples_path)
-    io.write_tsv(p.ledger, pairs_path)
+    files.write_parquet(p.expression, expression_path)
+    files.write_tsv(p.sheet, samples_path)
+    files.write_tsv(p.ledger, pairs_path)
     p.summary["values"] = p.values
-    io.write_text(json.dumps(p.summary, indent=2, sort_keys=True, default=str) + "\n", summary_path)
+    files.write_text(json.dumps(p.summary, indent=2, sort_keys=True, default=str) + "\n", summary_path)
 
 
-def read_expression(path: str | Path) -> pd.DataFrame:
-    return pd.read_parquet(path)
+def read_prepared(expression_path, samples_path, summary_path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """What write_prepared wrote: (expression genes x samples, sample sheet, summary dict with
+    ``values`` and ``dataset``), ids read as strings. Every downstream stage starts here."""
+    summary = json.loads(Path(summary_path).read_text())
+    data = pd.read_parquet(expression_path)
+    sheet = files.read_tsv(samples_path, dtype={"sample": str, "patient": str})
+    return data, sheet, summary

@@ -36,7 +36,7 @@ import requests
 import urllib3
 
 from prepost import __version__
-from prepost.io import atomic_path, read_tsv, write_tsv
+from prepost.files import atomic_path, read_tsv, write_tsv
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ tests agree without repeating the GEO layout.
 
 from __future__ import annotations
 
-from prepost import download
+from prepost.io import download
 
 
 def remote_files(ds: dict) -> dict[str, tuple[str, str]]:

@@ -18,7 +18,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from prepost import io
+from prepost import files
 
 COLUMNS = ["set", "description", "gene"]
 
@@ -86,7 +86,7 @@ def write_gmt(sets: pd.DataFrame, dest: str | os.PathLike) -> None:
         "\t".join([name, str(g["description"].iloc[0]), *g["gene"].astype(str)])
         for name, g in ((n, grouped.get_group(n)) for n in order)
     ]
-    with io.atomic_path(dest) as tmp:
+    with files.atomic_path(dest) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
 
@@ -115,7 +115,7 @@ def read_alias_table(path: str | os.PathLike) -> pd.DataFrame:
     download with ``Approved symbol`` plus ``Previous symbols`` and/or ``Alias symbols``
     (comma-separated lists).
     """
-    df = io.read_tsv(path, dtype=str).fillna("")
+    df = files.read_tsv(path, dtype=str).fillna("")
     if {"alias", "symbol"} <= set(df.columns):
         return alias_pairs(df[["alias", "symbol"]])
     if "Approved symbol" in df.columns:

@@ -8,20 +8,20 @@ table's own padj instead. Both adjusted values are reported.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from scipy import stats
 
-from prepost.stats import bh_adjust as bh  # one BH for the package (as R p.adjust)
-
-REPRODUCED = "reproduced"
-SAME_NS = "same direction, not significant"
-CONTRADICTED = "contradicted"
-OPPOSITE_NS = "opposite direction, not significant"
-NOT_TESTABLE = "not testable"
+from prepost import files
+from prepost.claims.catalogue import claim_rows, load_claims
+from prepost.claims.effects import dataset_effects
+from prepost.claims.published import absent_reason, read_published
+from prepost.claims.verdicts import verdicts
+from prepost.stats import bh_adjust as bh
+from prepost.vocabulary import ALPHA, PAIRED_GROUP
 
 COLUMNS = [
     "claim", "dataset", "contrast", "kind", "feature", "statement", "citation", "doi",
@@ -29,63 +29,6 @@ COLUMNS = [
     "ci_high", "pvalue", "padj", "claim_padj", "n_pairs", "n_moved", "nes", "nes_padj",
     "direction_observed", "verdict", "reason", "smd", "smd_se",
 ]
-PAIRED_GROUP = {"post_vs_pre": "all", "post_vs_pre_responder": "responder",
-                "post_vs_pre_non_responder": "non_responder"}
-
-
-class ClaimsError(ValueError):
-    """A claims catalogue that does not follow the schema."""
-
-
-def load_claims(path: str | Path, schema: str | Path | None = None) -> list[dict]:
-    """Read and, when a schema path is given, validate the claims catalogue."""
-    path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ClaimsError(f"{path}: not valid YAML ({err})") from None
-    if schema is not None:
-        import jsonschema
-
-        validator = jsonschema.Draft202012Validator(yaml.safe_load(Path(schema).read_text()))
-        errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
-        if errors:
-            err = errors[0]
-            where = ".".join(str(p) for p in err.path) or "(top level)"
-            raise ClaimsError(f"{path}: key {where}: {err.message}")
-    ids = [c["id"] for c in doc["claims"]]
-    dups = sorted({i for i in ids if ids.count(i) > 1})
-    if dups:
-        raise ClaimsError(f"{path}: duplicated claim id(s) {dups}")
-    return doc["claims"]
-
-
-def short_citation(cit: dict) -> str:
-    if not cit.get("authors"):
-        return cit.get("note") or cit.get("url", "")
-    first = cit["authors"].split(",")[0].strip()
-    return f"{first} et al. {cit['year']}, {cit['journal']}"
-
-
-def claim_rows(claims: list[dict]) -> pd.DataFrame:
-    """One row per claim x feature (each gene of a gene claim; the set of a set claim)."""
-    rows = [
-        {
-            "claim": c["id"],
-            "contrast": c["contrast"],
-            "kind": c["kind"],
-            "feature": f,
-            "statement": c["statement"],
-            "citation": short_citation(c["citation"]),
-            "doi": c["citation"].get("doi") or c["citation"].get("url", ""),
-            "published_p": c.get("published_p", np.nan),
-            "direction_expected": c["direction"],
-            "treatment": tuple(c.get("treatment", ())),
-        }
-        for c in claims
-        for f in (c["genes"] if c["kind"] == "gene_change" else [c["gene_set"]])
-    ]
-    return pd.DataFrame(rows)
 
 
 def _gene_evidence(row, de: pd.DataFrame | None, absent: str = "gene not in the expression data") -> dict:
@@ -151,7 +94,7 @@ def evaluate_dataset(
     gsea: dict[str, pd.DataFrame] | None = None,
     set_tests: pd.DataFrame | None = None,
     treatment: list[str] | None = None,
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
     adjust: str = "claims",
     effects: pd.DataFrame | None = None,
     published: dict | None = None,
@@ -178,7 +121,7 @@ def evaluate_dataset(
             ev = {"reason": f"contrast {row.contrast} not in the published table (it reports "
                             f"{published['contrast']})"}
         elif published is not None:
-            from prepost.published import absent_reason
+            
 
             ev = _gene_evidence(row, de.get(row.contrast), absent_reason(published))
         elif row.kind == "gene_change":
@@ -197,15 +140,10 @@ def evaluate_dataset(
     q = out["claim_padj"] if adjust == "claims" else out["padj"]
     significant = (q.astype(float) < alpha).to_numpy()
     testable = (out["reason"] == "").to_numpy()
-    observed = np.sign(out["effect"].to_numpy(dtype=float))
-    out["direction_observed"] = np.select([observed > 0, observed < 0], ["up", "down"], "none")
-    out.loc[~testable, "direction_observed"] = ""
-    same = (out["direction_observed"] == out["direction_expected"]).to_numpy()
-    out["verdict"] = np.select(
-        [~testable, same & significant, same, significant],
-        [NOT_TESTABLE, REPRODUCED, SAME_NS, CONTRADICTED],
-        OPPOSITE_NS,
+    out["direction_observed"], out["verdict"] = verdicts(
+        out["effect"], out["direction_expected"], significant, testable
     )
+    out.loc[~testable, "direction_observed"] = ""
     if adjust == "genome":
         filtered = testable & out["padj"].isna().to_numpy()
         out.loc[filtered, "reason"] = "padj not computed (independent filtering)"
@@ -224,7 +162,7 @@ def evaluate(
     gsea_tables: dict[str, dict[str, pd.DataFrame]] | None = None,
     set_tests: dict[str, pd.DataFrame] | None = None,
     treatments: dict[str, list[str]] | None = None,
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
     adjust: str = "claims",
     effects: dict[str, pd.DataFrame] | None = None,
     published: dict[str, dict] | None = None,
@@ -246,7 +184,7 @@ def evaluate(
 
 
 def run_claims(
-    claims_path, schema_path, tables: dict[str, dict], dest, *, treatments=None, alpha=0.05,
+    claims_path, schema_path, tables: dict[str, dict], dest, *, treatments=None, alpha=ALPHA,
     adjust="claims",
 ) -> pd.DataFrame:
     """Read the catalogue and each dataset's tables, write the claims table.
@@ -255,32 +193,27 @@ def run_claims(
     and for the standardised effects "expression", "samples", "summary", "set_scores": path};
     a published DE table: dataset -> {"published": path, "config": the dataset's config}.
     """
-    import json
-
-    from prepost import io, meta
-    from prepost import published as pub
-
     claims = load_claims(claims_path, schema_path)
     rows = claim_rows(claims)
     de, effects, published = {}, {}, {}
     for ds, t in tables.items():
         if "published" in t:
-            table = pub.read_published(t["published"], t["config"], ds)
+            table = read_published(t["published"], t["config"], ds)
             de[ds] = {t["config"]["contrast"]: table}
             effects[ds] = table.assign(contrast=t["config"]["contrast"]).rename(columns={"gene": "feature"})
             published[ds] = t["config"]
             continue
-        de[ds] = {c: io.read_tsv(p) for c, p in t["de"].items()}
+        de[ds] = {c: files.read_tsv(p) for c, p in t["de"].items()}
         if t.get("expression"):
             values = json.loads(Path(t["summary"]).read_text())["values"]
-            scores = io.read_tsv(t["set_scores"], dtype={"sample": str}) if t.get("set_scores") else None
-            effects[ds] = meta.dataset_effects(
+            scores = files.read_tsv(t["set_scores"], dtype={"sample": str}) if t.get("set_scores") else None
+            effects[ds] = dataset_effects(
                 rows[rows["contrast"].isin(list(t["de"]))], pd.read_parquet(t["expression"]), values,
-                io.read_tsv(t["samples"], dtype={"sample": str, "patient": str}), ds, scores,
+                files.read_tsv(t["samples"], dtype={"sample": str, "patient": str}), ds, scores,
             )
-    gsea = {ds: {c: io.read_tsv(p) for c, p in t.get("gsea", {}).items()} for ds, t in tables.items()}
-    sets = {ds: io.read_tsv(t["set_tests"]) for ds, t in tables.items() if t.get("set_tests")}
+    gsea = {ds: {c: files.read_tsv(p) for c, p in t.get("gsea", {}).items()} for ds, t in tables.items()}
+    sets = {ds: files.read_tsv(t["set_tests"]) for ds, t in tables.items() if t.get("set_tests")}
     table = evaluate(claims, de, gsea_tables=gsea, set_tests=sets, treatments=treatments,
                      alpha=alpha, adjust=adjust, effects=effects, published=published)
-    io.write_tsv(table, dest)
+    files.write_tsv(table, dest)
     return table

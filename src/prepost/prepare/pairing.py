@@ -13,12 +13,14 @@ import re
 import numpy as np
 import pandas as pd
 
+from prepost.de.contrasts import ContrastError, validate_contrasts
+from prepost.vocabulary import MIN_PAIRS, RESPONSES, UNKNOWN
+
 
 class PairingError(ValueError):
     """A pairing rule that cannot be applied, or a design that cannot be fitted."""
 
 
-MIN_PAIRS = 3
 SAMPLE_COLUMNS = ["sample", "title", "patient", "timepoint", "response", "in_pair", "usable"]
 LEDGER_COLUMNS = ["sample", "title", "patient", "timepoint", "response", "status", "reason"]
 
@@ -194,8 +196,6 @@ def paired_samples(sheet: pd.DataFrame) -> pd.DataFrame:
 
 def validate_design(sheet: pd.DataFrame, contrasts: list[str], dataset: str) -> dict:
     """Fail fast, naming the dataset and the fix, when a contrast cannot be estimated."""
-    from prepost.de.contrasts import ContrastError, validate_contrasts
-
     kept = paired_samples(sheet)
     n_pairs = kept["patient"].nunique()
     if n_pairs < MIN_PAIRS:
@@ -209,3 +209,38 @@ def validate_design(sheet: pd.DataFrame, contrasts: list[str], dataset: str) -> 
     except ContrastError as err:
         raise PairingError(f"{err}; fix the data or remove the contrast from the config") from None
     return summary
+
+
+def complete_pairs(expr: pd.DataFrame, sheet: pd.DataFrame, what: str) -> pd.DataFrame:
+    """One row per patient with both a pre and a post sample present in ``expr``:
+    columns pre, post (sample ids) and response. ``in_pair`` (bool or "True"/"False") is honoured."""
+    s = sheet.copy()
+    if "sample" in s.columns:
+        s = s.set_index("sample")
+    need = [c for c in ("patient", "timepoint") if c not in s.columns]
+    if need:
+        raise ValueError(f"{what}: sample sheet lacks column(s) {', '.join(need)}; expected "
+                         "sample, patient, timepoint, response, in_pair")
+    s.index = s.index.astype(str)
+    if "in_pair" in s.columns:
+        s = s[s["in_pair"].astype(str).str.lower().isin(["true", "1"])]
+    s = s[s["timepoint"].isin(["pre", "post"]) & s.index.isin(expr.columns.astype(str))]
+    dup = s.duplicated(["patient", "timepoint"], keep=False)
+    if dup.any():
+        bad = s[dup].sort_values(["patient", "timepoint"])
+        raise ValueError(
+            f"{what}: patient(s) {', '.join(sorted(bad['patient'].astype(str).unique()))} have "
+            "more than one pre or post sample; expected one of each (see pairs.tsv)"
+        )
+    wide = s.reset_index().pivot(index="patient", columns="timepoint", values=s.index.name or "index")
+    wide = wide.reindex(columns=["pre", "post"]).dropna()
+    resp = s["response"] if "response" in s.columns else pd.Series(pd.NA, index=s.index)
+    per_patient = (
+        pd.DataFrame({"patient": s["patient"], "response": resp})
+        .dropna().groupby("patient")["response"].first()
+    )
+    wide["response"] = (
+        wide.index.to_series().map(per_patient).fillna("unknown").astype(str)
+        .where(lambda r: r.isin([*RESPONSES, UNKNOWN]), UNKNOWN)
+    )
+    return wide.sort_index()

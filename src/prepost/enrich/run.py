@@ -1,18 +1,24 @@
 """Enrichment of one dataset: collections in, tidy tables out (glue between files and enrich).
 
-Kept apart from ``enrich`` (the statistics) so the functions there stay DataFrame-in,
+Kept apart from ``gsea`` and ``scores`` (the statistics) so the functions there stay DataFrame-in,
 DataFrame-out and testable without files.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import pandas as pd
 
-from prepost import download, enrich, genesets, io
+from prepost import files
+from prepost.enrich import genesets
+from prepost.enrich.gsea import ora, prerank
+from prepost.enrich.scores import paired_set_test, set_scores
+from prepost.io import download
+from prepost.prepare.dataset import read_prepared
+from prepost.stats import normalised_log2
+from prepost.vocabulary import COUNTS
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +55,7 @@ def fetch_collections(collections: list[dict], outdir, provenance_path, **fetch_
             }
         )
     table = pd.DataFrame(rows, columns=PROVENANCE_COLUMNS)
-    io.write_tsv(table, provenance_path)
+    files.write_tsv(table, provenance_path)
     return table
 
 
@@ -79,7 +85,7 @@ def load_sets(gmt_paths: dict[str, str], genes, aliases=None) -> tuple[pd.DataFr
 
 
 def _log2_values(data: pd.DataFrame, values: str) -> pd.DataFrame:
-    return enrich.log2_normalised(data) if values == "counts" else data
+    return normalised_log2(data) if values == COUNTS else data
 
 
 def run_contrast_enrichment(
@@ -87,10 +93,10 @@ def run_contrast_enrichment(
     report_dest, threads: int = 1,
 ) -> dict:
     """Prerank GSEA on the DE statistic and ORA of significant up/down genes, one contrast."""
-    de = io.read_tsv(de_path)
+    de = files.read_tsv(de_path)
     genes = pd.read_parquet(expression_path).index
     sets, report = load_sets(gmt_paths, genes, settings.get("alias_table"))
-    gsea = enrich.prerank(
+    gsea = prerank(
         de, sets, method=settings["method"], permutations=settings["permutations"],
         seed=settings["seed"], threads=threads, min_size=settings["min_size"],
         max_size=settings["max_size"],
@@ -98,14 +104,14 @@ def run_contrast_enrichment(
     coll = sets.drop_duplicates("set").set_index("set")["collection"]
     gsea.insert(0, "collection", gsea["set"].map(coll))
     ora = pd.concat(
-        [enrich.ora(de, sets, alpha=settings["ora_alpha"], lfc=settings["ora_lfc"], direction=d)
+        [ora(de, sets, alpha=settings["ora_alpha"], lfc=settings["ora_lfc"], direction=d)
          for d in ("up", "down")],
         ignore_index=True,
     )
     ora.insert(0, "collection", ora["set"].map(coll))
-    io.write_tsv(gsea, gsea_dest)
-    io.write_tsv(ora, ora_dest)
-    io.write_tsv(report, report_dest)
+    files.write_tsv(gsea, gsea_dest)
+    files.write_tsv(ora, ora_dest)
+    files.write_tsv(report, report_dest)
     return {"sets_tested": len(gsea), "gsea_padj_lt_0.05": int((gsea["padj"] < 0.05).sum())}
 
 
@@ -114,14 +120,13 @@ def run_set_scores(
     scores_dest, tests_dest,
 ) -> dict:
     """Per-sample set scores, and their paired change per patient (all, and by response)."""
-    summary = json.loads(Path(summary_path).read_text())
-    data = _log2_values(pd.read_parquet(expression_path), summary["values"])
-    sheet = io.read_tsv(samples_path, dtype={"sample": str, "patient": str})
+    data, sheet, summary = read_prepared(expression_path, samples_path, summary_path)
+    data = _log2_values(data, summary["values"])
     sets, _ = load_sets(gmt_paths, data.index, settings.get("alias_table"))
-    scores = enrich.set_scores(data, sets, method=settings["score_method"], min_size=settings["min_size"])
+    scores = set_scores(data, sets, method=settings["score_method"], min_size=settings["min_size"])
     paired = sheet[sheet["in_pair"].astype(str).str.lower() == "true"]
     by = "response" if paired["response"].notna().any() else None
-    tests = enrich.paired_set_test(scores, paired, by=by)
-    io.write_tsv(scores, scores_dest)
-    io.write_tsv(tests, tests_dest)
+    tests = paired_set_test(scores, paired, by=by)
+    files.write_tsv(scores, scores_dest)
+    files.write_tsv(tests, tests_dest)
     return {"sets_scored": int(scores["set"].nunique())}

@@ -13,7 +13,7 @@ low) / (2 q) with q the normal quantile of ``ci_level`` (or the t quantile on ``
 degrees of freedom when the CI is t-based, as limma's topTable(confint=TRUE)); the ``stat``
 column, se = log2fc / t; the p-value, |t| = qt(1 - p/2, df) with df = n - 1 (paired) or
 n1 + n2 - 2, and the sign of log2fc. The t statistic for the standardised effect
-(prepost.meta.effect_from_t) comes from ``stat`` when mapped, else log2fc / se.
+(prepost.claims.effects.effect_from_t) comes from ``stat`` when mapped, else log2fc / se.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from prepost import meta
+from prepost.claims.effects import effect_from_t
+from prepost.io import download
+from prepost.vocabulary import PAIRED_GROUP
 
 COLUMN_KEYS = ("gene", "log2fc", "se", "ci_low", "ci_high", "stat", "pvalue", "padj")
-PAIRED = {"post_vs_pre", "post_vs_pre_responder", "post_vs_pre_non_responder"}
 
 
 class PublishedTableError(ValueError):
@@ -78,7 +79,7 @@ def _numeric(df: pd.DataFrame, col: str, path: Path) -> pd.Series:
 def sample_sizes(ds: dict, name: str) -> dict:
     """{'n': pairs} for a paired contrast, {'n1', 'n2'} (responders, non-responders) otherwise."""
     contrast = ds["contrast"]
-    if contrast in PAIRED:
+    if contrast in PAIRED_GROUP:
         if "n_pairs" not in ds:
             raise PublishedTableError(f"dataset {name!r}: contrast {contrast} needs n_pairs")
         return {"n": int(ds["n_pairs"])}
@@ -131,7 +132,7 @@ def read_published(path: str | Path, ds: dict, name: str) -> pd.DataFrame:
     if out["pvalue"].isna().all():  # no p column: the Wald/t p from the derived t
         out["pvalue"] = 2 * stats.t.sf(np.abs(t), df_t)
     out["df_total"] = float(ci_df) if ci_df else np.inf
-    eff = meta.effect_from_t(t.to_numpy(), **sizes)
+    eff = effect_from_t(t.to_numpy(), **sizes)
     out[["smd", "smd_se", "smd_n"]] = eff.to_numpy()
     out = out.drop_duplicates("gene", keep="first")  # first row of a repeated symbol, as ranked
     return out[["gene", "log2fc", "lfc_se", "stat", "pvalue", "padj", "df_total", "smd", "smd_se",
@@ -146,10 +147,8 @@ def absent_reason(ds: dict) -> str:
 
 
 def fetch_published(ds: dict, name: str, dest, **fetch_kw) -> dict:
-    """Copy or download the table to ``dest`` through prepost.download (sha256 checked when
+    """Copy or download the table to ``dest`` through prepost.io.download (sha256 checked when
     configured), then parse it once so a mis-mapped table fails here, naming the file."""
-    from prepost import download
-
     src = source(ds)
     want = ds["table"].get("sha256")
     expect = "gzip" if src.lower().endswith(".gz") else "text"

@@ -33,7 +33,8 @@ import jinja2
 import pandas as pd
 import yaml
 
-from prepost import io
+from prepost import files
+from prepost.vocabulary import ALPHA
 
 SOFTWARE = ["snakemake", "pandas", "numpy", "scipy", "pydeseq2", "gseapy", "matplotlib", "jinja2"]
 TOP_N = 20
@@ -59,7 +60,7 @@ class ReportError(ValueError):
 
 def _read(path, what: str, **kw) -> pd.DataFrame:
     try:
-        return io.read_tsv(path, **kw)
+        return files.read_tsv(path, **kw)
     except (OSError, ValueError, pd.errors.ParserError) as err:
         raise ReportError(f"report: cannot read {what} {str(path)!r}: {err}") from None
 
@@ -147,23 +148,23 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
         sec["outlier_rule"] = str(sq["rule"].iloc[0]) if len(sq) else ""
         sec["samples_qc"] = _rows(sq, [c for c in sq.columns if c != "rule"])
     sec["contrasts"] = []
-    for c, files in (d.get("contrasts") or {}).items():  # the configured order
+    for c, paths in (d.get("contrasts") or {}).items():  # the configured order
         entry = {"name": c, "plots": []}
-        if files.get("table"):
-            de = _read(files["table"], f"DE table ({name}, {c})")
+        if paths.get("table"):
+            de = _read(paths["table"], f"DE table ({name}, {c})")
             entry["n_tested"] = int(de["pvalue"].notna().sum()) if "pvalue" in de else len(de)
-            entry["n_sig"] = int((de["padj"] < 0.05).sum()) if "padj" in de else 0
+            entry["n_sig"] = int((de["padj"] < ALPHA).sum()) if "padj" in de else 0
             top = de.sort_values(["padj", "pvalue"], kind="mergesort", na_position="last").head(top_n)
             entry["top"] = _rows(top, DE_COLUMNS)
         for title, key in (("Volcano", "volcano"), ("MA", "ma"), ("Slopes", "slopes")):
-            uri = _img(files.get(key))
+            uri = _img(paths.get(key))
             if uri:
                 entry["plots"].append((title, uri))
-        if files.get("gsea"):
-            g = _read(files["gsea"], f"GSEA table ({name}, {c})")
+        if paths.get("gsea"):
+            g = _read(paths["gsea"], f"GSEA table ({name}, {c})")
             g = g.sort_values(["padj", "pvalue"], kind="mergesort", na_position="last").head(top_n)
             entry["gsea"] = _rows(g, GSEA_COLUMNS)
-        entry["dotplot"] = _img(files.get("dotplot"))
+        entry["dotplot"] = _img(paths.get("dotplot"))
         sec["contrasts"].append(entry)
     sec["set_slopes"] = _img(d.get("set_slopes"))
     if d.get("manifest"):
@@ -245,7 +246,7 @@ def build_report(layout: dict, dest, config: dict, *, top_n: int = TOP_N) -> dic
         meta["forest"] = [(c, u) for c, u in uris if u]
     versions = software_versions()
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("prepost", "templates"),
+        loader=jinja2.PackageLoader("prepost.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -258,6 +259,6 @@ def build_report(layout: dict, dest, config: dict, *, top_n: int = TOP_N) -> dic
         config_yaml=yaml.safe_dump(config, sort_keys=True, default_flow_style=False),
         methods=methods_text(config, datasets, versions),
     )
-    io.write_text(html, dest)
+    files.write_text(html, dest)
     return {"datasets": len(datasets), "claims": len(claims["rows"]) if claims else 0,
             "meta": len(meta["rows"]) if meta else 0, "bytes": len(html.encode())}

@@ -1,0 +1,64 @@
+"""The claims catalogue (config/claims.yaml): read, validated against its schema, one row per
+claim x feature."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import yaml
+
+
+class ClaimsError(ValueError):
+    """A claims catalogue that does not follow the schema."""
+
+
+def load_claims(path: str | Path, schema: str | Path | None = None) -> list[dict]:
+    """Read and, when a schema path is given, validate the claims catalogue."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ClaimsError(f"{path}: not valid YAML ({err})") from None
+    if schema is not None:
+        validator = jsonschema.Draft202012Validator(yaml.safe_load(Path(schema).read_text()))
+        errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+        if errors:
+            err = errors[0]
+            where = ".".join(str(p) for p in err.path) or "(top level)"
+            raise ClaimsError(f"{path}: key {where}: {err.message}")
+    ids = [c["id"] for c in doc["claims"]]
+    dups = sorted({i for i in ids if ids.count(i) > 1})
+    if dups:
+        raise ClaimsError(f"{path}: duplicated claim id(s) {dups}")
+    return doc["claims"]
+
+
+def short_citation(cit: dict) -> str:
+    if not cit.get("authors"):
+        return cit.get("note") or cit.get("url", "")
+    first = cit["authors"].split(",")[0].strip()
+    return f"{first} et al. {cit['year']}, {cit['journal']}"
+
+
+def claim_rows(claims: list[dict]) -> pd.DataFrame:
+    """One row per claim x feature (each gene of a gene claim; the set of a set claim)."""
+    rows = [
+        {
+            "claim": c["id"],
+            "contrast": c["contrast"],
+            "kind": c["kind"],
+            "feature": f,
+            "statement": c["statement"],
+            "citation": short_citation(c["citation"]),
+            "doi": c["citation"].get("doi") or c["citation"].get("url", ""),
+            "published_p": c.get("published_p", np.nan),
+            "direction_expected": c["direction"],
+            "treatment": tuple(c.get("treatment", ())),
+        }
+        for c in claims
+        for f in (c["genes"] if c["kind"] == "gene_change" else [c["gene_set"]])
+    ]
+    return pd.DataFrame(rows)

@@ -1,0 +1,1 @@
+"""Gene sets (GMT, aliases), prerank GSEA and ORA, per-sample set scores."""

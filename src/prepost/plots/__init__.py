@@ -1,0 +1,1 @@
+"""Plots by stage (de, enrich, qc, claims) on one deterministic Agg backend (plots.common)."""

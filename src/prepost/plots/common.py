@@ -1,0 +1,152 @@
+"""What every plot shares: colours, the headless deterministic canvas, atomic saving, and the
+paired slope panels drawn for genes (plots.de) and for set scores (plots.enrich).
+
+Figures are built on ``matplotlib.figure.Figure`` with an explicit Agg canvas, never through
+pyplot: no global backend is switched (so importing this module cannot disturb a session that
+already uses pyplot with another backend), no figure is left open, and no display is needed.
+Each figure is drawn inside matplotlib's ``default`` style so a user's matplotlibrc cannot change
+the output, and saved without dates or software stamps (PNG ``Software``, SVG/PDF dates; SVG ids
+from a fixed ``svg.hashsalt``), so a rerun that changes nothing changes no byte. Files are written
+to a temporary name and renamed (``prepost.files.atomic_path``); the format follows the
+destination's suffix (.png, .svg or .pdf).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from pathlib import Path
+
+import matplotlib
+import matplotlib.style
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from prepost.files import atomic_path
+
+
+# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
+UP, DOWN, NS = "#D55E00", "#0072B2", "#BBBBBB"
+
+
+RESPONSE_COLOURS = {"responder": "#009E73", "non_responder": "#CC79A7", "unknown": "#999999"}
+
+
+RESPONSE_LABELS = {"responder": "responder", "non_responder": "non-responder", "unknown": "unknown"}
+
+
+DPI = 150
+
+
+# Slope plot geometry, in inches (documented so a caller can predict the image size).
+PANEL_W, PANEL_H, SLOPE_MAX_COLS = 2.4, 2.6, 4
+
+
+SLOPE_EXTRA_W, SLOPE_EXTRA_H = 0.4, 1.0
+
+
+_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+
+_METADATA = {
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None},
+}
+
+
+def format_of(dest: str | os.PathLike) -> str:
+    suffix = Path(dest).suffix.lower()
+    if suffix not in _FORMATS:
+        raise ValueError(
+            f"plot destination {str(dest)!r}: suffix {suffix or '(none)'!r} is not a supported "
+            f"format; expected one of {', '.join(_FORMATS)}"
+        )
+    return _FORMATS[suffix]
+
+
+def new_figure(width: float, height: float, dpi: int) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)  # explicit Agg canvas: no pyplot, no global backend switch
+    return fig
+
+
+def save(fig: Figure, dest: str | os.PathLike, dpi: int) -> None:
+    """Save deterministically: explicit format, no timestamps, fixed SVG id salt, atomic rename."""
+    fmt = format_of(dest)
+    with matplotlib.rc_context({"svg.hashsalt": "prepost", "pdf.compression": 6}):
+        with atomic_path(dest) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
+
+
+def default_style(func):
+    """Draw inside matplotlib's ``default`` style, so a user's matplotlibrc or an rc change made
+    by the calling session cannot alter the bytes written (backend keys are not touched)."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with matplotlib.style.context("default"):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def fmt_p(p: float) -> str:
+    return "NA" if not np.isfinite(p) else f"{p:.2g}"
+
+
+def signed(x: float, fmt: str = "+.2f") -> str:
+    return f"{x:{fmt}}".replace("-", "−")
+
+
+def slope_panels(fig: Figure, names: list[str], labels: list[str], pre: np.ndarray,
+                  post: np.ndarray, response: pd.Series, ylabel: str,
+                  empty_text: str, title_size: float = 8.5) -> tuple[np.ndarray, np.ndarray]:
+    """Draw slope panels (rows of ``pre``/``post`` = panels, columns = patients) in the style
+    of ``slope_plot``; returns lines per panel and mean within-patient change."""
+    ok = np.isfinite(pre) & np.isfinite(post)
+    n = ok.sum(axis=1)
+    with np.errstate(invalid="ignore"):
+        delta = np.where(ok, post - pre, 0.0)
+        mean_change = np.where(n > 0, delta.sum(axis=1) / np.maximum(n, 1), np.nan)
+        mean_pre = np.where(n > 0, np.where(ok, pre, 0).sum(axis=1) / np.maximum(n, 1), np.nan)
+    mean_post = mean_pre + mean_change
+    n_panels = max(len(names), 1)
+    cols = min(n_panels, SLOPE_MAX_COLS)
+    rows = math.ceil(n_panels / cols)
+    fig.set_size_inches(SLOPE_EXTRA_W + PANEL_W * cols, SLOPE_EXTRA_H + PANEL_H * rows)
+    colours = response.map(RESPONSE_COLOURS).to_numpy()
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for k, ax in enumerate(axes.ravel()):
+        if k >= len(names):
+            ax.set_axis_off()
+            continue
+        j = np.flatnonzero(ok[k])
+        segs = np.stack([np.zeros(j.size), pre[k, j], np.ones(j.size), post[k, j]], axis=1)
+        ax.add_collection(LineCollection(segs.reshape(-1, 2, 2), colors=colours[j], lw=0.9,
+                                         alpha=0.75, zorder=2), autolim=True)
+        ax.scatter(np.repeat([0.0, 1.0], j.size), np.concatenate([pre[k, j], post[k, j]]),
+                   c=np.concatenate([colours[j], colours[j]]), s=6, linewidths=0, zorder=2)
+        if n[k]:
+            ax.plot([0, 1], [mean_pre[k], mean_post[k]], color="black", lw=2.2, zorder=3)
+        ax.set_xticks([0, 1], ["pre", "post"])
+        ax.set_xlim(-0.25, 1.25)
+        ax.set_title(labels[k], fontsize=title_size, fontweight="bold")
+        ax.set_xlabel(f"mean post − pre {signed(mean_change[k])}  (n = {n[k]})", fontsize=7)
+        ax.margins(y=0.08)
+        ax.tick_params(labelsize=7)
+        if k % cols == 0:
+            ax.set_ylabel(ylabel, fontsize=8)
+    if not names:
+        axes[0, 0].text(0.5, 0.5, empty_text, ha="center", va="center",
+                        transform=axes[0, 0].transAxes, fontsize=9)
+    shown = [r for r in RESPONSE_COLOURS if (response == r).any()]
+    handles = [Line2D([], [], color=RESPONSE_COLOURS[r], lw=1.5, label=RESPONSE_LABELS[r]) for r in shown]
+    handles.append(Line2D([], [], color="black", lw=2.2, label="mean"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7,
+               frameon=False)
+    return n, mean_change

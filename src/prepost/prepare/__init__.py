@@ -1,0 +1,1 @@
+"""From downloaded files to a clean genes x samples matrix and a paired sample sheet."""

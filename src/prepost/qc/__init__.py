@@ -1,0 +1,1 @@
+"""Sample QC: PCA, correlation, distributions, pair identity and outlier flags."""
