@@ -46,7 +46,7 @@ report: $(STAMP)
 	$(BIN)/snakemake --report results/snakemake-report.html
 
 demo-data: $(STAMP)
-	$(BIN)/python -m prepost.demo resources/demo
+	$(BIN)/python tools/prepost_demo.py resources/demo
 
 clean:
 	rm -rf results .snakemake

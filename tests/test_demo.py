@@ -1,4 +1,4 @@
-"""The embedded demo: committed files are exactly what prepost.demo writes, in GEO's formats,
+"""The embedded demo: committed files are exactly what tools/prepost_demo.py writes, in GEO's formats,
 and the planted truth is what a naive, independent analysis of those files recovers."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prepost import demo
+import prepost_demo as demo
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "resources" / "demo"
@@ -88,7 +88,7 @@ def _paired_diffs(expr: pd.DataFrame, smp: pd.DataFrame) -> tuple[pd.DataFrame, 
 
 def test_committed_demo_is_what_the_generator_writes(regen):
     committed, fresh = _files(COMMITTED), _files(regen)
-    assert sorted(committed) == sorted(fresh), "files differ: rerun `python -m prepost.demo`"
+    assert sorted(committed) == sorted(fresh), "files differ: rerun `make demo-data`"
     changed = [name for name in fresh if fresh[name] != committed[name]]
     assert not changed, f"regenerated files differ from resources/demo: {changed}"
     assert sum(map(len, committed.values())) < 3 * 2**20

@@ -3,7 +3,7 @@
 Why: the issue's targets (200 samples in 5 min, time linear in datasets, < 4 GB per rule at 600
 samples) must be measured on inputs that go through the same download -> parse -> collapse -> DE
 -> enrichment -> claims path as real GEO series. So the cohorts are written with the demo's own
-writers (``prepost.demo``: series matrix, GPL ``.annot``, supplementary count table, gzip with
+writers (``tools/prepost_demo.py``: series matrix, GPL ``.annot``, supplementary count table, gzip with
 mtime 0) into a local folder laid out like GEO's FTP tree, at 20,000 genes instead of 2,000.
 
 Every dataset is a pure function of (kind, samples, index, seed), so scenarios share files: the
@@ -28,9 +28,11 @@ import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tools"))  # the demo generator (not part of the package)
 
-from prepost import demo, download  # noqa: E402
+import prepost_demo as demo  # noqa: E402
+
+from prepost.io import download  # noqa: E402
 
 N_GENES = 20_000
 SEED = 20261123
@@ -49,7 +51,7 @@ ALL_CONTRASTS = [
 def gene_universe(n_genes: int = N_GENES, seed: int = SEED) -> pd.DataFrame:
     """The demo's curated genes and planted effects plus SCALEnnnnn fillers, ``n_genes`` in all.
 
-    Same columns as ``prepost.demo.gene_universe`` (so demo.array_probes / array_values /
+    Same columns as ``prepost_demo.gene_universe`` (so demo.array_probes / array_values /
     rnaseq_counts accept it); both cohorts measure every gene.
     """
     rng = np.random.default_rng([seed, 101])

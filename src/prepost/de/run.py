@@ -46,15 +46,15 @@ def genes_of_interest(dataset: dict, claims_path) -> list[str]:
     return list(seen)
 
 
-def slope_samples(data: pd.DataFrame, sheet: pd.DataFrame, contrast: str, dataset: str,
-                  covariates=()) -> tuple[pd.DataFrame, pd.Series | None]:
+def slope_samples(data: pd.DataFrame, values: str, sheet: pd.DataFrame, contrast: str,
+                  dataset: str, covariates=()) -> tuple[pd.DataFrame, pd.Series | None]:
     """The patients a contrast's slope plot draws and the size factors it normalises with.
 
     A paired contrast draws the pairs of its model (a within-group contrast: that group's) on
     the DE's size factors, i.e. median of ratios over the samples its model was fitted on, so
     each panel's mean change is on the scale of the table's log2fc. The unpaired pre-treatment
     contrast has no pairs: every complete pair of the sheet is drawn, normalised over the
-    drawn samples. Returns (sheet rows to draw, size factors or None)."""
+    drawn samples. Returns (sheet rows to draw, size factors; None for log2 values)."""
     spec = contrasts.build_contrast(sheet, contrast, dataset, available=data.columns,
                                     covariates=list(covariates or []))
     if contrast not in PAIRED:
@@ -64,6 +64,8 @@ def slope_samples(data: pd.DataFrame, sheet: pd.DataFrame, contrast: str, datase
     else:  # interaction: every pair in the model
         drawn = set(map(str, spec.samples.index))
     rows = sheet[sheet["sample"].astype(str).isin(drawn)]
+    if values != COUNTS:
+        return rows, None
     samples = [str(s) for s in spec.samples.index]
     sf = pd.Series(size_factors(count_values(data[samples])), index=samples, name="size_factor")
     return rows, sf
@@ -77,10 +79,10 @@ def plot_contrast(
     data, sheet, summary = read_prepared(expression_path, samples_path, summary_path)
     counts = summary["values"] == COUNTS
     de = files.read_tsv(de_path)
-    rows, sf = slope_samples(data, sheet, contrast, summary["dataset"], covariates)
+    rows, sf = slope_samples(data, summary["values"], sheet, contrast, summary["dataset"], covariates)
     return {
         "volcano": volcano(de, volcano_png, title, alpha=alpha, label_genes=genes),
         "ma": ma_plot(de, ma_png, title, alpha=alpha, log_x=counts, label_genes=genes),
         "slopes": slope_plot(data, rows, genes, slopes_png, title,
-                             values=COUNTS if counts else LOG2, size_factors=sf if counts else None),
+                             values=COUNTS if counts else LOG2, size_factors=sf),
     }
