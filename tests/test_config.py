@@ -58,3 +58,27 @@ def test_message_gives_the_full_key_path(config):
     config["datasets"]["demo_array"]["pairing"]["timepoint"]["map"]["pre-treatment"] = "baseline"
     with pytest.raises(WorkflowError, match=r"\['datasets'\]\['demo_array'\]\['pairing'\]\['timepoint'\]\['map'\]\['pre-treatment'\]"):
         check(config)
+
+
+def test_schemas_list_the_package_contrasts():
+    """The contrast names are defined once in prepost.vocabulary; the two schemas (config and
+    claims catalogue) must list exactly those."""
+    from prepost.vocabulary import CONTRASTS
+
+    config_schema = yaml.safe_load(Path(SCHEMA).read_text())
+    assert config_schema["definitions"]["contrast"]["enum"] == list(CONTRASTS)
+    claims_schema = yaml.safe_load((ROOT / "workflow/schemas/claims.schema.yaml").read_text())
+    found = []
+
+    def walk(x):
+        if isinstance(x, dict):
+            if "contrast" in x and isinstance(x["contrast"], dict) and "enum" in x["contrast"]:
+                found.append(x["contrast"]["enum"])
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(claims_schema)
+    assert found == [list(CONTRASTS)]

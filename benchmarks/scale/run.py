@@ -151,7 +151,7 @@ def run_scenario(scenario: str, kinds: list[str], contrasts: list[str], cores: i
 def rule_of(path: Path, datasets: list[str], contrasts: list[str]) -> tuple[str, str, str]:
     """(dataset, rule, contrast) from results/benchmarks/[<ds>/]<rule>[_<contrast>].tsv."""
     ds = path.parent.name if path.parent.name in datasets else ""
-    stem = path.stem
+    stem = path.name.split(".", 1)[0]  # download.<file>.tsv: one job per downloaded file
     for c in sorted(contrasts, key=len, reverse=True):
         if stem.endswith("_" + c):
             return ds, stem[: -len(c) - 1], c

@@ -5,52 +5,48 @@ rule published_table:
     input:
         published_input,
     output:
-        table=f"{RESOURCES}/published/{{ds}}/table",
+        table=P.published_table("{ds}"),
     log:
-        f"{LOGS}/{{ds}}/published_table.log",
+        P.log("{ds}", "published_table"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{ds}}/published_table.tsv"
+        P.benchmark("{ds}", "published_table")
     conda:
         "../../envs/analysis.yaml"
     resources:
         mem_mb=500,
         runtime=30,
     params:
-        dataset=dataset,
-        name=lambda wc: wc.ds,
-        offline=config["download"]["offline"],
-        timeout=config["download"]["timeout"],
-        retries=config["download"]["retries"],
-        backoff=config["download"]["backoff"],
+        dataset=lambda wc: params_of(wc, "published_table"),
+        settings=download_settings(),
     script:
         "../scripts/claims_published.py"
 
 
 rule claims:
     """Each published finding in the claims catalogue, checked in every dataset, with its
-    standardised effect (prepost.meta) from the per-sample values or the published table.
+    standardised effect (prepost.claims.effects) from the per-sample values or the published table.
     """
     input:
         claims=config["claims"],
         tables=claims_inputs(),
-        gsea=[f for f in enrichment_targets() if f.endswith("gsea.tsv")],
+        gsea=[P.enrich(ds, c, "gsea") for ds in EXPRESSION for c in contrasts_of(ds)],
     output:
         table=report(
-            f"{RESULTS}/claims.tsv",
+            P.claims(),
             caption="../report/claims.rst",
             category="Claims",
         ),
     log:
-        f"{LOGS}/claims.log",
+        P.log("", "claims"),
     benchmark:
-        f"{RESULTS}/benchmarks/claims.tsv"
+        P.benchmark("", "claims")
     conda:
         "../../envs/analysis.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
     params:
-        schema=str(Path(workflow.basedir) / "workflow/schemas/claims.schema.yaml"),
+        schema=os.path.join(workflow.basedir, "workflow/schemas/claims.schema.yaml"),
         tables=claims_tables(),
         treatments={ds: config["datasets"][ds].get("treatment", []) for ds in DATASETS},
         alpha=config["claims_settings"]["alpha"],
@@ -65,19 +61,19 @@ rule claims_meta:
     input:
         table=rules.claims.output.table,
     output:
-        meta=f"{RESULTS}/claims_meta.tsv",
-        forest=[f"{RESULTS}/claims/forest/{c}.png" for c in claim_ids()],
+        meta=P.claims_meta(),
+        forest=[P.forest(c) for c in CLAIM_IDS],
     log:
-        f"{LOGS}/claims_meta.log",
+        P.log("", "claims_meta"),
     benchmark:
-        f"{RESULTS}/benchmarks/claims_meta.tsv"
+        P.benchmark("", "claims_meta")
     conda:
         "../../envs/analysis.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
     params:
-        claim_ids=claim_ids(),
+        claim_ids=CLAIM_IDS,
         forest_dir=lambda w, output: os.path.dirname(output.forest[0]),
         alpha=config["claims_settings"]["alpha"],
         cohorts={
@@ -85,6 +81,6 @@ rule claims_meta:
             for ds in DATASETS
             if "cohort" in config["datasets"][ds]
         },
-        published=published_datasets(),
+        published=PUBLISHED,
     script:
         "../scripts/claims_meta.py"

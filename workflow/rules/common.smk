@@ -1,15 +1,14 @@
 import os
-import sys
-from pathlib import Path
+import re
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
-min_version("9.0")
+# The package is installed (`make setup`: pip install -e .; the conda envs: pip -e ..).
+from prepost.io.datasets import dataset_params, remote_files, values_kind
+from prepost.paths import DE_PLOTS, GSEA_PLOTS, QC_PLOTS, QC_TABLES, Layout
 
-# The package lives in src/; make it importable here even without `pip install -e .`.
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from prepost.datasets import remote_files  # noqa: E402
+min_version("9.0")
 
 if not config:
     raise WorkflowError(
@@ -18,25 +17,19 @@ if not config:
     )
 validate(config, "../schemas/config.schema.yaml")
 
-RESULTS = config["results"]
-RESOURCES = config["resources"]
-LOGS = f"{RESULTS}/logs"
+P = Layout(config["results"], config["resources"])
 DATASETS = sorted(config["datasets"])
-GEO_DATASETS = [
-    d
-    for d in DATASETS
-    if config["datasets"][d]["kind"] not in ("local", "published_de")
-]
-
-
-def expression_datasets():
-    """Datasets with an expression matrix (every kind but published_de): they get prepare, DE,
-    enrichment and QC rules; a published DE table feeds only the claims engine."""
-    return [d for d in DATASETS if config["datasets"][d]["kind"] != "published_de"]
-
-
-def published_datasets():
-    return [d for d in DATASETS if config["datasets"][d]["kind"] == "published_de"]
+KIND = {ds: config["datasets"][ds]["kind"] for ds in DATASETS}
+GEO_DATASETS = [d for d in DATASETS if KIND[d] not in ("local", "published_de")]
+# expression datasets get prepare, DE, enrichment and QC; a published DE table only claims
+EXPRESSION = [d for d in DATASETS if KIND[d] != "published_de"]
+PUBLISHED = [d for d in DATASETS if KIND[d] == "published_de"]
+COUNT_DATASETS = [d for d in EXPRESSION if values_kind(config["datasets"][d]) == "counts"]
+# GEO files per dataset: local name -> path relative to the GEO base URL
+GEO_FILES = {
+    ds: {local: rel for rel, local in remote_files(config["datasets"][ds]).values()}
+    for ds in GEO_DATASETS
+}
 
 
 def claim_ids():
@@ -47,114 +40,132 @@ def claim_ids():
         return [c["id"] for c in yaml.safe_load(fh)["claims"]]
 
 
+CLAIM_IDS = claim_ids()
+
+
 wildcard_constraints:
     ds="|".join(DATASETS),
     contrast="[a-z_]+",
-
-
-def dataset(wildcards):
-    return config["datasets"][wildcards.ds]
+    file="|".join(
+        sorted({re.escape(f) for files in GEO_FILES.values() for f in files}) or ["^$"]
+    ),
 
 
 def contrasts_of(ds):
     return config["datasets"][ds].get("contrasts", ["post_vs_pre"])
 
 
+def params_of(wildcards, rule):
+    """The dataset config keys one rule reads (so editing another key reruns nothing)."""
+    return dataset_params(config["datasets"][wildcards.ds], rule)
+
+
+def geo_files(ds):
+    return [P.geo_file(ds, name) for name in GEO_FILES[ds]]
+
+
+def prepare_files(wildcards):
+    """Role -> local path of each input file of a dataset (series matrix, platform, counts)."""
+    ds = config["datasets"][wildcards.ds]
+    if ds["kind"] == "local":
+        return {"expression": ds["expression"], "samples": ds["samples"]}
+    return {
+        role: P.geo_file(wildcards.ds, local)
+        for role, (_, local) in remote_files(ds).items()
+    }
+
+
+def prepare_input(wildcards):
+    files = prepare_files(wildcards)
+    if wildcards.ds in GEO_DATASETS:
+        files["manifest"] = P.manifest(wildcards.ds)
+    return files
+
+
 def de_tables():
-    return [
-        f"{RESULTS}/{ds}/de/{contrast}.tsv"
-        for ds in expression_datasets()
-        for contrast in contrasts_of(ds)
-    ]
+    return [P.de_table(ds, c) for ds in EXPRESSION for c in contrasts_of(ds)]
 
 
 def de_plots():
     return [
-        f"{RESULTS}/{ds}/de/{contrast}.{kind}.png"
-        for ds in expression_datasets()
-        for contrast in contrasts_of(ds)
-        for kind in ("volcano", "ma", "slopes")
+        P.de_plot(ds, c, kind)
+        for ds in EXPRESSION
+        for c in contrasts_of(ds)
+        for kind in DE_PLOTS
     ]
 
 
 def enrichment_targets():
     per_contrast = [
-        f"{RESULTS}/{ds}/enrich/{contrast}/{name}"
-        for ds in expression_datasets()
-        for contrast in contrasts_of(ds)
-        for name in ("gsea.tsv", "ora.tsv", "gsea.dotplot.png", "gsea.running.png")
+        path
+        for ds in EXPRESSION
+        for c in contrasts_of(ds)
+        for path in (
+            P.enrich(ds, c, "gsea"),
+            P.enrich(ds, c, "ora"),
+            *[P.gsea_plot(ds, c, kind) for kind in GSEA_PLOTS],
+        )
     ]
-    per_dataset = [
-        f"{RESULTS}/{ds}/enrich/{name}"
-        for ds in expression_datasets()
-        for name in ("set_tests.tsv", "set_scores.slopes.png")
-    ]
+    per_dataset = [p for ds in EXPRESSION for p in (P.set_tests(ds), P.set_slopes(ds))]
     return per_contrast + per_dataset
+
+
+def qc_names(ds):
+    return [*QC_TABLES, *QC_PLOTS, *(["library_size"] if ds in COUNT_DATASETS else [])]
+
+
+def qc_targets():
+    return [P.qc(ds, name) for ds in EXPRESSION for name in qc_names(ds)]
 
 
 def all_targets():
     return [
-        f"{RESULTS}/claims.tsv",
-        f"{RESULTS}/claims_meta.tsv",
-        *[f"{RESULTS}/claims/forest/{c}.png" for c in claim_ids()],
+        P.claims(),
+        P.claims_meta(),
+        *[P.forest(c) for c in CLAIM_IDS],
         *de_tables(),
         *de_plots(),
         *enrichment_targets(),
-        *[f"{RESULTS}/{ds}/pairs.tsv" for ds in expression_datasets()],
+        *[P.pairs(ds) for ds in EXPRESSION],
         *qc_targets(),
-        f"{RESULTS}/report.html",
+        P.report(),
     ]
 
 
-def download_entries(wildcards):
-    """(relative path under the GEO base URL, local file name) for each file of a dataset."""
-    return [list(v) for v in remote_files(dataset(wildcards)).values()]
+def download_settings():
+    d = config["download"]
+    return {k: d[k] for k in ("offline", "timeout", "retries", "backoff")}
 
 
-def base_url():
-    """A local mirror folder is taken relative to the working directory."""
-    return config["download"]["base_url"]
+def published_input(wildcards):
+    """A published table's local source file (none for a URL)."""
+    table = config["datasets"][wildcards.ds].get("table", {})
+    return [table["path"]] if "path" in table else []
 
 
-def prepare_input(wildcards):
-    ds = dataset(wildcards)
-    if ds["kind"] == "local":
-        return {"expression": ds["expression"], "samples": ds["samples"]}
-    return {"manifest": f"{RESOURCES}/geo/{wildcards.ds}/manifest.tsv"}
-
-
-def prepare_files(wildcards):
-    """Role -> local path of each input file of a dataset (series matrix, platform, counts)."""
-    ds = dataset(wildcards)
-    if ds["kind"] == "local":
-        return {"expression": ds["expression"], "samples": ds["samples"]}
-    return {
-        role: f"{RESOURCES}/geo/{wildcards.ds}/{local}"
-        for role, (_, local) in remote_files(ds).items()
-    }
+def alias_table():
+    """The configured gene alias table as a rule input (none when not configured)."""
+    path = config["enrichment"].get("alias_table")
+    return [path] if path else []
 
 
 def claims_tables():
     """Per dataset, the tables the claims engine reads (per-sample files for the standardised
-    effects; a published DE table's fetched copy and its config)."""
+    effects; a published DE table's fetched copy and the config keys its reader uses)."""
     tables = {
         ds: {
-            "de": {c: f"{RESULTS}/{ds}/de/{c}.tsv" for c in contrasts_of(ds)},
-            "gsea": {
-                c: f"{RESULTS}/{ds}/enrich/{c}/gsea.tsv" for c in contrasts_of(ds)
-            },
-            "set_tests": f"{RESULTS}/{ds}/enrich/set_tests.tsv",
-            "set_scores": f"{RESULTS}/{ds}/enrich/set_scores.tsv",
-            "expression": f"{RESULTS}/{ds}/expression.parquet",
-            "samples": f"{RESULTS}/{ds}/samples.tsv",
-            "summary": f"{RESULTS}/{ds}/prepare.json",
+            "de": {c: P.de_table(ds, c) for c in contrasts_of(ds)},
+            "gsea": {c: P.enrich(ds, c, "gsea") for c in contrasts_of(ds)},
+            "set_tests": P.set_tests(ds),
+            "set_scores": P.set_scores(ds),
+            **P.prepared(ds),
         }
-        for ds in expression_datasets()
+        for ds in EXPRESSION
     }
-    for ds in published_datasets():
+    for ds in PUBLISHED:
         tables[ds] = {
-            "published": f"{RESOURCES}/published/{ds}/table",
-            "config": config["datasets"][ds],
+            "published": P.published_table(ds),
+            "config": dataset_params(config["datasets"][ds], "published_table"),
         }
     return tables
 
@@ -172,87 +183,45 @@ def claims_inputs():
     )
 
 
-def published_input(wildcards):
-    """A published table's local source file (none for a URL)."""
-    table = config["datasets"][wildcards.ds].get("table", {})
-    return [table["path"]] if "path" in table else []
-
-
-def alias_table():
-    """The configured gene alias table as a rule input (none when not configured)."""
-    path = config["enrichment"].get("alias_table")
-    return [path] if path else []
-
-
-def count_datasets():
-    from prepost.datasets import values_kind
-
-    return [
-        ds
-        for ds in expression_datasets()
-        if values_kind(config["datasets"][ds]) == "counts"
-    ]
-
-
-def qc_targets():
-    per_dataset = [
-        f"{RESULTS}/{ds}/qc/{name}"
-        for ds in expression_datasets()
-        for name in (
-            "samples_qc.tsv",
-            "pair_identity.tsv",
-            "pca.png",
-            "correlation.png",
-            "distribution.png",
-        )
-    ]
-    return per_dataset + [
-        f"{RESULTS}/{ds}/qc/library_size.png" for ds in count_datasets()
-    ]
-
-
 def report_layout():
-    """Result paths the HTML report reads, per dataset (see prepost.report)."""
-    datasets = {}
-    for ds in expression_datasets():
-        qc_dir = f"{RESULTS}/{ds}/qc"
-        plots = {
-            "PCA": f"{qc_dir}/pca.png",
-            "Sample correlation": f"{qc_dir}/correlation.png",
-            "Distribution": f"{qc_dir}/distribution.png",
-        }
-        if ds in count_datasets():
-            plots["Library size"] = f"{qc_dir}/library_size.png"
-        datasets[ds] = {
-            "samples": f"{RESULTS}/{ds}/samples.tsv",
-            "pairs": f"{RESULTS}/{ds}/pairs.tsv",
-            "summary": f"{RESULTS}/{ds}/prepare.json",
-            "manifest": (
-                f"{RESOURCES}/geo/{ds}/manifest.tsv" if ds in GEO_DATASETS else None
-            ),
+    """Result paths the HTML report reads, per dataset (see prepost.report.build)."""
+    labels = {
+        "pca": "PCA",
+        "correlation": "Sample correlation",
+        "distribution": "Distribution",
+        "library_size": "Library size",
+    }
+    datasets = {
+        ds: {
+            "samples": P.samples(ds),
+            "pairs": P.pairs(ds),
+            "summary": P.summary(ds),
+            "manifest": P.manifest(ds) if ds in GEO_DATASETS else None,
             "qc": {
-                "samples_qc": f"{qc_dir}/samples_qc.tsv",
-                "pair_identity": f"{qc_dir}/pair_identity.tsv",
-                "plots": plots,
+                "samples_qc": P.qc(ds, "samples_qc"),
+                "pair_identity": P.qc(ds, "pair_identity"),
+                "plots": {
+                    labels[n]: P.qc(ds, n) for n in qc_names(ds) if n not in QC_TABLES
+                },
             },
             "contrasts": {
                 c: {
-                    "table": f"{RESULTS}/{ds}/de/{c}.tsv",
-                    "volcano": f"{RESULTS}/{ds}/de/{c}.volcano.png",
-                    "ma": f"{RESULTS}/{ds}/de/{c}.ma.png",
-                    "slopes": f"{RESULTS}/{ds}/de/{c}.slopes.png",
-                    "gsea": f"{RESULTS}/{ds}/enrich/{c}/gsea.tsv",
-                    "dotplot": f"{RESULTS}/{ds}/enrich/{c}/gsea.dotplot.png",
+                    "table": P.de_table(ds, c),
+                    **{kind: P.de_plot(ds, c, kind) for kind in DE_PLOTS},
+                    "gsea": P.enrich(ds, c, "gsea"),
+                    "dotplot": P.gsea_plot(ds, c, "dotplot"),
                 }
                 for c in contrasts_of(ds)
             },
-            "set_slopes": f"{RESULTS}/{ds}/enrich/set_scores.slopes.png",
+            "set_slopes": P.set_slopes(ds),
         }
+        for ds in EXPRESSION
+    }
     return {
         "datasets": datasets,
-        "claims": f"{RESULTS}/claims.tsv",
-        "claims_meta": f"{RESULTS}/claims_meta.tsv",
-        "forest": {c: f"{RESULTS}/claims/forest/{c}.png" for c in claim_ids()},
+        "claims": P.claims(),
+        "claims_meta": P.claims_meta(),
+        "forest": {c: P.forest(c) for c in CLAIM_IDS},
     }
 
 

@@ -1,17 +1,15 @@
 rule de:
-    """Differential expression of one contrast: DESeq2's method for counts (prepost.nbglm, or
+    """Differential expression of one contrast: DESeq2's method for counts (prepost.de.nb, or
     pydeseq2 for designs with covariates), a patient-blocked moderated t (limma's empirical
     Bayes) for log2 arrays."""
     input:
-        expression=f"{RESULTS}/{{ds}}/expression.parquet",
-        samples=f"{RESULTS}/{{ds}}/samples.tsv",
-        summary=f"{RESULTS}/{{ds}}/prepare.json",
+        **P.prepared("{ds}"),
     output:
-        table=f"{RESULTS}/{{ds}}/de/{{contrast}}.tsv",
+        table=P.de_table("{ds}", "{contrast}"),
     log:
-        f"{LOGS}/{{ds}}/de_{{contrast}}.log",
+        P.log("{ds}", "de_{contrast}"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{ds}}/de_{{contrast}}.tsv"
+        P.benchmark("{ds}", "de_{contrast}")
     conda:
         "../../envs/analysis.yaml"
     threads: 2
@@ -19,42 +17,40 @@ rule de:
         mem_mb=4000,
         runtime=60,
     params:
-        contrast=lambda wc: wc.contrast,
-        covariates=lambda wc: dataset(wc).get("covariates", []),
-        lfc_shrink=lambda wc: dataset(wc).get("lfc_shrink", "none"),
+        covariates=lambda wc: config["datasets"][wc.ds].get("covariates", []),
+        lfc_shrink=lambda wc: config["datasets"][wc.ds].get("lfc_shrink", "none"),
     script:
         "../scripts/de.py"
 
 
 rule de_plots:
-    """Volcano and MA plots of a contrast, and paired slope plots (one line per patient) for
-    the genes of interest (default: every gene named in the claims)."""
+    """Volcano and MA plots of a contrast, and paired slope plots (one line per patient, on the
+    DE's size factors) for the genes of interest (default: every gene named in the claims)."""
     input:
-        table=f"{RESULTS}/{{ds}}/de/{{contrast}}.tsv",
-        expression=f"{RESULTS}/{{ds}}/expression.parquet",
-        samples=f"{RESULTS}/{{ds}}/samples.tsv",
-        summary=f"{RESULTS}/{{ds}}/prepare.json",
+        table=rules.de.output.table,
+        **P.prepared("{ds}"),
         claims=config["claims"],
     output:
         volcano=report(
-            f"{RESULTS}/{{ds}}/de/{{contrast}}.volcano.png",
+            P.de_plot("{ds}", "{contrast}", "volcano"),
             caption="../report/volcano.rst",
             category="Differential expression",
             subcategory="{ds}",
         ),
-        ma=f"{RESULTS}/{{ds}}/de/{{contrast}}.ma.png",
-        slopes=f"{RESULTS}/{{ds}}/de/{{contrast}}.slopes.png",
+        ma=P.de_plot("{ds}", "{contrast}", "ma"),
+        slopes=P.de_plot("{ds}", "{contrast}", "slopes"),
     log:
-        f"{LOGS}/{{ds}}/de_plots_{{contrast}}.log",
+        P.log("{ds}", "de_plots_{contrast}"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{ds}}/de_plots_{{contrast}}.tsv"
+        P.benchmark("{ds}", "de_plots_{contrast}")
     conda:
         "../../envs/analysis.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
     params:
-        dataset=dataset,
+        genes_of_interest=lambda wc: config["datasets"][wc.ds].get("genes_of_interest", []),
+        covariates=lambda wc: config["datasets"][wc.ds].get("covariates", []),
         title=lambda wc: f"{wc.ds}: {wc.contrast}",
     script:
         "../scripts/de_plots.py"

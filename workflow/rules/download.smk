@@ -1,12 +1,14 @@
 rule download:
-    """Fetch a dataset's GEO files (series matrix, platform annotation, supplementary counts)
-    with retries, checksums and a manifest; offline mode uses only the cache."""
+    """Fetch one GEO file of a dataset (series matrix, platform annotation, supplementary
+    counts) with retries and checks; offline mode uses only the cache. One job per file, so a
+    deleted cached file is fetched again, alone."""
     output:
-        manifest=f"{RESOURCES}/geo/{{ds}}/manifest.tsv",
+        file=update(P.geo_file("{ds}", "{file}")),
+        record=P.download_record("{ds}", "{file}"),
     log:
-        f"{LOGS}/{{ds}}/download.log",
+        P.log("{ds}", "download.{file}"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{ds}}/download.tsv"
+        P.benchmark("{ds}", "download.{file}")
     retries: 1
     conda:
         "../../envs/download.yaml"
@@ -14,11 +16,29 @@ rule download:
         mem_mb=500,
         runtime=60,
     params:
-        entries=download_entries,
-        base_url=base_url(),
-        offline=config["download"]["offline"],
-        timeout=config["download"]["timeout"],
-        retries=config["download"]["retries"],
-        backoff=config["download"]["backoff"],
+        relpath=lambda wc: GEO_FILES[wc.ds][wc.file],
+        base_url=config["download"]["base_url"],
+        settings=download_settings(),
     script:
         "../scripts/download.py"
+
+
+rule download_manifest:
+    """A dataset's manifest (file, url, bytes, sha256, date, status), after checking that every
+    cached file is still the one downloaded."""
+    input:
+        files=lambda wc: geo_files(wc.ds),
+        records=lambda wc: [P.download_record(wc.ds, f) for f in GEO_FILES[wc.ds]],
+    output:
+        manifest=P.manifest("{ds}"),
+    log:
+        P.log("{ds}", "download_manifest"),
+    benchmark:
+        P.benchmark("{ds}", "download_manifest")
+    conda:
+        "../../envs/download.yaml"
+    resources:
+        mem_mb=500,
+        runtime=10,
+    script:
+        "../scripts/download_manifest.py"

@@ -5,14 +5,13 @@ rule genesets:
         [c["path"] for c in config["enrichment"]["collections"] if "path" in c],
     output:
         gmts=[
-            f"{RESOURCES}/genesets/{c['name']}.gmt"
-            for c in config["enrichment"]["collections"]
+            P.gmt(c["name"]) for c in config["enrichment"]["collections"]
         ],
-        provenance=f"{RESULTS}/genesets/collections.tsv",
+        provenance=P.collections(),
     log:
-        f"{LOGS}/genesets.log",
+        P.log("", "genesets"),
     benchmark:
-        f"{RESULTS}/benchmarks/genesets.tsv"
+        P.benchmark("", "genesets")
     conda:
         "../../envs/enrich.yaml"
     resources:
@@ -21,10 +20,7 @@ rule genesets:
     params:
         collections=config["enrichment"]["collections"],
         outdir=lambda w, output: os.path.dirname(output.gmts[0]),
-        offline=config["download"]["offline"],
-        timeout=config["download"]["timeout"],
-        retries=config["download"]["retries"],
-        backoff=config["download"]["backoff"],
+        settings=download_settings(),
     script:
         "../scripts/genesets.py"
 
@@ -33,18 +29,18 @@ rule enrich:
     """gseapy prerank on the contrast's paired-model statistic (multilevel p, BH) and ORA of
     significant up/down genes against the tested genes."""
     input:
-        table=f"{RESULTS}/{{ds}}/de/{{contrast}}.tsv",
-        expression=f"{RESULTS}/{{ds}}/expression.parquet",
+        table=rules.de.output.table,
+        expression=P.expression("{ds}"),
         gmts=rules.genesets.output.gmts,
         aliases=alias_table(),
     output:
-        gsea=f"{RESULTS}/{{ds}}/enrich/{{contrast}}/gsea.tsv",
-        ora=f"{RESULTS}/{{ds}}/enrich/{{contrast}}/ora.tsv",
-        report=f"{RESULTS}/{{ds}}/enrich/{{contrast}}/genesets_found.tsv",
+        gsea=P.enrich("{ds}", "{contrast}", "gsea"),
+        ora=P.enrich("{ds}", "{contrast}", "ora"),
+        report=P.enrich("{ds}", "{contrast}", "genesets_found"),
     log:
-        f"{LOGS}/{{ds}}/enrich_{{contrast}}.log",
+        P.log("{ds}", "enrich_{contrast}"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{ds}}/enrich_{{contrast}}.tsv"
+        P.benchmark("{ds}", "enrich_{contrast}")
     conda:
         "../../envs/enrich.yaml"
     threads: 2
@@ -61,18 +57,16 @@ rule enrich:
 rule set_scores:
     """Per-sample gene-set scores and their paired change per patient (all, and by response)."""
     input:
-        expression=f"{RESULTS}/{{ds}}/expression.parquet",
-        samples=f"{RESULTS}/{{ds}}/samples.tsv",
-        summary=f"{RESULTS}/{{ds}}/prepare.json",
+        **P.prepared("{ds}"),
         gmts=rules.genesets.output.gmts,
         aliases=alias_table(),
     output:
-        scores=f"{RESULTS}/{{ds}}/enrich/set_scores.tsv",
-        tests=f"{RESULTS}/{{ds}}/enrich/set_tests.tsv",
+        scores=P.set_scores("{ds}"),
+        tests=P.set_tests("{ds}"),
     log:
-        f"{LOGS}/{{ds}}/set_scores.log",
+        P.log("{ds}", "set_scores"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{ds}}/set_scores.tsv"
+        P.benchmark("{ds}", "set_scores")
     conda:
         "../../envs/enrich.yaml"
     resources:
@@ -89,16 +83,16 @@ rule enrich_plots:
     """GSEA dot plot and running enrichment-score plots (top sets by padj) of one contrast."""
     input:
         gsea=rules.enrich.output.gsea,
-        table=f"{RESULTS}/{{ds}}/de/{{contrast}}.tsv",
-        expression=f"{RESULTS}/{{ds}}/expression.parquet",
+        table=rules.de.output.table,
+        expression=P.expression("{ds}"),
         gmts=rules.genesets.output.gmts,
     output:
-        dotplot=f"{RESULTS}/{{ds}}/enrich/{{contrast}}/gsea.dotplot.png",
-        running=f"{RESULTS}/{{ds}}/enrich/{{contrast}}/gsea.running.png",
+        dotplot=P.gsea_plot("{ds}", "{contrast}", "dotplot"),
+        running=P.gsea_plot("{ds}", "{contrast}", "running"),
     log:
-        f"{LOGS}/{{ds}}/enrich_plots_{{contrast}}.log",
+        P.log("{ds}", "enrich_plots_{contrast}"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{ds}}/enrich_plots_{{contrast}}.tsv"
+        P.benchmark("{ds}", "enrich_plots_{contrast}")
     conda:
         "../../envs/enrich.yaml"
     resources:
@@ -119,13 +113,13 @@ rule set_slopes:
     input:
         scores=rules.set_scores.output.scores,
         tests=rules.set_scores.output.tests,
-        samples=f"{RESULTS}/{{ds}}/samples.tsv",
+        samples=P.samples("{ds}"),
     output:
-        slopes=f"{RESULTS}/{{ds}}/enrich/set_scores.slopes.png",
+        slopes=P.set_slopes("{ds}"),
     log:
-        f"{LOGS}/{{ds}}/set_slopes.log",
+        P.log("{ds}", "set_slopes"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{ds}}/set_slopes.tsv"
+        P.benchmark("{ds}", "set_slopes")
     conda:
         "../../envs/analysis.yaml"
     resources:

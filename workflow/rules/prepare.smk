@@ -4,22 +4,20 @@ rule prepare:
     input:
         unpack(prepare_input),
     output:
-        expression=f"{RESULTS}/{{ds}}/expression.parquet",
-        samples=f"{RESULTS}/{{ds}}/samples.tsv",
-        pairs=f"{RESULTS}/{{ds}}/pairs.tsv",
-        summary=f"{RESULTS}/{{ds}}/prepare.json",
+        expression=P.expression("{ds}"),
+        samples=P.samples("{ds}"),
+        pairs=P.pairs("{ds}"),
+        summary=P.summary("{ds}"),
     log:
-        f"{LOGS}/{{ds}}/prepare.log",
+        P.log("{ds}", "prepare"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{ds}}/prepare.tsv"
+        P.benchmark("{ds}", "prepare")
     conda:
         "../../envs/analysis.yaml"
     resources:
         mem_mb=2000,
         runtime=30,
     params:
-        name=lambda wc: wc.ds,
-        dataset=dataset,
-        files=prepare_files,
+        dataset=lambda wc: params_of(wc, "prepare"),
     script:
         "../scripts/prepare.py"

@@ -1,53 +1,49 @@
 rule qc:
     """Sample QC of a dataset: PCA (top 500 variable genes, VST or log2) with patients' pre and
     post joined, sample correlation heatmap, per-sample distributions, pre/post pair-identity
-    check and outlier flags (rules in prepost.qc)."""
+    check and outlier flags (rules in prepost.qc.samples)."""
     input:
-        expression=f"{RESULTS}/{{ds}}/expression.parquet",
-        samples=f"{RESULTS}/{{ds}}/samples.tsv",
-        summary=f"{RESULTS}/{{ds}}/prepare.json",
+        **P.prepared("{ds}"),
     output:
         samples_qc=report(
-            f"{RESULTS}/{{ds}}/qc/samples_qc.tsv",
+            P.qc("{ds}", "samples_qc"),
             caption="../report/samples_qc.rst",
             category="QC",
             subcategory="{ds}",
         ),
         pair_identity=report(
-            f"{RESULTS}/{{ds}}/qc/pair_identity.tsv",
+            P.qc("{ds}", "pair_identity"),
             caption="../report/pair_identity.rst",
             category="QC",
             subcategory="{ds}",
         ),
         pca=report(
-            f"{RESULTS}/{{ds}}/qc/pca.png",
+            P.qc("{ds}", "pca"),
             caption="../report/pca.rst",
             category="QC",
             subcategory="{ds}",
         ),
         correlation=report(
-            f"{RESULTS}/{{ds}}/qc/correlation.png",
+            P.qc("{ds}", "correlation"),
             caption="../report/correlation.rst",
             category="QC",
             subcategory="{ds}",
         ),
         distribution=report(
-            f"{RESULTS}/{{ds}}/qc/distribution.png",
+            P.qc("{ds}", "distribution"),
             caption="../report/distribution.rst",
             category="QC",
             subcategory="{ds}",
         ),
     log:
-        f"{LOGS}/{{ds}}/qc.log",
+        P.log("{ds}", "qc"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{ds}}/qc.tsv"
+        P.benchmark("{ds}", "qc")
     conda:
         "../../envs/analysis.yaml"
     resources:
         mem_mb=4000,
         runtime=20,
-    params:
-        title=lambda wc: wc.ds,
     script:
         "../scripts/qc.py"
 
@@ -55,26 +51,22 @@ rule qc:
 rule qc_library_size:
     """Library size (total counts) per sample of a count dataset."""
     input:
-        expression=f"{RESULTS}/{{ds}}/expression.parquet",
-        samples=f"{RESULTS}/{{ds}}/samples.tsv",
-        summary=f"{RESULTS}/{{ds}}/prepare.json",
+        **P.prepared("{ds}"),
     output:
         library_size=report(
-            f"{RESULTS}/{{ds}}/qc/library_size.png",
+            P.qc("{ds}", "library_size"),
             caption="../report/library_size.rst",
             category="QC",
             subcategory="{ds}",
         ),
     log:
-        f"{LOGS}/{{ds}}/qc_library_size.log",
+        P.log("{ds}", "qc_library_size"),
     benchmark:
-        f"{RESULTS}/benchmarks/{{ds}}/qc_library_size.tsv"
+        P.benchmark("{ds}", "qc_library_size")
     conda:
         "../../envs/analysis.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    params:
-        title=lambda wc: wc.ds,
     script:
         "../scripts/qc_library_size.py"

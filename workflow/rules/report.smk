@@ -5,14 +5,14 @@ rule report:
         report_inputs(),
     output:
         html=report(
-            f"{RESULTS}/report.html",
+            P.report(),
             caption="../report/report.rst",
             category="Report",
         ),
     log:
-        f"{LOGS}/report.log",
+        P.log("", "report"),
     benchmark:
-        f"{RESULTS}/benchmarks/report.tsv"
+        P.benchmark("", "report")
     conda:
         "../../envs/report.yaml"
     resources:

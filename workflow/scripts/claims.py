@@ -1,12 +1,7 @@
 """Snakemake glue: the claims table across datasets."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
-
-from prepost.claims.evaluate import run_claims  # noqa: E402
-from prepost.logs import log_to  # noqa: E402
+from prepost.claims.evaluate import run_claims
+from prepost.logs import log_to
 
 with log_to(snakemake.log[0]) as log:
     p = snakemake.params

@@ -1,12 +1,7 @@
 """Snakemake glue: random-effects pool per claim and the forest plots."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
-
-from prepost.logs import log_to  # noqa: E402
-from prepost.claims.meta import run_meta  # noqa: E402
+from prepost.claims.meta import run_meta
+from prepost.logs import log_to
 
 with log_to(snakemake.log[0]) as log:
     p = snakemake.params

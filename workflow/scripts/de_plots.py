@@ -1,18 +1,14 @@
 """Snakemake glue: volcano, MA and slope plots of one contrast."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
-
-from prepost.de.run import genes_of_interest, plot_contrast  # noqa: E402
-from prepost.logs import log_to  # noqa: E402
+from prepost.de.run import genes_of_interest, plot_contrast
+from prepost.logs import log_to
 
 with log_to(snakemake.log[0]) as log:
-    inp, out = snakemake.input, snakemake.output
-    genes = genes_of_interest(snakemake.params.dataset, inp.claims)
+    inp, out, p = snakemake.input, snakemake.output, snakemake.params
+    genes = genes_of_interest({"genes_of_interest": p.genes_of_interest}, inp.claims)
     summary = plot_contrast(
-        inp.table, inp.expression, inp.samples, inp.summary, genes, snakemake.params.title,
-        volcano=out.volcano, ma=out.ma, slopes=out.slopes,
+        inp.table, inp.expression, inp.samples, inp.summary, snakemake.wildcards.contrast, genes,
+        p.title, volcano_png=out.volcano, ma_png=out.ma, slopes_png=out.slopes,
+        covariates=p.covariates,
     )
     log.info("%s", summary)

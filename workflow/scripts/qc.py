@@ -1,17 +1,12 @@
 """Snakemake glue: QC tables and plots of one dataset."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
-
-from prepost.logs import log_to  # noqa: E402
-from prepost.qc.run import run_qc  # noqa: E402
+from prepost.logs import log_to
+from prepost.qc.run import run_qc
 
 with log_to(snakemake.log[0]) as log:
     inp, out = snakemake.input, snakemake.output
     info = run_qc(
-        inp.expression, inp.samples, inp.summary, snakemake.params.title,
+        inp.expression, inp.samples, inp.summary, snakemake.wildcards.ds,
         samples_qc=out.samples_qc, pair_identity_out=out.pair_identity, pca_png=out.pca,
         correlation_png=out.correlation, distribution_png=out.distribution,
     )

@@ -1,13 +1,9 @@
 """Snakemake glue: the self-contained HTML report."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
-
-from prepost.logs import log_to  # noqa: E402
-from prepost.report.build import build_report  # noqa: E402
+from prepost.logs import log_to
+from prepost.report.build import build_report
 
 with log_to(snakemake.log[0]) as log:
-    summary = build_report(snakemake.params.layout, snakemake.output.html, dict(snakemake.params.config))
+    p = snakemake.params
+    summary = build_report(p.layout, snakemake.output.html, dict(p.config))
     log.info("%s", summary)

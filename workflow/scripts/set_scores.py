@@ -1,12 +1,7 @@
 """Snakemake glue: per-sample gene-set scores and their paired tests."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))
-
-from prepost.enrich.run import run_set_scores  # noqa: E402
-from prepost.logs import log_to  # noqa: E402
+from prepost.enrich.run import run_set_scores
+from prepost.logs import log_to
 
 with log_to(snakemake.log[0]) as log:
     inp, out, p = snakemake.input, snakemake.output, snakemake.params

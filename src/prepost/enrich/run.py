@@ -17,8 +17,9 @@ from prepost.enrich.gsea import ora, prerank
 from prepost.enrich.scores import paired_set_test, set_scores
 from prepost.io import download
 from prepost.prepare.dataset import read_prepared
+from prepost.plots.enrich import gsea_dotplot, running_score_plot, set_slope_plot
 from prepost.stats import normalised_log2
-from prepost.vocabulary import COUNTS
+from prepost.vocabulary import ALL_PATIENTS, COUNTS
 
 log = logging.getLogger(__name__)
 
@@ -130,3 +131,31 @@ def run_set_scores(
     files.write_tsv(scores, scores_dest)
     files.write_tsv(tests, tests_dest)
     return {"sets_scored": int(scores["set"].nunique())}
+
+
+def plot_contrast_enrichment(
+    gsea_path, de_path, expression_path, gmt_paths: dict[str, str], alias_table, title, *,
+    dotplot_png, running_png, top_n: int = 20, running_n: int = 6,
+) -> dict:
+    """GSEA dot plot and running-score plots of the ``running_n`` sets with the smallest padj,
+    on the same harmonised sets prerank used."""
+    gsea = files.read_tsv(gsea_path)
+    de = files.read_tsv(de_path)
+    genes = pd.read_parquet(expression_path).index
+    sets, _ = load_sets(gmt_paths, genes, alias_table or None)
+    top = gsea.sort_values(["padj", "pvalue", "set"]).head(running_n)["set"].tolist()
+    dot = gsea_dotplot(gsea, dotplot_png, title, top_n=top_n)
+    running = running_score_plot(de, sets, top, running_png, title, gsea=gsea)
+    return {"dotplot": dot, "running": {k: v for k, v in running.items() if k != "leading_edge"}}
+
+
+def plot_set_slopes(scores_path, tests_path, samples_path, dest, title, *, n_sets: int = 8,
+                    method: str = "zmean") -> dict:
+    """Paired slope plots of the ``n_sets`` sets with the smallest paired-t p over all pairs."""
+    scores = files.read_tsv(scores_path, dtype={"sample": str})
+    tests = files.read_tsv(tests_path)
+    sheet = files.read_tsv(samples_path, dtype={"sample": str, "patient": str})
+    tests = tests[tests["group"] == ALL_PATIENTS].sort_values(["p_ttest", "set"])
+    chosen = tests["set"].head(n_sets).tolist()
+    ylabel = {"zmean": "set score (mean z)", "ssgsea": "set score (ssGSEA NES)"}[method]
+    return set_slope_plot(scores, sheet, chosen, dest, title, ylabel=ylabel)

@@ -1,7 +1,7 @@
 """What each configured dataset needs from GEO, and where it lands locally.
 
 One place maps a dataset's config to file names, so the download rule, the prepare rule and the
-tests agree without repeating the GEO layout.
+tests agree without repeating the GEO layout, and names the config keys each rule reads.
 """
 
 from __future__ import annotations
@@ -36,10 +36,17 @@ def values_kind(ds: dict) -> str:
     return "intensity"
 
 
-def has_expression(ds: dict) -> bool:
-    """False for a published DE table: no matrix, so no prepare/DE/enrichment/QC rules."""
-    return ds["kind"] != "published_de"
+# The dataset config keys each rule reads. Snakemake reruns a job when its params change, so a
+# rule is given only these: editing a dataset's description or citation reruns nothing.
+RULE_KEYS = {
+    "prepare": ("kind", "accession", "series_matrix_file", "platform", "counts", "expression",
+                "samples", "values", "pairing", "contrasts"),
+    "de_plots": ("genes_of_interest",),
+    "published_table": ("kind", "table", "columns", "sep", "ci_level", "ci_df", "contrast",
+                        "n_pairs", "n_groups", "significant_only"),
+}
 
 
-def is_counts(ds: dict) -> bool:
-    return values_kind(ds) == "counts"
+def dataset_params(ds: dict, rule: str) -> dict:
+    """The part of one dataset's config that ``rule`` reads (RULE_KEYS)."""
+    return {k: ds[k] for k in RULE_KEYS[rule] if k in ds}

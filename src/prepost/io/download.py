@@ -24,7 +24,6 @@ import hashlib
 import logging
 import os
 import re
-import shutil
 import time
 import zlib
 from datetime import datetime, timezone
@@ -36,7 +35,7 @@ import requests
 import urllib3
 
 from prepost import __version__
-from prepost.files import atomic_path, read_tsv, write_tsv
+from prepost.files import read_tsv, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -538,31 +537,40 @@ def fetch_all(
     return df
 
 
-CACHE_RECORD = ".cache-manifest.tsv"
+def download_file(
+    relpath: str, base_url: str | os.PathLike, dest: str | os.PathLike, record: str | os.PathLike,
+    **fetch_kw,
+) -> dict:
+    """One file of a dataset into the cache, and its manifest row written to ``record``.
 
-
-def download_dataset(
-    entries: Iterable[tuple[str, str]],
-    base_url: str | os.PathLike,
-    outdir: str | os.PathLike,
-    manifest_path: str | os.PathLike,
-    **kwargs,
-) -> pd.DataFrame:
-    """fetch_all with a cache record that survives Snakemake.
-
-    Snakemake deletes a rule's outputs before rerunning it (and after a failure), which would
-    erase the manifest and with it the checksums that let cached files be reused. A hidden copy
-    beside the files keeps that record; it seeds the manifest before fetching and is refreshed
-    after, even when some file failed.
+    The workflow runs one job per file with the file as the job's output, so Snakemake itself
+    notices a deleted cached file and fetches exactly that one again (and --delete-all-output
+    knows every file). A file put in the cache by hand is kept (the rule marks it ``update``):
+    offline it is checked and recorded as cached, online it is fetched again.
     """
-    outdir, manifest_path = Path(outdir), Path(manifest_path)
-    record = outdir / CACHE_RECORD
-    if record.exists() and not manifest_path.exists():
-        manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(record, manifest_path)
-    try:
-        return fetch_all(entries, base_url, outdir, manifest_path, **kwargs)
-    finally:
-        if manifest_path.exists():
-            with atomic_path(record) as tmp:
-                shutil.copyfile(manifest_path, tmp)
+    dest = Path(dest)
+    row = fetch(geo_url(base_url, relpath), dest, expect=_expect_for(dest.name), **fetch_kw)
+    row["file"] = dest.name
+    write_tsv(pd.DataFrame([row], columns=MANIFEST_COLUMNS), record)
+    return row
+
+
+def write_manifest(files: Iterable[str | os.PathLike], records: Iterable[str | os.PathLike],
+                   dest: str | os.PathLike) -> pd.DataFrame:
+    """The dataset's manifest from its files' records, after checking that each file on disk is
+    still the one downloaded (same sha256): a cached file changed by hand or damaged on disk
+    stops here, naming the file, instead of being analysed."""
+    rows = []
+    for path, record in zip(files, records):
+        row = read_tsv(record, dtype=str).iloc[0].to_dict()
+        sha = sha256_file(path)
+        if sha != row["sha256"]:
+            raise DownloadError(
+                f"{path} changed since it was downloaded from {row['url']}: sha256 {sha} on disk, "
+                f"{row['sha256']} recorded in {record}. Delete the file and rerun to fetch it again."
+            )
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    df["bytes"] = pd.to_numeric(df["bytes"]).astype("int64")
+    write_tsv(df, dest)
+    return df

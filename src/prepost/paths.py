@@ -1,0 +1,114 @@
+"""Every file the workflow writes, named once.
+
+The rules, the target lists of the Snakefile and the report's inputs all take their paths from a
+Layout, so a path is typed in one place. Pass a wildcard as its own pattern to get a rule's
+output pattern (``layout.de_table("{ds}", "{contrast}")``) or real names to get a target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DE_PLOTS = ("volcano", "ma", "slopes")
+GSEA_PLOTS = ("dotplot", "running")
+QC_TABLES = ("samples_qc", "pair_identity")
+QC_PLOTS = ("pca", "correlation", "distribution")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths under the results folder and the download cache (config keys results, resources)."""
+
+    results: str = "results"
+    resources: str = "resources"
+
+    # download cache
+    def geo_file(self, ds: str, name: str) -> str:
+        return f"{self.resources}/geo/{ds}/{name}"
+
+    def download_record(self, ds: str, name: str) -> str:
+        """One file's manifest row, written by its download job."""
+        return f"{self.resources}/geo/{ds}/.records/{name}.tsv"
+
+    def manifest(self, ds: str) -> str:
+        return f"{self.resources}/geo/{ds}/manifest.tsv"
+
+    def published_table(self, ds: str) -> str:
+        return f"{self.resources}/published/{ds}/table"
+
+    def gmt(self, collection: str) -> str:
+        return f"{self.resources}/genesets/{collection}.gmt"
+
+    # prepare
+    def expression(self, ds: str) -> str:
+        return f"{self.results}/{ds}/expression.parquet"
+
+    def samples(self, ds: str) -> str:
+        return f"{self.results}/{ds}/samples.tsv"
+
+    def pairs(self, ds: str) -> str:
+        return f"{self.results}/{ds}/pairs.tsv"
+
+    def summary(self, ds: str) -> str:
+        return f"{self.results}/{ds}/prepare.json"
+
+    def prepared(self, ds: str) -> dict[str, str]:
+        """The three files every downstream rule reads (prepare.dataset.read_prepared)."""
+        return {"expression": self.expression(ds), "samples": self.samples(ds), "summary": self.summary(ds)}
+
+    # qc
+    def qc(self, ds: str, name: str) -> str:
+        """name: samples_qc, pair_identity (TSV) or pca, correlation, distribution, library_size (PNG)."""
+        suffix = "tsv" if name in QC_TABLES else "png"
+        return f"{self.results}/{ds}/qc/{name}.{suffix}"
+
+    # de
+    def de_table(self, ds: str, contrast: str) -> str:
+        return f"{self.results}/{ds}/de/{contrast}.tsv"
+
+    def de_plot(self, ds: str, contrast: str, kind: str) -> str:
+        """kind: volcano, ma or slopes."""
+        return f"{self.results}/{ds}/de/{contrast}.{kind}.png"
+
+    # enrichment
+    def collections(self) -> str:
+        return f"{self.results}/genesets/collections.tsv"
+
+    def enrich(self, ds: str, contrast: str, name: str) -> str:
+        """name: gsea, ora or genesets_found (TSV)."""
+        return f"{self.results}/{ds}/enrich/{contrast}/{name}.tsv"
+
+    def gsea_plot(self, ds: str, contrast: str, kind: str) -> str:
+        """kind: dotplot or running."""
+        return f"{self.results}/{ds}/enrich/{contrast}/gsea.{kind}.png"
+
+    def set_scores(self, ds: str) -> str:
+        return f"{self.results}/{ds}/enrich/set_scores.tsv"
+
+    def set_tests(self, ds: str) -> str:
+        return f"{self.results}/{ds}/enrich/set_tests.tsv"
+
+    def set_slopes(self, ds: str) -> str:
+        return f"{self.results}/{ds}/enrich/set_scores.slopes.png"
+
+    # claims and report
+    def claims(self) -> str:
+        return f"{self.results}/claims.tsv"
+
+    def claims_meta(self) -> str:
+        return f"{self.results}/claims_meta.tsv"
+
+    def forest(self, claim: str) -> str:
+        return f"{self.results}/claims/forest/{claim}.png"
+
+    def report(self) -> str:
+        return f"{self.results}/report.html"
+
+    # logs and benchmarks: one per job, named by dataset (or "" for a cross-dataset job) and step
+    def log(self, ds: str, step: str) -> str:
+        return f"{self.results}/logs/{ds}/{step}.log" if ds else f"{self.results}/logs/{step}.log"
+
+    def benchmark(self, ds: str, step: str) -> str:
+        if ds:
+            return f"{self.results}/benchmarks/{ds}/{step}.tsv"
+        return f"{self.results}/benchmarks/{step}.tsv"
