@@ -24,7 +24,9 @@ GEO_DATASETS = [d for d in DATASETS if KIND[d] not in ("local", "published_de")]
 # expression datasets get prepare, DE, enrichment and QC; a published DE table only claims
 EXPRESSION = [d for d in DATASETS if KIND[d] != "published_de"]
 PUBLISHED = [d for d in DATASETS if KIND[d] == "published_de"]
-COUNT_DATASETS = [d for d in EXPRESSION if values_kind(config["datasets"][d]) == "counts"]
+COUNT_DATASETS = [
+    d for d in EXPRESSION if values_kind(config["datasets"][d]) == "counts"
+]
 # GEO files per dataset: local name -> path relative to the GEO base URL
 GEO_FILES = {
     ds: {local: rel for rel, local in remote_files(config["datasets"][ds]).values()}
@@ -151,7 +153,8 @@ def alias_table():
 
 def claims_tables():
     """Per dataset, the tables the claims engine reads (per-sample files for the standardised
-    effects; a published DE table's fetched copy and the config keys its reader uses)."""
+    effects; a published DE table's fetched copy and the config keys its reader uses).
+    """
     tables = {
         ds: {
             "de": {c: P.de_table(ds, c) for c in contrasts_of(ds)},

@@ -25,10 +25,11 @@ rule de:
 
 rule de_plots:
     """Volcano and MA plots of a contrast, and paired slope plots (one line per patient, on the
-    DE's size factors) for the genes of interest (default: every gene named in the claims)."""
+    DE's size factors) for the genes of interest (default: every gene named in the claims).
+    """
     input:
-        table=rules.de.output.table,
         **P.prepared("{ds}"),
+        table=rules.de.output.table,
         claims=config["claims"],
     output:
         volcano=report(
@@ -49,7 +50,9 @@ rule de_plots:
         mem_mb=2000,
         runtime=10,
     params:
-        genes_of_interest=lambda wc: config["datasets"][wc.ds].get("genes_of_interest", []),
+        genes_of_interest=lambda wc: config["datasets"][wc.ds].get(
+            "genes_of_interest", []
+        ),
         covariates=lambda wc: config["datasets"][wc.ds].get("covariates", []),
         title=lambda wc: f"{wc.ds}: {wc.contrast}",
     script:

@@ -4,9 +4,7 @@ rule genesets:
     input:
         [c["path"] for c in config["enrichment"]["collections"] if "path" in c],
     output:
-        gmts=[
-            P.gmt(c["name"]) for c in config["enrichment"]["collections"]
-        ],
+        gmts=[P.gmt(c["name"]) for c in config["enrichment"]["collections"]],
         provenance=P.collections(),
     log:
         P.log("", "genesets"),
