@@ -5,7 +5,10 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from prepost import claims as cl
+from prepost import vocabulary as V
+from prepost.claims.catalogue import ClaimsError, load_claims
+from prepost.claims.evaluate import evaluate
+from prepost.stats import bh_adjust
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow/schemas/claims.schema.yaml"
@@ -26,7 +29,7 @@ def test_bh_matches_statsmodels():
     rng = np.random.default_rng(1)
     p = rng.uniform(size=50) ** 3
     p[[3, 10]] = np.nan
-    ours = cl.bh(p)
+    ours = bh_adjust(p)
     ok = ~np.isnan(p)
     ref = multipletests(p[ok], method="fdr_bh")[1]
     np.testing.assert_allclose(ours[ok], ref, rtol=1e-12)
@@ -43,14 +46,14 @@ def test_verdicts_cover_every_case():
     ])
     claims = [claim(1, ["BRCA2"]), claim(2, ["ATM"]), claim(3, ["FANCA"]), claim(4, ["PARP1"]),
               claim(5, ["BRCA1", "NOTAGENE"])]
-    out = cl.evaluate(claims, {"d": {"post_vs_pre": de}}).set_index("feature")
-    assert out.loc["BRCA2", "verdict"] == cl.REPRODUCED
-    assert out.loc["ATM", "verdict"] == cl.SAME_NS
-    assert out.loc["FANCA", "verdict"] == cl.CONTRADICTED
-    assert out.loc["PARP1", "verdict"] == cl.OPPOSITE_NS
-    assert out.loc["BRCA1", "verdict"] == cl.NOT_TESTABLE
+    out = evaluate(claims, {"d": {"post_vs_pre": de}}).set_index("feature")
+    assert out.loc["BRCA2", "verdict"] == V.REPRODUCED
+    assert out.loc["ATM", "verdict"] == V.SAME_NS
+    assert out.loc["FANCA", "verdict"] == V.CONTRADICTED
+    assert out.loc["PARP1", "verdict"] == V.OPPOSITE_NS
+    assert out.loc["BRCA1", "verdict"] == V.NOT_TESTABLE
     assert "not tested" in out.loc["BRCA1", "reason"]
-    assert out.loc["NOTAGENE", "verdict"] == cl.NOT_TESTABLE
+    assert out.loc["NOTAGENE", "verdict"] == V.NOT_TESTABLE
     assert out.loc["NOTAGENE", "reason"] == "gene not in the expression data"
     # BH over the 4 tested claims: p = 1e-6, 0.6, 1e-8, 0.5
     np.testing.assert_allclose(out.loc["BRCA2", "claim_padj"], 2e-6)
@@ -63,20 +66,20 @@ def test_verdicts_cover_every_case():
 def test_genome_adjustment_uses_de_padj():
     de = de_table([["BRCA2", 8, -1.2, 0.2, -6, 0.001, 0.2]])
     claims = [claim(1, ["BRCA2"])]
-    by_claims = cl.evaluate(claims, {"d": {"post_vs_pre": de}}, adjust="claims")
-    by_genome = cl.evaluate(claims, {"d": {"post_vs_pre": de}}, adjust="genome")
-    assert by_claims.loc[0, "verdict"] == cl.REPRODUCED
-    assert by_genome.loc[0, "verdict"] == cl.SAME_NS
+    by_claims = evaluate(claims, {"d": {"post_vs_pre": de}}, adjust="claims")
+    by_genome = evaluate(claims, {"d": {"post_vs_pre": de}}, adjust="genome")
+    assert by_claims.loc[0, "verdict"] == V.REPRODUCED
+    assert by_genome.loc[0, "verdict"] == V.SAME_NS
 
 
 def test_contrast_not_run_is_not_testable():
-    out = cl.evaluate([claim(1, ["BRCA2"])], {"d": {}})
-    assert out.loc[0, "verdict"] == cl.NOT_TESTABLE
+    out = evaluate([claim(1, ["BRCA2"])], {"d": {}})
+    assert out.loc[0, "verdict"] == V.NOT_TESTABLE
     assert "not run" in out.loc[0, "reason"]
 
 
 def test_project_catalogue_is_valid_and_has_the_kneubil_claims():
-    claims = cl.load_claims(ROOT / "config/claims.yaml", SCHEMA)
+    claims = load_claims(ROOT / "config/claims.yaml", SCHEMA)
     genes = {g for c in claims for g in c.get("genes", []) if c["direction"] == "down"}
     assert {"BRCA2", "ATM", "FANCA", "PARP1"} <= genes
     by_id = {c["id"]: c for c in claims}
@@ -88,15 +91,15 @@ def test_bad_catalogue_names_the_key(tmp_path):
     bad = tmp_path / "claims.yaml"
     bad.write_text("claims:\n  - id: x\n    statement: s\n    kind: gene_change\n    genes: [A]\n"
                    "    contrast: post_vs_pre\n    direction: sideways\n    citation: {authors: a, title: t, journal: j, year: 2020, doi: d}\n")
-    with pytest.raises(cl.ClaimsError, match=r"claims\.yaml: key claims\.0\.direction: 'sideways'"):
-        cl.load_claims(bad, SCHEMA)
+    with pytest.raises(ClaimsError, match=r"claims\.yaml: key claims\.0\.direction: 'sideways'"):
+        load_claims(bad, SCHEMA)
 
 
 def test_moderated_t_ci_uses_t_quantile_and_patients_moved():
     de = de_table([["BRCA2", 8, -1.0, 0.25, -4, 0.001, 0.01]])
     de["df_total"] = 7.0
     de["n_pairs"], de["n_up"], de["n_down"] = 8, 1, 7
-    out = cl.evaluate([claim(1, ["BRCA2"])], {"d": {"post_vs_pre": de}})
+    out = evaluate([claim(1, ["BRCA2"])], {"d": {"post_vs_pre": de}})
     q = 2.364624251592785  # qt(0.975, 7) in R
     np.testing.assert_allclose(out.loc[0, ["ci_low", "ci_high"]].astype(float), [-1 - q * 0.25, -1 + q * 0.25], rtol=1e-9)
     assert out.loc[0, "n_moved"] == 7 and out.loc[0, "n_pairs"] == 8
@@ -115,10 +118,10 @@ def test_gene_set_claim_uses_paired_set_test_with_t_interval():
                           "mean_diff": [0.2, 1.0], "sd_diff": [1.0, 0.5], "p_ttest": [0.5, 0.004],
                           "padj_ttest": [0.5, 0.01], "n_up": [6, 5], "n_down": [4, 0]})
     gsea = pd.DataFrame({"set": ["ISG"], "nes": [2.1], "pvalue": [0.001], "padj": [0.002]})
-    out = cl.evaluate([set_claim("post_vs_pre_non_responder")], {"d": {}},
+    out = evaluate([set_claim("post_vs_pre_non_responder")], {"d": {}},
                       gsea_tables={"d": {"post_vs_pre_non_responder": gsea}}, set_tests={"d": tests})
     row = out.loc[0]
-    assert row["verdict"] == cl.REPRODUCED and row["n_moved"] == 5
+    assert row["verdict"] == V.REPRODUCED and row["n_moved"] == 5
     se = 0.5 / np.sqrt(5)
     q = 2.776445105197793  # qt(0.975, 4) in R
     np.testing.assert_allclose([row["ci_low"], row["ci_high"]], [1 - q * se, 1 + q * se], rtol=1e-9)
@@ -128,16 +131,16 @@ def test_gene_set_claim_uses_paired_set_test_with_t_interval():
 def test_unpaired_set_claim_uses_prerank_and_wrong_treatment_is_not_testable():
     gsea = pd.DataFrame({"set": ["ISG"], "nes": [-1.8], "pvalue": [0.01], "padj": [0.03]})
     tables = {"d": {"responder_vs_non_responder_pre": gsea}}
-    out = cl.evaluate([set_claim("responder_vs_non_responder_pre", "down")], {"d": {}}, gsea_tables=tables)
-    assert out.loc[0, "effect_unit"] == "NES (prerank)" and out.loc[0, "verdict"] == cl.REPRODUCED
-    out = cl.evaluate([set_claim("responder_vs_non_responder_pre", "down", ["radiotherapy"])], {"d": {}},
+    out = evaluate([set_claim("responder_vs_non_responder_pre", "down")], {"d": {}}, gsea_tables=tables)
+    assert out.loc[0, "effect_unit"] == "NES (prerank)" and out.loc[0, "verdict"] == V.REPRODUCED
+    out = evaluate([set_claim("responder_vs_non_responder_pre", "down", ["radiotherapy"])], {"d": {}},
                       gsea_tables=tables, treatments={"d": ["chemotherapy"]})
-    assert out.loc[0, "verdict"] == cl.NOT_TESTABLE and out.loc[0, "reason"].startswith("wrong treatment")
+    assert out.loc[0, "verdict"] == V.NOT_TESTABLE and out.loc[0, "reason"].startswith("wrong treatment")
 
 
 def test_catalogue_covers_every_seed_finding_with_its_citation():
     """The testable findings of seeds 000 and 003 (shared/seeds), each with the seed's reference."""
-    claims = {c["id"]: c for c in cl.load_claims(ROOT / "config/claims.yaml", SCHEMA)}
+    claims = {c["id"]: c for c in load_claims(ROOT / "config/claims.yaml", SCHEMA)}
 
     def find(genes=None, gene_set=None, contrast=None, direction=None):
         return [c for c in claims.values()

@@ -95,7 +95,7 @@ def test_committed_demo_is_what_the_generator_writes(regen):
 
 
 def test_layout_is_geos_ftp_layout(regen):
-    download = pytest.importorskip("prepost.download")
+    from prepost.io import download
     p = demo.demo_paths(regen)
     geo = regen / "geo"
     assert p["array_matrix"] == geo / download.series_matrix_relpath("GSE990001")
@@ -338,7 +338,7 @@ def test_naive_rnaseq_analysis_recovers_truth(regen):
 
 
 def test_demo_parses_with_prepost_geo(regen):
-    geo = pytest.importorskip("prepost.geo")
+    from prepost.io import geo
     p = demo.demo_paths(regen)
     sm = geo.parse_series_matrix(p["array_matrix"])
     assert sm.accession == "GSE990001"
@@ -357,7 +357,7 @@ def test_demo_parses_with_prepost_geo(regen):
 
 def test_demo_array_through_prepost_expression(regen):
     """GEO2R's log2 rule fires on the demo and the collapse keeps BRCA2's own brightest probe."""
-    expression = pytest.importorskip("prepost.expression")
+    from prepost.prepare import expression
     p = demo.demo_paths(regen)
     _, smp, table = _read_matrix(p["array_matrix"])
     annot = _read_annot(p["platform_annot"]).rename(columns={"Gene symbol": "symbol"})

@@ -20,7 +20,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from prepost import __version__, download as dl
+from prepost import __version__
+from prepost.io import download as dl
 from prepost.io.download import DownloadError
 
 MATRIX_REL = "series/GSE1nnn/GSE1234/matrix/GSE1234_series_matrix.txt.gz"

@@ -8,7 +8,8 @@ import threading
 import pandas as pd
 import pytest
 
-from prepost import download, enrich_run
+from prepost.enrich import run as enrich_run
+from prepost.io import download
 
 GMT = "SET_A\tsource A\tBRCA1\tBRCA2\tATM\nSET_B\tsource B\tMX1\tIFIT1\tFAM123B\n"
 

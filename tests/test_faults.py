@@ -30,7 +30,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from prepost import download, enrich_run, geo, io
+from prepost import files as io
+from prepost.enrich import run as enrich_run
+from prepost.io import download, geo
 from prepost.io.download import DownloadError
 from prepost.enrich.genesets import OverlapError
 from prepost.prepare.pairing import PairingError, pair_samples
@@ -618,7 +620,7 @@ FORBIDDEN_CALLS = {"system", "popen", "execv", "execve", "execvp", "spawnv", "sp
 
 
 def test_package_never_executes_or_extracts(tmp_path):
-    files = sorted((ROOT / "src/prepost").glob("*.py")) + sorted((ROOT / "workflow/scripts").glob("*.py"))
+    files = sorted((ROOT / "src/prepost").rglob("*.py")) + sorted((ROOT / "workflow/scripts").glob("*.py"))
     tar_uses = set()
     for path in files:
         tree = ast.parse(path.read_text())

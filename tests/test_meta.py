@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from prepost import claims as cl
-from prepost import meta
+from prepost import vocabulary as V
+from prepost.claims import effects, meta
+from prepost.plots.claims import forest_plot
+from prepost.stats import bh_adjust
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "meta"
 
@@ -26,7 +28,7 @@ def test_paired_effect_matches_metafor_smcc():
     ref = _escalc()
     for study, d in paired.groupby("study"):
         diffs = (d["post"] - d["pre"]).to_numpy()[None, :]
-        got = meta.paired_effect(diffs).iloc[0]
+        got = effects.paired_effect(diffs).iloc[0]
         np.testing.assert_allclose(got["smd"], ref.loc[study, "yi"], rtol=1e-9)
         np.testing.assert_allclose(got["smd_se"] ** 2, ref.loc[study, "vi"], rtol=1e-9)
         assert got["smd_n"] == len(d)
@@ -38,7 +40,7 @@ def test_two_group_effect_matches_metafor_smd():
     for study, d in groups.groupby("study"):
         a = d.loc[d["group"] == "responder", "value"].to_numpy()[None, :]
         b = d.loc[d["group"] == "non_responder", "value"].to_numpy()[None, :]
-        got = meta.two_group_effect(a, b).iloc[0]
+        got = effects.two_group_effect(a, b).iloc[0]
         np.testing.assert_allclose(got["smd"], ref.loc[study, "yi"], rtol=1e-9)
         np.testing.assert_allclose(got["smd_se"] ** 2, ref.loc[study, "vi"], rtol=1e-9)
 
@@ -48,18 +50,18 @@ def test_effect_from_t_equals_effect_from_data_for_ordinary_t():
     rng = np.random.default_rng(3)
     pre, post = rng.normal(size=(4, 11)), rng.normal(0.5, 1, size=(4, 11))
     t = stats.ttest_rel(post, pre, axis=1).statistic
-    pd.testing.assert_frame_equal(meta.effect_from_t(t, n=11), meta.paired_effect(post - pre))
+    pd.testing.assert_frame_equal(effects.effect_from_t(t, n=11), effects.paired_effect(post - pre))
     a, b = rng.normal(size=(3, 6)), rng.normal(1, 1, size=(3, 9))
     t2 = stats.ttest_ind(a, b, axis=1).statistic
-    pd.testing.assert_frame_equal(meta.effect_from_t(t2, n1=6, n2=9), meta.two_group_effect(a, b))
+    pd.testing.assert_frame_equal(effects.effect_from_t(t2, n1=6, n2=9), effects.two_group_effect(a, b))
 
 
 def test_hedges_j_closed_forms():
     # J(2) = Gamma(1) / (1 * Gamma(1/2)) = 1/sqrt(pi); J(3) = Gamma(3/2)/(sqrt(3/2) Gamma(1)) = sqrt(pi/6)
-    np.testing.assert_allclose(meta.hedges_j([2, 3]), [1 / np.sqrt(np.pi), np.sqrt(np.pi / 6)], rtol=1e-12)
+    np.testing.assert_allclose(effects.hedges_j([2, 3]), [1 / np.sqrt(np.pi), np.sqrt(np.pi / 6)], rtol=1e-12)
     m = np.arange(10, 60)
-    assert np.all(np.abs(meta.hedges_j(m) - (1 - 3 / (4 * m - 1))) < 1e-3)  # Hedges' approximation
-    assert np.isnan(meta.hedges_j([1])).all()
+    assert np.all(np.abs(effects.hedges_j(m) - (1 - 3 / (4 * m - 1))) < 1e-3)  # Hedges' approximation
+    assert np.isnan(effects.hedges_j([1])).all()
 
 
 @pytest.mark.parametrize("case", ["smcc", "smd", "bcg", "smcc_two"])
@@ -112,14 +114,14 @@ def test_meta_analyse_pools_one_dataset_per_cohort_and_gives_verdicts():
     assert out.loc["a", "k"] == 2 and out.loc["a", "datasets"] == "d1,d2"
     assert out.loc["a", "effect"] == pytest.approx(ref["effect"])
     assert "pub left out (same patients as d1)" in out.loc["a", "reason"]
-    assert out.loc["a", "verdict"] == cl.REPRODUCED
-    assert out.loc["b", "verdict"] == cl.SAME_NS
-    assert out.loc["c", "verdict"] == cl.NOT_TESTABLE
+    assert out.loc["a", "verdict"] == V.REPRODUCED
+    assert out.loc["b", "verdict"] == V.SAME_NS
+    assert out.loc["c", "verdict"] == V.NOT_TESTABLE
     assert out.loc["c", "reason"].startswith("fewer than 1 testable dataset (gene not in")
-    assert out.loc["d", "verdict"] == cl.CONTRADICTED
+    assert out.loc["d", "verdict"] == V.CONTRADICTED
     # BH over the three pooled rows
     p = out.loc[["a", "b", "d"], "pvalue"].to_numpy()
-    np.testing.assert_allclose(out.loc[["a", "b", "d"], "padj"], cl.bh(p))
+    np.testing.assert_allclose(out.loc[["a", "b", "d"], "padj"], bh_adjust(p))
     assert list(out.reset_index().columns) == meta.META_COLUMNS
 
 
@@ -143,22 +145,22 @@ def test_dataset_effects_use_the_contrast_samples():
     feats = pd.DataFrame({"contrast": ["post_vs_pre", "responder_vs_non_responder_pre",
                                        "interaction", "post_vs_pre_responder"],
                           "kind": "gene_change", "feature": ["G1", "G2", "G3", "G1"]})
-    out = meta.dataset_effects(feats, expr, "log2", sheet, "d").set_index(["contrast", "feature"])
+    out = effects.dataset_effects(feats, expr, "log2", sheet, "d").set_index(["contrast", "feature"])
     pts = [f"P{i}" for i in range(1, 7)]
     diffs = pd.Series({p: expr.loc[:, f"{p}_post"] - expr.loc[:, f"{p}_pre"] for p in pts})
     d1 = np.array([diffs[p]["G1"] for p in pts])[None, :]
-    exp = meta.paired_effect(d1).iloc[0]
+    exp = effects.paired_effect(d1).iloc[0]
     assert out.loc[("post_vs_pre", "G1"), "smd"] == pytest.approx(exp["smd"])
     assert out.loc[("post_vs_pre", "G1"), "smd_n"] == 6
-    exp = meta.paired_effect(d1[:, :3]).iloc[0]
+    exp = effects.paired_effect(d1[:, :3]).iloc[0]
     assert out.loc[("post_vs_pre_responder", "G1"), "smd"] == pytest.approx(exp["smd"])
     pre = expr.loc["G2"]
     a = pre[[f"P{i}_pre" for i in (1, 2, 3, 7)]].to_numpy()[None, :]  # unpaired P7 counts here
     b = pre[[f"P{i}_pre" for i in (4, 5, 6)]].to_numpy()[None, :]
-    exp = meta.two_group_effect(a, b).iloc[0]
+    exp = effects.two_group_effect(a, b).iloc[0]
     assert out.loc[("responder_vs_non_responder_pre", "G2"), "smd"] == pytest.approx(exp["smd"])
     d3 = np.array([diffs[p]["G3"] for p in pts])[None, :]
-    exp = meta.two_group_effect(d3[:, :3], d3[:, 3:]).iloc[0]
+    exp = effects.two_group_effect(d3[:, :3], d3[:, 3:]).iloc[0]
     assert out.loc[("interaction", "G3"), "smd"] == pytest.approx(exp["smd"])
 
 
@@ -168,13 +170,13 @@ def test_dataset_effects_counts_use_log2_normalised_counts():
     counts = pd.DataFrame(rng.poisson(200, size=(40, len(sheet))), index=[f"g{i}" for i in range(40)],
                           columns=sheet["sample"])
     feats = pd.DataFrame({"contrast": ["post_vs_pre"], "kind": ["gene_change"], "feature": ["g0"]})
-    out = meta.dataset_effects(feats, counts, "counts", sheet, "d").iloc[0]
+    out = effects.dataset_effects(feats, counts, "counts", sheet, "d").iloc[0]
     sub = counts.drop(columns="P7_pre").astype(float)
     logc = np.log(sub)
     sf = np.exp(logc.sub(logc.mean(axis=1), axis=0).median(axis=0))  # DESeq2: exp(median log ratio)
     logv = np.log2(sub / sf + 1)
     d = np.array([logv.loc["g0", f"P{i}_post"] - logv.loc["g0", f"P{i}_pre"] for i in range(1, 7)])
-    assert out["smd"] == pytest.approx(meta.paired_effect(d[None, :]).iloc[0]["smd"], rel=1e-10)
+    assert out["smd"] == pytest.approx(effects.paired_effect(d[None, :]).iloc[0]["smd"], rel=1e-10)
 
 
 def test_forest_plot_is_deterministic(tmp_path):
@@ -186,10 +188,10 @@ def test_forest_plot_is_deterministic(tmp_path):
     ])
     m = meta.meta_analyse(table)
     one, two = tmp_path / "1.png", tmp_path / "2.png"
-    info = meta.forest_plot("a", table, m, one)
-    meta.forest_plot("a", table, m, two)
+    info = forest_plot("a", table, m, one)
+    forest_plot("a", table, m, two)
     assert one.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert one.read_bytes() == two.read_bytes()
     assert info["pooled"] == 1 and info["rows"] == 7
     with pytest.raises(ValueError, match="claim 'zz'"):
-        meta.forest_plot("zz", table, m, tmp_path / "3.png")
+        forest_plot("zz", table, m, tmp_path / "3.png")

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from prepost import plots
+from prepost.plots import de as plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DPI = 50  # small images keep the tests fast
@@ -130,8 +130,9 @@ def test_slope_plot_only_complete_pairs(tmp_path):
 
 
 def test_slope_plot_counts_normalisation(tmp_path):
-    """Counts proportional to library size: after library-size normalisation every patient's
-    change is 0; with explicit size factors the change is log2 of the known ratio."""
+    """Counts proportional to library size: after median-of-ratios normalisation (the default,
+    prepost.stats) every patient's change is 0; with explicit size factors the change is log2
+    of the known ratio."""
     genes = ["g1", "g2", "g3"]
     base = np.array([100.0, 400.0, 1600.0])
     lib = {"a1": 1.0, "b1": 3.0, "a2": 2.0, "b2": 0.5, "a3": 1.5, "b3": 4.0}
@@ -145,7 +146,7 @@ def test_slope_plot_counts_normalisation(tmp_path):
                            size_factors=sf, dpi=DPI)
     expect = np.mean([np.log2((400 * lib[f"b{i}"] + 1) / (400 * lib[f"a{i}"] + 1)) for i in (1, 2, 3)])
     assert out["mean_change"]["g2"] == pytest.approx(expect)
-    with pytest.raises(ValueError, match="size_factors lack sample"):
+    with pytest.raises(ValueError, match="size factors lack sample"):
         plots.slope_plot(counts, sheet, ["g2"], tmp_path / "c.png", "t", values="counts",
                          size_factors=sf.drop("b3"), dpi=DPI)
 

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from prepost import enrich, plots
+from prepost.enrich import gsea as egsea
+from prepost.enrich import scores as escores
+from prepost.plots import enrich as plots
 from prepost.enrich import genesets as gs
 
 DPI = 40  # small images keep the tests fast
@@ -50,7 +52,7 @@ def synthetic_sets(genes, seed=4):
 def test_running_score_equals_gseapy_prerank_es_and_leading_edge(tmp_path):
     de, genes = ranking()
     sets = synthetic_sets(genes)
-    ref = enrich.prerank(de, sets, permutations=50, min_size=5).set_index("set")
+    ref = egsea.prerank(de, sets, permutations=50, min_size=5).set_index("set")
     names = ["UP_SET", "DOWN_SET", "RANDOM_SET"]
     out = plots.running_score_plot(de, sets, names, tmp_path / "r.png", "t", gsea=ref.reset_index(), dpi=DPI)
     assert out["sets"] == names and out["n_ranked"] == 400
@@ -188,7 +190,7 @@ def test_set_slope_plot_known_changes(tmp_path):
     check_png(tmp_path / "s.png", round(5.2 * DPI), round(3.6 * DPI))  # as slope_plot, 2 panels
     # same pairs and change as the paired test that writes set_tests.tsv
     paired = sheet[sheet["in_pair"] == "True"]
-    t = enrich.paired_set_test(scores.dropna(), paired).set_index("set")
+    t = escores.paired_set_test(scores.dropna(), paired).set_index("set")
     assert t.at["PREPOST_S1", "mean_diff"] == pytest.approx(out["mean_change"]["PREPOST_S1"])
 
 

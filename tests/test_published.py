@@ -11,8 +11,9 @@ import yaml
 from scipy import stats
 from snakemake.utils import validate
 
-from prepost import claims as cl
-from prepost import meta
+from prepost import vocabulary as V
+from prepost.claims import effects
+from prepost.claims.evaluate import evaluate
 from prepost.claims import published as pub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,8 +49,8 @@ def test_se_from_each_source_agrees_with_closed_forms(tmp_path):
         out = pub.read_published(path, _ds(columns=cols), "d").iloc[0]
         assert out["lfc_se"] == pytest.approx(se, rel=1e-9), extra
         assert out["stat"] == pytest.approx(t, rel=1e-9), extra
-        # standardised effect: d = t / sqrt(n), Hedges-corrected (prepost.meta.smcc)
-        g, v = meta.smcc(t / np.sqrt(n), n)
+        # standardised effect: d = t / sqrt(n), Hedges-corrected (prepost.effects.smcc)
+        g, v = effects.smcc(t / np.sqrt(n), n)
         assert out["smd"] == pytest.approx(float(g)) and out["smd_se"] == pytest.approx(float(np.sqrt(v)))
 
 
@@ -73,7 +74,7 @@ def test_unpaired_table_uses_group_sizes(tmp_path):
     ds.pop("n_pairs")
     ds["table"] = {"path": "supp.csv"}
     out = pub.read_published(path, ds, "d").iloc[0]
-    g, v = meta.smd(-2.5 * np.sqrt(1 / 8 + 1 / 12), 8, 12)
+    g, v = effects.smd(-2.5 * np.sqrt(1 / 8 + 1 / 12), 8, 12)
     assert out["smd"] == pytest.approx(float(g)) and out["smd_se"] ** 2 == pytest.approx(float(v))
 
 
@@ -108,19 +109,19 @@ def test_claims_on_a_published_table(tmp_path):
              significant_only=True)
     std = pub.read_published(path, ds, "pub")
     eff = std.assign(contrast="post_vs_pre").rename(columns={"gene": "feature"})
-    out = cl.evaluate(_claims(), {"pub": {"post_vs_pre": std}}, effects={"pub": eff},
+    out = evaluate(_claims(), {"pub": {"post_vs_pre": std}}, effects={"pub": eff},
                       published={"pub": ds}).set_index("feature")
-    assert out.loc["BRCA2", "verdict"] == cl.REPRODUCED
+    assert out.loc["BRCA2", "verdict"] == V.REPRODUCED
     assert out.loc["BRCA2", "smd"] == pytest.approx(std.loc[0, "smd"])
     q = stats.norm.ppf(0.975)  # no ci_df: a normal-quantile interval
     np.testing.assert_allclose(out.loc["BRCA2", ["ci_low", "ci_high"]].astype(float), [-1 - q * 0.2, -1 + q * 0.2])
-    assert out.loc["ATM", "verdict"] == cl.NOT_TESTABLE
+    assert out.loc["ATM", "verdict"] == V.NOT_TESTABLE
     assert out.loc["ATM", "reason"] == "gene not in the published table (it lists only significant genes)"
     assert np.isnan(out.loc["ATM", "smd"])
     assert out.loc["PALB2", "reason"] == "contrast responder_vs_non_responder_pre not in the published table (it reports post_vs_pre)"
-    assert out.loc["ISG", "verdict"] == cl.NOT_TESTABLE and out.loc["ISG", "reason"].startswith("published table")
+    assert out.loc["ISG", "verdict"] == V.NOT_TESTABLE and out.loc["ISG", "reason"].startswith("published table")
     ds_all = dict(ds, significant_only=False)
-    out = cl.evaluate(_claims(), {"pub": {"post_vs_pre": std}}, published={"pub": ds_all}).set_index("feature")
+    out = evaluate(_claims(), {"pub": {"post_vs_pre": std}}, published={"pub": ds_all}).set_index("feature")
     assert out.loc["ATM", "reason"] == "gene not in the published table"
 
 

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prepost import qc
+from prepost.qc import run as qc_run
+from prepost.qc import samples as qc
 from prepost.vst import vst
 
 
@@ -139,7 +140,7 @@ def test_run_qc_writes_identical_files_twice(tmp_path):
     outs = []
     for run in ("a", "b"):
         d = tmp_path / run
-        qc.run_qc(tmp_path / "expr.parquet", tmp_path / "samples.tsv", tmp_path / "prepare.json", "t",
+        qc_run.run_qc(tmp_path / "expr.parquet", tmp_path / "samples.tsv", tmp_path / "prepare.json", "t",
                   samples_qc=d / names[0], pair_identity_out=d / names[1], pca_png=d / names[2],
                   correlation_png=d / names[3], distribution_png=d / names[4],
                   library_size_png=d / names[5])

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from prepost.report import build as report
-from prepost.plots import _new_figure, _save
+from prepost.plots.common import new_figure as _new_figure, save as _save
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 VERDICTS = ["reproduced", "contradicted", "same direction, not significant", "not testable"]

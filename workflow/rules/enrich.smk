@@ -119,7 +119,7 @@ rule set_slopes:
     benchmark:
         P.benchmark("{ds}", "set_slopes")
     conda:
-        "../../envs/analysis.yaml"
+        "../../envs/enrich.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
