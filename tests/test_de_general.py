@@ -302,7 +302,7 @@ def test_lfc_shrink_is_the_apeglm_map(resp):
     # shrinkage moves towards 0 and keeps the sign; p-values are the MLE Wald ones
     assert (np.abs(out.loc[ok, "log2fc_shrunk"]) <= np.abs(out.loc[ok, "log2fc"]) + 1e-9).all()
     # p-values are those of the unshrunk pydeseq2 fit (without shrinkage, run_contrast sends
-    # this contrast to prepost.nbglm, which agrees with DESeq2 to ~1e-6 instead)
+    # this contrast to prepost.de.nb, which agrees with DESeq2 to ~1e-6 instead)
     plain = deseq2(counts, None, spec.design, spec.contrast).set_index("gene")
     np.testing.assert_allclose(out["pvalue"], plain.loc[out.index, "pvalue"], rtol=1e-12)
     assert "log2fc_shrunk" not in plain.columns
@@ -319,7 +319,7 @@ def test_lfc_shrink_needs_a_single_coefficient(resp):
 def test_n_cpus_reaches_both_count_solvers(resp, monkeypatch):
     """The rule's threads arrive as n_cpus: at pydeseq2's inference object and at the nbglm fits."""
     import pydeseq2.dds
-    from prepost import nbglm
+    from prepost.de import nb
 
     seen = {}
     real_init = pydeseq2.dds.DeseqDataSet.__init__
@@ -328,9 +328,9 @@ def test_n_cpus_reaches_both_count_solvers(resp, monkeypatch):
         real_init(self, *args, **kwargs)
         seen["pydeseq2"] = self.inference.n_cpus
 
-    real_fast = nbglm.fast_paired_deseq2
-    real_grouped = nbglm.fast_grouped_paired_deseq2
-    real_two = nbglm.fast_two_group_deseq2
+    real_fast = nb.fast_paired_deseq2
+    real_grouped = nb.fast_grouped_paired_deseq2
+    real_two = nb.fast_two_group_deseq2
 
     def spy_fast(*args, **kwargs):
         seen["nbglm"] = kwargs.get("n_cpus")
@@ -345,9 +345,9 @@ def test_n_cpus_reaches_both_count_solvers(resp, monkeypatch):
         return real_two(*args, **kwargs)
 
     monkeypatch.setattr(pydeseq2.dds.DeseqDataSet, "__init__", spy_init)
-    monkeypatch.setattr(nbglm, "fast_two_group_deseq2", spy_two)
-    monkeypatch.setattr(nbglm, "fast_paired_deseq2", spy_fast)
-    monkeypatch.setattr(nbglm, "fast_grouped_paired_deseq2", spy_grouped)
+    monkeypatch.setattr(nb, "fast_two_group_deseq2", spy_two)
+    monkeypatch.setattr(nb, "fast_paired_deseq2", spy_fast)
+    monkeypatch.setattr(nb, "fast_grouped_paired_deseq2", spy_grouped)
     counts, sheet = resp[0].iloc[:40], resp[1]
     C.run_contrast(counts, "counts", sheet, "post_vs_pre", "resp", n_cpus=2)
     C.run_contrast(counts, "counts", sheet, "interaction", "resp", n_cpus=2)

@@ -152,6 +152,6 @@ def test_closure_sees_the_lazy_imports():
     """The analysis follows imports inside functions (pydeseq2 is imported lazily by de_counts)."""
     third, seen = script_closure(ROOT / "workflow/scripts/de.py")
     assert {"pydeseq2", "scipy", "pyarrow"} <= third
-    assert ROOT / "src/prepost/nbglm.py" in seen
+    assert ROOT / "src/prepost/de/nb/__init__.py" in seen
     assert "gseapy" in script_closure(ROOT / "workflow/scripts/enrich.py")[0]
     assert "pydeseq2" not in script_closure(ROOT / "workflow/scripts/download.py")[0]

@@ -1,5 +1,5 @@
 """Benchmark the within-group / interaction count contrasts: pydeseq2 (the old path of
-prepost.contrasts.run_contrast) vs prepost.nbglm.fast_grouped_paired_deseq2 (the new path),
+prepost.contrasts.run_contrast) vs prepost.de.nb.fast_grouped_paired_deseq2 (the new path),
 both against R DESeq2 1.38 with the same design.
 
 One simulated dataset per size (fixed seed): 20,000 genes, half the patients responders, NB
@@ -69,9 +69,9 @@ def worker(method: str, prefix: str, out: str) -> None:
     spec = contrasts.build_contrast(sheet, "interaction", "bench")
     t0 = time.perf_counter()
     if method == "nbglm":
-        from prepost import nbglm
+        from prepost.de import nb
 
-        tables = nbglm.fast_grouped_paired_deseq2(counts, spec.samples, n_cpus=2)
+        tables = nb.fast_grouped_paired_deseq2(counts, spec.samples, n_cpus=2)
     else:
         from prepost.de.general import deseq2
 

@@ -124,10 +124,10 @@ def _log_values(expr: pd.DataFrame, values: str) -> pd.DataFrame:
     with DESeq2 median-of-ratios size factors over the contrast's samples."""
     if values != "counts":
         return expr.astype(float)
-    from prepost import nbglm
+    from prepost.stats import count_values, size_factors
 
-    counts = nbglm.count_values(expr)
-    sf = np.asarray(nbglm.size_factors(counts), dtype=float)
+    counts = count_values(expr)
+    sf = np.asarray(size_factors(counts), dtype=float)
     return np.log2(expr.astype(float) / sf + 1)
 
 

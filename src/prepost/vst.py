@@ -29,16 +29,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from prepost.nbglm import (
-    DISP_TOL,
-    KAPPA_0,
-    MAXIT,
-    MIN_DISP,
-    MINMU,
-    _parametric_trend,
-    count_values,
-    size_factors,
-)
+from prepost.de.nb.constants import DISP_TOL, KAPPA_0, MAXIT, MIN_DISP, MINMU
+from prepost.de.nb.trend import parametric_trend as _parametric_trend
+from prepost.stats import count_values, size_factors
 
 __all__ = ["VstFit", "vst", "vst_fit"]
 

@@ -1,5 +1,5 @@
 rule de:
-    """Differential expression of one contrast: DESeq2's method for counts (prepost.nbglm, or
+    """Differential expression of one contrast: DESeq2's method for counts (prepost.de.nb, or
     pydeseq2 for designs with covariates), a patient-blocked moderated t (limma's empirical
     Bayes) for log2 arrays."""
     input:

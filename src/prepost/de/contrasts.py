@@ -57,7 +57,7 @@ CONTRASTS = (
     "interaction",
 )
 PAIRED = {"post_vs_pre", "post_vs_pre_responder", "post_vs_pre_non_responder", "interaction"}
-GROUPED = ("post_vs_pre_responder", "post_vs_pre_non_responder", "interaction")  # nbglm fits
+GROUPED = ("post_vs_pre_responder", "post_vs_pre_non_responder", "interaction")  # nb fits
 CHECK_COLUMNS = ["n_pairs", "n_up", "n_down", "paired_t_p", "wilcoxon_p"]
 RESPONSES = ("responder", "non_responder")
 MIN_PER_GROUP = 2
@@ -416,11 +416,11 @@ def run_contrast(
     """DE table of one contrast: DESeq2 for ``values == "counts"``, else the moderated t on
     log2 values; paired contrasts get the cross-check columns (CHECK_COLUMNS) appended. For
     counts the cross-check uses log2(normalised count + 1) with the DESeq2 size factors of the
-    fit. Counts without covariates go to prepost.nbglm for post_vs_pre and, when lfc_shrink is
+    fit. Counts without covariates go to prepost.de.nb for post_vs_pre and, when lfc_shrink is
     "none", for the within-group, interaction and unpaired responder contrasts; everything else
     to pydeseq2 (and
-    to it as well when nbglm's parametric dispersion trend fails). ``lfc_shrink="apeglm"``
-    (counts only) adds ``log2fc_shrunk`` (apeGLM prior: nbglm's own MAP for post_vs_pre,
+    to it as well when nb's parametric dispersion trend fails). ``lfc_shrink="apeglm"``
+    (counts only) adds ``log2fc_shrunk`` (apeGLM prior: nb's own MAP for post_vs_pre,
     pydeseq2's lfc_shrink otherwise; p-values unchanged, as DESeq2's lfcShrink)."""
     if lfc_shrink not in SHRINK:
         raise ContrastError(f"dataset {dataset!r}: lfc_shrink {lfc_shrink!r}; expected one of {list(SHRINK)}")
@@ -430,44 +430,46 @@ def run_contrast(
         table = None
         if name == "post_vs_pre" and not spec.summary.get("covariates"):
             # One pre and one post sample per patient, no covariate: the vectorised DESeq2 of
-            # prepost.nbglm (equal to DESeq2 1.38 to r > 0.9999999 in log2FC; benchmarks/de).
+            # prepost.de.nb (equal to DESeq2 1.38 to r > 0.9999999 in log2FC; benchmarks/de).
             # Covariates go through pydeseq2 (general designs).
-            from prepost import nbglm
+            from prepost.de import nb
 
             try:
-                table = nbglm.fast_paired_deseq2(
+                table = nb.fast_paired_deseq2(
                     sub, spec.samples, n_cpus=n_cpus, lfc_shrink=lfc_shrink
                 )
             except ArithmeticError as err:  # parametric trend failed: pydeseq2's local fit
                 log.info("dataset %r, contrast %r: %s; using pydeseq2", dataset, name, err)
         elif name in GROUPED and not spec.summary.get("covariates") and lfc_shrink == "none":
             # ~ patient + post:non_responder + post:responder: X'WX splits into one arrow
-            # block per response group, so prepost.nbglm fits it vectorised as well (equal to
-            # DESeq2 1.38, tests/test_nbglm.py). With one group only the design is the plain
+            # block per response group, so prepost.de.nb fits it vectorised as well (equal to
+            # DESeq2 1.38, tests/test_nb.py). With one group only the design is the plain
             # paired one. apeglm shrinkage of these coefficients stays with pydeseq2.
-            from prepost import nbglm
+            from prepost.de import nb
 
             groups = sorted(spec.samples["response"].unique())
             try:
                 if len(groups) == 1:
-                    table = nbglm.fast_paired_deseq2(sub, spec.samples, n_cpus=n_cpus)
+                    table = nb.fast_paired_deseq2(sub, spec.samples, n_cpus=n_cpus)
                 else:
-                    table = nbglm.fast_grouped_paired_deseq2(sub, spec.samples, n_cpus=n_cpus)[name]
+                    table = nb.fast_grouped_paired_deseq2(sub, spec.samples, n_cpus=n_cpus)[name]
             except ArithmeticError as err:  # parametric trend failed: pydeseq2's local fit
                 log.info("dataset %r, contrast %r: %s; using pydeseq2", dataset, name, err)
         elif name == "responder_vs_non_responder_pre" and not spec.summary.get("covariates") and lfc_shrink == "none":
             # ~ response on pre samples: X'WX is diagonal in the cell-means basis, so
-            # prepost.nbglm fits it vectorised too, with DESeq2's Cook's outlier replacement and
-            # filtering (equal to DESeq2 1.38, tests/test_nbglm.py). Covariates and apeglm
+            # prepost.de.nb fits it vectorised too, with DESeq2's Cook's outlier replacement and
+            # filtering (equal to DESeq2 1.38, tests/test_nb.py). Covariates and apeglm
             # shrinkage stay with pydeseq2.
-            from prepost import nbglm
+            from prepost.de import nb
 
             try:
-                table = nbglm.fast_two_group_deseq2(sub, spec.samples, n_cpus=n_cpus)
+                table = nb.fast_two_group_deseq2(sub, spec.samples, n_cpus=n_cpus)
             except ArithmeticError as err:  # parametric trend failed: pydeseq2's local fit
                 log.info("dataset %r, contrast %r: %s; using pydeseq2", dataset, name, err)
         if table is not None:
-            sf = nbglm.size_factors(nbglm.count_values(sub))
+            from prepost import stats as shared
+
+            sf = shared.size_factors(shared.count_values(sub))
         if table is None:
             from prepost.de.general import deseq2
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from prepost.de.results import RESULT_COLUMNS, check_samples
-from prepost.nbglm import count_values
+from prepost.stats import count_values
 
 ALPHA = 0.1  # DESeq2 results(alpha=0.1): drives the independent-filtering threshold
 

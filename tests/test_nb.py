@@ -1,4 +1,4 @@
-"""prepost.nbglm (vectorised paired DESeq2) against DESeq2 1.38 outputs and closed forms.
+"""prepost.de.nb (vectorised DESeq2) against DESeq2 1.38 outputs and closed forms.
 
 Fixtures: tests/fixtures/de/counts*.tsv + counts_deseq2.tsv (6 pairs, benchmarks/r_reference)
 and tests/fixtures/nbglm/ (4 pairs: DESeq2's <= 3 residual df prior branch; R's lowess),
@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prepost import nbglm
+from prepost import stats
+from prepost.de import nb
+from prepost.de.nb import apeglm, dispersion, filtering, linalg, paired
 from prepost.de.results import RESULT_COLUMNS
 
 FIX = Path(__file__).parent / "fixtures"
@@ -48,7 +50,7 @@ def _compare(res: pd.DataFrame, ref: pd.DataFrame, tol: float) -> None:
 
 def test_matches_deseq2_six_pairs():
     counts, samples = _load()
-    res = nbglm.fast_paired_deseq2(counts, samples)
+    res = nb.fast_paired_deseq2(counts, samples)
     assert list(res.columns) == RESULT_COLUMNS
     p = res["pvalue"].to_numpy()
     n_ok = int(np.isfinite(p).sum())
@@ -67,14 +69,14 @@ def test_matches_deseq2_six_pairs():
 
 def test_matches_deseq2_four_pairs_small_df_prior():
     counts, samples = _load(["7", "8", "9", "10"])
-    res = nbglm.fast_paired_deseq2(counts, samples)
+    res = nb.fast_paired_deseq2(counts, samples)
     ref = pd.read_csv(FIX / "nbglm/deseq2_4pairs.tsv", sep="\t")
     _compare(res, ref, tol=1e-3)
 
 
 def test_lowess_matches_r():
     data = pd.read_csv(FIX / "nbglm/lowess.tsv", sep="\t")
-    fit = nbglm.r_lowess(data["x"].to_numpy(), data["y"].to_numpy(), f=1 / 5)
+    fit = filtering.r_lowess(data["x"].to_numpy(), data["y"].to_numpy(), f=1 / 5)
     np.testing.assert_allclose(fit, data["lowess"], atol=1e-9)
 
 
@@ -83,17 +85,17 @@ def test_size_factors_closed_form():
     base = np.array([[5.0], [17.0], [100.0], [3.0], [0.0]])
     counts = base * np.array([[1.0, 2.0, 4.0]])
     counts[4] = [0, 7, 9]  # a gene with a zero is left out of the geometric means
-    np.testing.assert_allclose(nbglm.size_factors(counts), [0.5, 1.0, 2.0])
+    np.testing.assert_allclose(stats.size_factors(counts), [0.5, 1.0, 2.0])
 
 
 def test_invariant_to_sample_order_and_patient_labels():
     counts, samples = _load()
-    res = nbglm.fast_paired_deseq2(counts, samples).set_index("gene")
+    res = nb.fast_paired_deseq2(counts, samples).set_index("gene")
     rng = np.random.default_rng(1)
     perm = rng.permutation(counts.columns)
     relabel = {p: f"X{k}" for k, p in enumerate(rng.permutation(samples["patient"].unique()))}
     shuffled = samples.loc[perm].assign(patient=lambda d: d["patient"].map(relabel))
-    res2 = nbglm.fast_paired_deseq2(counts[perm], shuffled).set_index("gene").loc[res.index]
+    res2 = nb.fast_paired_deseq2(counts[perm], shuffled).set_index("gene").loc[res.index]
     np.testing.assert_allclose(
         res2[["log2fc", "stat"]], res[["log2fc", "stat"]], rtol=1e-7, atol=1e-9
     )
@@ -104,7 +106,7 @@ def test_rejects_bad_counts():
     bad = counts.astype(float)
     bad.iloc[5, 3] = 2.5
     with pytest.raises(ValueError, match="non-negative integer"):
-        nbglm.fast_paired_deseq2(bad, samples)
+        nb.fast_paired_deseq2(bad, samples)
 
 
 def test_rejects_designs_other_than_one_pair_per_patient():
@@ -112,16 +114,16 @@ def test_rejects_designs_other_than_one_pair_per_patient():
     extra = samples.copy()
     extra.loc["S7_post", "timepoint"] = "pre"  # patient 7: two pre samples, no post
     with pytest.raises(ValueError, match="lack"):
-        nbglm.fast_paired_deseq2(counts, extra)
+        nb.fast_paired_deseq2(counts, extra)
     dup = pd.concat(
         [samples, pd.DataFrame({"patient": ["8"], "timepoint": ["pre"]}, index=["S8_pre2"])]
     )
     counts2 = counts.assign(S8_pre2=counts["S8_pre"])
     with pytest.raises(ValueError, match="exactly one"):
-        nbglm.fast_paired_deseq2(counts2, dup)
+        nb.fast_paired_deseq2(counts2, dup)
     few = samples[samples["patient"].isin(["7", "8"])]
     with pytest.raises(ValueError, match="at least 3"):
-        nbglm.fast_paired_deseq2(counts, few)
+        nb.fast_paired_deseq2(counts, few)
 
 
 def test_cox_reid_log_determinant_is_exact_where_deseq2_leaves_double_range(monkeypatch):
@@ -139,16 +141,16 @@ def test_cox_reid_log_determinant_is_exact_where_deseq2_leaves_double_range(monk
     w = 3.0 / (1 + np.exp(10.0) * 3.0)
     # arrow: D = 2w per patient, b = w, c = 100 w; Schur complement c - sum(b^2 / D) = 50 w
     exact = 100 * np.log(2 * w) + np.log(50 * w)
-    assert exact < nbglm._LOG_DBL_TINY  # the determinant itself is 0 in double precision
-    np.testing.assert_allclose(nbglm._logdet(np.full((1, 100, 2), w)), exact, rtol=1e-12)
-    assert np.isfinite(nbglm._log_post(a, *args)[0])
-    assert np.isfinite(nbglm._dlog_post(a, *args)[0])
-    monkeypatch.setattr(nbglm, "EMULATE_DET_RANGE", True)
-    assert np.isposinf(nbglm._log_post(a, *args)[0])
+    assert exact < dispersion._LOG_DBL_TINY  # the determinant itself is 0 in double precision
+    np.testing.assert_allclose(linalg._logdet(np.full((1, 100, 2), w)), exact, rtol=1e-12)
+    assert np.isfinite(dispersion._log_post(a, *args)[0])
+    assert np.isfinite(dispersion._dlog_post(a, *args)[0])
+    monkeypatch.setattr(dispersion, "EMULATE_DET_RANGE", True)
+    assert np.isposinf(dispersion._log_post(a, *args)[0])
     with np.errstate(invalid="ignore"):
-        assert np.isnan(nbglm._dlog_post(a, *args)[0])
-    assert np.isfinite(nbglm._log_post(np.array([0.0]), *args)[0])
-    assert np.isfinite(nbglm._dlog_post(np.array([0.0]), *args)[0])
+        assert np.isnan(dispersion._dlog_post(a, *args)[0])
+    assert np.isfinite(dispersion._log_post(np.array([0.0]), *args)[0])
+    assert np.isfinite(dispersion._dlog_post(np.array([0.0]), *args)[0])
 
 
 def test_dispersions_stay_sane_with_300_pairs():
@@ -168,8 +170,8 @@ def test_dispersions_stay_sane_with_300_pairs():
         {"patient": [s.split("_")[0] for s in ids], "timepoint": [s.split("_")[1] for s in ids]},
         index=ids,
     )
-    _, patients, values, _ = nbglm._ordered_pairs(counts, samples, "pre", "post", "t")
-    fit = nbglm._paired_fit(values, n_pat, None, 1)
+    _, patients, values, _ = paired._ordered_pairs(counts, samples, "pre", "post", "t")
+    fit = paired._paired_fit(values, n_pat, None, 1)
     ratio = np.log(fit["disp"] / true)
     assert np.median(np.abs(ratio)) < 0.15, np.median(np.abs(ratio))
     assert np.corrcoef(np.log(fit["disp"]), np.log(true))[0, 1] > 0.95
@@ -177,7 +179,7 @@ def test_dispersions_stay_sane_with_300_pairs():
 
 
 def test_workflow_contrast_uses_the_fast_solver_and_matches_deseq2():
-    """contrasts.run_contrast('post_vs_pre') on counts goes through nbglm, with cross-checks."""
+    """contrasts.run_contrast('post_vs_pre') on counts goes through prepost.de.nb, with cross-checks."""
     from prepost.de import contrasts
 
     counts, samples = _load()
@@ -196,7 +198,7 @@ def test_gene_constant_within_patients_matches_deseq2():
     counts = counts.copy()
     for p in samples["patient"].unique():
         counts.loc["c0010", f"S{p}_post"] = counts.loc["c0010", f"S{p}_pre"]
-    res = nbglm.fast_paired_deseq2(counts, samples)
+    res = nb.fast_paired_deseq2(counts, samples)
     ref = pd.read_csv(FIX / "de/const_gene_deseq2.tsv", sep="\t")
     _compare(res, ref, tol=1e-3)
     row = res.set_index("gene").loc["c0010"]
@@ -211,7 +213,7 @@ def test_all_genes_constant_within_patients_is_an_error():
     for p in samples["patient"].unique():
         counts[f"S{p}_post"] = counts[f"S{p}_pre"]
     with pytest.raises(ValueError, match="dispersion estimates are near the minimum"):
-        nbglm.fast_paired_deseq2(counts, samples)
+        nb.fast_paired_deseq2(counts, samples)
 
 
 def test_apeglm_shrinkage_matches_pydeseq2_and_an_independent_map():
@@ -225,8 +227,8 @@ def test_apeglm_shrinkage_matches_pydeseq2_and_an_independent_map():
     from prepost.de.general import deseq2
 
     counts, samples = _load()
-    ours = nbglm.fast_paired_deseq2(counts, samples, lfc_shrink="apeglm").set_index("gene")
-    plain = nbglm.fast_paired_deseq2(counts, samples).set_index("gene").loc[ours.index]
+    ours = nb.fast_paired_deseq2(counts, samples, lfc_shrink="apeglm").set_index("gene")
+    plain = nb.fast_paired_deseq2(counts, samples).set_index("gene").loc[ours.index]
     for col in ("log2fc", "lfc_se", "stat", "pvalue", "padj"):  # shrinkage adds a column only
         np.testing.assert_array_equal(ours[col], plain[col])
     sheet = samples.reset_index().assign(in_pair=True)
@@ -242,9 +244,9 @@ def test_apeglm_shrinkage_matches_pydeseq2_and_an_independent_map():
     # independent MAP: for a few genes with a given dispersion, scipy's BFGS on the posterior
     # written in R's treatment coding (intercept, patient contrasts, timepoint)
     ln2 = np.log(2)
-    scale = nbglm.apeglm_prior_scale(ours.loc[ok, "log2fc"].to_numpy() * ln2, ours.loc[ok, "lfc_se"].to_numpy() * ln2)
+    scale = apeglm.apeglm_prior_scale(ours.loc[ok, "log2fc"].to_numpy() * ln2, ours.loc[ok, "lfc_se"].to_numpy() * ln2)
     x = spec.design.to_numpy(float)
-    sf = nbglm.size_factors(counts[list(spec.samples.index)].to_numpy(float))
+    sf = stats.size_factors(counts[list(spec.samples.index)].to_numpy(float))
     sfm = sf.reshape(-1, 2)
     for gene, alpha in [("c0003", 0.3), ("c0120", 0.05), ("c0246", 0.5)]:
         yv = counts.loc[gene, list(spec.samples.index)].to_numpy(float)
@@ -268,7 +270,7 @@ def test_apeglm_shrinkage_matches_pydeseq2_and_an_independent_map():
         assert np.max(np.abs(grad(fit.x))) < 1e-5  # a stationary point (measured <= 1.3e-6)
         y3 = yv.reshape(1, -1, 2)
         gam0 = np.log(y3[0].mean(axis=1) / sfm.mean(axis=1) + 0.5)[None, :]
-        got = nbglm._apeglm_map(y3, sfm, np.array([alpha]), gam0, np.array([0.0]), scale)[0]
+        got = apeglm._apeglm_map(y3, sfm, np.array([alpha]), gam0, np.array([0.0]), scale)[0]
         np.testing.assert_allclose(got, fit.x[-1], atol=1e-6)  # measured <= 2e-10
 
 
@@ -285,7 +287,7 @@ GROUPED = ["post_vs_pre_responder", "post_vs_pre_non_responder", "interaction"]
 
 
 def _spy_pydeseq2(monkeypatch) -> list:
-    """Record every call of de_counts.deseq2 (the pydeseq2 path) in the returned list."""
+    """Record every call of prepost.de.general.deseq2 (the pydeseq2 path) in the returned list."""
     from prepost.de import general as de_counts
 
     used = []
@@ -302,7 +304,7 @@ def _spy_pydeseq2(monkeypatch) -> list:
 @pytest.fixture(scope="module")
 def grouped():
     counts, sheet = _load_resp()
-    return nbglm.fast_grouped_paired_deseq2(counts, sheet.set_index("sample"))
+    return nb.fast_grouped_paired_deseq2(counts, sheet.set_index("sample"))
 
 
 @pytest.mark.parametrize("name", GROUPED)
@@ -334,7 +336,7 @@ def test_grouped_block_algebra_matches_dense_matrices():
     for p in range(n_pat):
         x[2 * p : 2 * p + 2, p] = 1
         x[2 * p + 1, n_pat + grp_of[p]] = 1
-    logdet, tr = nbglm._logdet_and_trace(w, dw, grp)
+    logdet, tr = linalg._logdet_and_trace(w, dw, grp)
     for k in range(3):
         a = x.T @ (w[k].reshape(-1)[:, None] * x)
         da = x.T @ (dw[k].reshape(-1)[:, None] * x)
@@ -346,19 +348,19 @@ def test_grouped_rejects_bad_groups():
     counts, sheet = _load_resp()
     samples = sheet.set_index("sample")
     with pytest.raises(ValueError, match="lacks column 'arm'"):
-        nbglm.fast_grouped_paired_deseq2(counts, samples, group="arm")
+        nb.fast_grouped_paired_deseq2(counts, samples, group="arm")
     mixed = samples.copy()
     mixed.loc["R01_post", "response"] = "non_responder"
     with pytest.raises(ValueError, match=r"\['R01'\].*same for both samples"):
-        nbglm.fast_grouped_paired_deseq2(counts, mixed)
+        nb.fast_grouped_paired_deseq2(counts, mixed)
     one = samples[samples["response"] == "responder"]
     with pytest.raises(ValueError, match="both groups"):
-        nbglm.fast_grouped_paired_deseq2(counts, one)
+        nb.fast_grouped_paired_deseq2(counts, one)
 
 
 def test_workflow_grouped_contrasts_use_the_fast_solver(monkeypatch):
     """run_contrast sends the three grouped contrasts (counts, no covariates, no shrinkage) to
-    nbglm, matching DESeq2; with lfc_shrink they still go to pydeseq2."""
+    prepost.de.nb, matching DESeq2; with lfc_shrink they still go to pydeseq2."""
     from prepost.de import contrasts
 
     counts, sheet = _load_resp()
@@ -386,7 +388,7 @@ def test_workflow_single_group_is_the_plain_paired_fit():
     resp_only = sheet[sheet["response"] == "responder"]
     res = contrasts.run_contrast(counts, "counts", resp_only, "post_vs_pre_responder", "resp")
     samples = resp_only.set_index("sample")
-    plain = nbglm.fast_paired_deseq2(counts[list(samples.index)], samples)
+    plain = nb.fast_paired_deseq2(counts[list(samples.index)], samples)
     pd.testing.assert_frame_equal(res[RESULT_COLUMNS], plain)
 
 
@@ -418,7 +420,7 @@ def test_two_group_matches_deseq2(scenario):
     counts, samples, ref = _two_group(scenario)
     n_nr, n_r = TWO_GROUP[scenario]
     assert samples["response"].value_counts().to_dict() == {"non_responder": n_nr, "responder": n_r}
-    res = nbglm.fast_two_group_deseq2(counts, samples)
+    res = nb.fast_two_group_deseq2(counts, samples)
     assert list(res.columns) == RESULT_COLUMNS
     _compare(res, ref.drop(columns="scenario"), 1e-4)
 
@@ -436,24 +438,24 @@ def test_two_group_fixtures_exercise_every_cooks_branch():
         assert filtered.any() == any(3 <= n < 7 for n in (n_nr, n_r)), scenario
         if max(n_nr, n_r) >= 7:
             assert ref.loc["t0023", ["log2FoldChange", "lfcSE", "stat", "pvalue"]].tolist() == [0, 0, 0, 1]
-            res = nbglm.fast_two_group_deseq2(counts, samples).set_index("gene")
+            res = nb.fast_two_group_deseq2(counts, samples).set_index("gene")
             assert res.loc["t0023", ["log2fc", "lfc_se", "stat", "pvalue"]].tolist() == [0, 0, 0, 1]
             assert res.loc["t0023", "mean_expr"] == 0
 
 
 def test_two_group_is_invariant_to_sample_order_and_rejects_bad_groups():
     counts, samples, _ = _two_group("C")
-    a = nbglm.fast_two_group_deseq2(counts, samples)
+    a = nb.fast_two_group_deseq2(counts, samples)
     order = list(reversed(samples.index))
-    b = nbglm.fast_two_group_deseq2(counts[order[::2] + order[1::2]], samples.loc[order])
+    b = nb.fast_two_group_deseq2(counts[order[::2] + order[1::2]], samples.loc[order])
     pd.testing.assert_frame_equal(a, b, rtol=1e-9)
     bad = samples.copy()
     bad.iloc[0, bad.columns.get_loc("response")] = "partial"
     with pytest.raises(ValueError, match="must be one of"):
-        nbglm.fast_two_group_deseq2(counts, bad)
+        nb.fast_two_group_deseq2(counts, bad)
     one = samples[samples["response"] == "responder"]
     with pytest.raises(ValueError, match="both groups"):
-        nbglm.fast_two_group_deseq2(counts, one)
+        nb.fast_two_group_deseq2(counts, one)
 
 
 def test_workflow_unpaired_contrast_uses_the_fast_solver(monkeypatch):
@@ -465,6 +467,6 @@ def test_workflow_unpaired_contrast_uses_the_fast_solver(monkeypatch):
     used = _spy_pydeseq2(monkeypatch)
     res = contrasts.run_contrast(counts, "counts", sheet, "responder_vs_non_responder_pre", "resp")
     spec = contrasts.build_contrast(sheet, "responder_vs_non_responder_pre", "resp", available=counts.columns)
-    direct = nbglm.fast_two_group_deseq2(counts[list(spec.samples.index)], spec.samples)
+    direct = nb.fast_two_group_deseq2(counts[list(spec.samples.index)], spec.samples)
     pd.testing.assert_frame_equal(res[RESULT_COLUMNS], direct)
     assert used == []
