@@ -344,6 +344,25 @@ def test_grouped_block_algebra_matches_dense_matrices():
         assert tr[k] == pytest.approx(np.trace(np.linalg.solve(a, da)), rel=1e-10)
 
 
+@pytest.mark.parametrize("design", ["cells", "intercept"])
+def test_diagonal_design_algebra_matches_dense_matrices(design):
+    """The same for the cell-means design of the two-group fit and the intercept-only design
+    of the VST (y, mu, w genes x n x 1)."""
+    rng = np.random.default_rng(6)
+    cells = np.array([0, 1, 1, 0, 1, 0, 1])
+    x = (cells[:, None] == np.arange(2)).astype(float) if design == "cells" else np.ones((7, 1))
+    grp = linalg._Cells(x) if design == "cells" else linalg.INTERCEPT
+    w = rng.uniform(0.1, 5, (3, 7, 1))
+    dw = -(w**2)
+    logdet, tr = linalg._logdet_and_trace(w, dw, grp)
+    np.testing.assert_array_equal(linalg._logdet(w, grp), logdet)
+    for k in range(3):
+        a = x.T @ (w[k, :, 0][:, None] * x)
+        da = x.T @ (dw[k, :, 0][:, None] * x)
+        assert logdet[k] == pytest.approx(np.linalg.slogdet(a)[1], rel=1e-12)
+        assert tr[k] == pytest.approx(np.trace(np.linalg.solve(a, da)), rel=1e-10)
+
+
 def test_grouped_rejects_bad_groups():
     counts, sheet = _load_resp()
     samples = sheet.set_index("sample")

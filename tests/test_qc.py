@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from prepost import qc
-from prepost.vst import vst
+from prepost.de.vst import vst
 
 
 def _cohort(n_pat=8, n_genes=1000, seed=1, noise=0.3):

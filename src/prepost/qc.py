@@ -1,7 +1,7 @@
 """Sample-level quality control of one prepared dataset: PCA, correlations, distributions, a
 pre/post pair-identity check and outlier flags.
 
-The QC matrix is DESeq2's blind VST of the counts (``prepost.vst``) or the array log2 values as
+The QC matrix is DESeq2's blind VST of the counts (``prepost.de.vst``) or the array log2 values as
 they are; genes with a missing value in any sample are left out (their number is returned).
 
 Rules (documented here, stated in the output tables):
@@ -71,7 +71,7 @@ class QcResult:
 def qc_matrix(data: pd.DataFrame, values: str) -> tuple[pd.DataFrame, int]:
     """VST of counts or the log2 values; genes with any non-finite value dropped (and counted)."""
     if values == "counts":
-        from prepost.vst import vst
+        from prepost.de.vst import vst
 
         mat = vst(data)
     elif values == "log2":
