@@ -9,6 +9,7 @@ import pytest
 import pandas as pd
 
 from prepost.de import contrasts as C
+from prepost.de import fit as F
 from prepost.de.results import RESULT_COLUMNS
 from prepost.de.general import deseq2, paired_deseq2
 from prepost.files import read_tsv
@@ -152,8 +153,8 @@ def test_size_factors_are_median_of_ratios(resp):
 def test_run_contrast_counts_adds_paired_checks_on_log_normalised(resp):
     counts, sheet, _spec, _tables, _sf = resp
     small = counts.iloc[:40]
-    out = C.run_contrast(small, "counts", sheet, "post_vs_pre_non_responder", "resp")
-    assert list(out.columns) == RESULT_COLUMNS + C.CHECK_COLUMNS
+    out = F.fit_contrast(small, "counts", sheet, "post_vs_pre_non_responder", "resp")
+    assert list(out.columns) == RESULT_COLUMNS + F.CHECK_COLUMNS
     spec = C.build_contrast(sheet, "post_vs_pre_non_responder", "resp")
     x = small[list(spec.samples.index)].to_numpy(float)
     pos = (x > 0).all(axis=1)
@@ -188,7 +189,7 @@ def cov_results():
     r = read_tsv(FIX / "cov_counts_deseq2.tsv")
     out = {}
     for key, (name, cov) in COV_CASES.items():
-        ours = C.run_contrast(counts, "counts", sheet, name, "cov", covariates=cov).set_index("gene")
+        ours = F.fit_contrast(counts, "counts", sheet, name, "cov", covariates=cov).set_index("gene")
         out[key] = (ours, r[r["contrast"] == key].set_index("gene").loc[ours.index])
     return out
 
@@ -266,7 +267,7 @@ def test_lfc_shrink_is_the_apeglm_map(resp):
     from scipy.optimize import minimize
 
     counts, sheet = resp[0], resp[1]
-    out = C.run_contrast(counts, "counts", sheet, "responder_vs_non_responder_pre", "resp", lfc_shrink="apeglm")
+    out = F.fit_contrast(counts, "counts", sheet, "responder_vs_non_responder_pre", "resp", lfc_shrink="apeglm")
     out = out.set_index("gene")
     spec = C.build_contrast(sheet, "responder_vs_non_responder_pre", "resp")
     # the fitted dispersions and size factors (same deterministic fit as in deseq2())
@@ -302,7 +303,7 @@ def test_lfc_shrink_is_the_apeglm_map(resp):
     # shrinkage moves towards 0 and keeps the sign; p-values are the MLE Wald ones
     assert (np.abs(out.loc[ok, "log2fc_shrunk"]) <= np.abs(out.loc[ok, "log2fc"]) + 1e-9).all()
     # p-values are those of the unshrunk pydeseq2 fit (without shrinkage, run_contrast sends
-    # this contrast to prepost.nbglm, which agrees with DESeq2 to ~1e-6 instead)
+    # this contrast to prepost.de.nb, which agrees with DESeq2 to ~1e-6 instead)
     plain = deseq2(counts, None, spec.design, spec.contrast).set_index("gene")
     np.testing.assert_allclose(out["pvalue"], plain.loc[out.index, "pvalue"], rtol=1e-12)
     assert "log2fc_shrunk" not in plain.columns
@@ -313,13 +314,13 @@ def test_lfc_shrink_needs_a_single_coefficient(resp):
     with pytest.raises(ValueError, match="not a single coefficient"):
         deseq2(counts.iloc[:30], resp[2].samples, resp[2].design, WITHIN["interaction"], lfc_shrink="apeglm")
     with pytest.raises(C.ContrastError, match="lfc_shrink 'normal'"):
-        C.run_contrast(counts, "counts", resp[1], "post_vs_pre", "resp", lfc_shrink="normal")
+        F.fit_contrast(counts, "counts", resp[1], "post_vs_pre", "resp", lfc_shrink="normal")
 
 
 def test_n_cpus_reaches_both_count_solvers(resp, monkeypatch):
     """The rule's threads arrive as n_cpus: at pydeseq2's inference object and at the nbglm fits."""
     import pydeseq2.dds
-    from prepost import nbglm
+    from prepost.de import nb
 
     seen = {}
     real_init = pydeseq2.dds.DeseqDataSet.__init__
@@ -328,9 +329,9 @@ def test_n_cpus_reaches_both_count_solvers(resp, monkeypatch):
         real_init(self, *args, **kwargs)
         seen["pydeseq2"] = self.inference.n_cpus
 
-    real_fast = nbglm.fast_paired_deseq2
-    real_grouped = nbglm.fast_grouped_paired_deseq2
-    real_two = nbglm.fast_two_group_deseq2
+    real_fast = nb.fast_paired_deseq2
+    real_grouped = nb.fast_grouped_paired_deseq2
+    real_two = nb.fast_two_group_deseq2
 
     def spy_fast(*args, **kwargs):
         seen["nbglm"] = kwargs.get("n_cpus")
@@ -345,14 +346,14 @@ def test_n_cpus_reaches_both_count_solvers(resp, monkeypatch):
         return real_two(*args, **kwargs)
 
     monkeypatch.setattr(pydeseq2.dds.DeseqDataSet, "__init__", spy_init)
-    monkeypatch.setattr(nbglm, "fast_two_group_deseq2", spy_two)
-    monkeypatch.setattr(nbglm, "fast_paired_deseq2", spy_fast)
-    monkeypatch.setattr(nbglm, "fast_grouped_paired_deseq2", spy_grouped)
+    monkeypatch.setattr(nb, "fast_two_group_deseq2", spy_two)
+    monkeypatch.setattr(nb, "fast_paired_deseq2", spy_fast)
+    monkeypatch.setattr(nb, "fast_grouped_paired_deseq2", spy_grouped)
     counts, sheet = resp[0].iloc[:40], resp[1]
-    C.run_contrast(counts, "counts", sheet, "post_vs_pre", "resp", n_cpus=2)
-    C.run_contrast(counts, "counts", sheet, "interaction", "resp", n_cpus=2)
-    C.run_contrast(counts, "counts", sheet, "responder_vs_non_responder_pre", "resp", n_cpus=2)
-    C.run_contrast(counts, "counts", sheet, "post_vs_pre_responder", "resp", n_cpus=2, lfc_shrink="apeglm")
+    F.fit_contrast(counts, "counts", sheet, "post_vs_pre", "resp", n_cpus=2)
+    F.fit_contrast(counts, "counts", sheet, "interaction", "resp", n_cpus=2)
+    F.fit_contrast(counts, "counts", sheet, "responder_vs_non_responder_pre", "resp", n_cpus=2)
+    F.fit_contrast(counts, "counts", sheet, "post_vs_pre_responder", "resp", n_cpus=2, lfc_shrink="apeglm")
     assert seen == {"nbglm": 2, "nbglm_grouped": 2, "nbglm_two_group": 2, "pydeseq2": 2}
 
 
@@ -373,4 +374,4 @@ def test_fewer_than_three_pairs_is_an_error(data):
     sheet = samples.reset_index().assign(in_pair=True)
     two = sheet[sheet["patient"].isin(["7", "8"])]
     with pytest.raises(C.ContrastError, match=r"'post_vs_pre': 2 complete pre/post pairs; at least 3"):
-        C.run_contrast(counts, "counts", two, "post_vs_pre", "ds")
+        F.fit_contrast(counts, "counts", two, "post_vs_pre", "ds")

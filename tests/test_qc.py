@@ -9,7 +9,7 @@ import pytest
 
 from prepost.qc import run as qc_run
 from prepost.qc import samples as qc
-from prepost.vst import vst
+from prepost.de.vst import vst
 
 
 def _cohort(n_pat=8, n_genes=1000, seed=1, noise=0.3):

@@ -1,4 +1,4 @@
-"""prepost.vst against R DESeq2 1.38 (fixtures and the script that made them in tests/fixtures/vst)."""
+"""prepost.de.vst against R DESeq2 1.38 (fixtures and the script that made them in tests/fixtures/vst)."""
 
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prepost.vst import vst, vst_fit
+from prepost.de.vst import vst, vst_fit
 
 FIX = Path(__file__).parent / "fixtures"
 VST = FIX / "vst"

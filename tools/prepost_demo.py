@@ -751,14 +751,14 @@ def published_table(paths: dict[str, Path]) -> tuple[str, dict]:
     from scipy import stats
 
     from prepost.prepare import dataset as prepare
-    from prepost.de import contrasts
+    from prepost.de.fit import fit_contrast
 
     ds = {"kind": "geo_series_matrix", "accession": ARRAY_GSE, "pairing": ARRAY_PAIRING,
           "platform": {"accession": ARRAY_GPL, "file": "annot", "symbol_column": "Gene symbol"},
           "contrasts": ["post_vs_pre"]}
     files = {"series_matrix": str(paths["array_matrix"]), "platform": str(paths["platform_annot"])}
     prep = prepare.prepare_dataset("demo_array", ds, files)
-    de = contrasts.run_contrast(prep.expression, prep.values, prep.sheet, "post_vs_pre", "demo_array")
+    de = fit_contrast(prep.expression, prep.values, prep.sheet, "post_vs_pre", "demo_array")
     sig = de[de["padj"] < PUBLISHED_ALPHA].sort_values(["pvalue", "gene"])
     q = stats.t.ppf(0.975, sig["df_total"])  # each gene's own df, as limma's confint
     table = pd.DataFrame({

@@ -1,12 +1,12 @@
 """Benchmark the within-group / interaction count contrasts: pydeseq2 (the old path of
-prepost.contrasts.run_contrast) vs prepost.nbglm.fast_grouped_paired_deseq2 (the new path),
+prepost.de.fit.fit_contrast) vs prepost.de.nb.fast_grouped_paired_deseq2 (the new path),
 both against R DESeq2 1.38 with the same design.
 
 One simulated dataset per size (fixed seed): 20,000 genes, half the patients responders, NB
 counts as benchmarks/de/run.py (trend 0.03 + 1.5/mu with log-normal scatter, patient effects,
 size factors 0.5-2), a post effect in 10% of genes for non-responders plus an extra responder
 effect (interaction) in another 10%. Each tool runs in its own process; printed: fit seconds
-(one fit gives all three contrasts; run_contrast fits once per contrast), peak RSS, and per
+(one fit gives all three contrasts; fit_contrast fits once per contrast), peak RSS, and per
 contrast r of log2FC and stat vs R, max |d log2FC|, Jaccard of padj < 0.05 sets.
 
 Usage: .venv/bin/python benchmarks/de/grouped.py [--sizes 60] [--genes 20000]
@@ -69,9 +69,9 @@ def worker(method: str, prefix: str, out: str) -> None:
     spec = contrasts.build_contrast(sheet, "interaction", "bench")
     t0 = time.perf_counter()
     if method == "nbglm":
-        from prepost import nbglm
+        from prepost.de import nb
 
-        tables = nbglm.fast_grouped_paired_deseq2(counts, spec.samples, n_cpus=2)
+        tables = nb.fast_grouped_paired_deseq2(counts, spec.samples, n_cpus=2)
     else:
         from prepost.de.general import deseq2
 

@@ -1,4 +1,4 @@
-# Reference outputs for tests/test_nbglm.py (R 4.2 + DESeq2 1.38), written to
+# Reference outputs for tests/test_nb.py (R 4.2 + DESeq2 1.38), written to
 # tests/fixtures/nbglm/:
 #   deseq2_4pairs.tsv  DESeq(~ patient + timepoint) on the first 4 patients of
 #                      tests/fixtures/de/counts.tsv (m - p = 3 residual df: DESeq2's simulated

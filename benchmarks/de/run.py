@@ -9,7 +9,7 @@ prepost's), compute time (model fit only, as timed inside each process), whole-p
 time, peak RSS, and the time ratio prepost/R. Arrays also report max |delta t| vs limma.
 
 Methods: counts — "pydeseq2" (prepost.de.general.paired_deseq2, pydeseq2 as is) and "nbglm"
-(prepost.nbglm.fast_paired_deseq2, when the module exists), "nbglm_shrink" (the same with
+(prepost.de.nb.fast_paired_deseq2, when the module exists), "nbglm_shrink" (the same with
 lfc_shrink="apeglm"; not run by default); arrays — "arrays"
 (prepost.de.limma.paired_moderated_t). R results are cached in the work dir and reused with
 --reuse-r (R DESeq2 at 200 samples takes about 11 minutes with OpenBLAS on 2 cores).
@@ -163,11 +163,11 @@ def worker(method: str, prefix: str, out: str, n_cpus: int) -> None:
         if method == "pydeseq2":
             from prepost.de.general import paired_deseq2 as fn
         elif method == "nbglm":
-            from prepost.nbglm import fast_paired_deseq2 as fn
+            from prepost.de.nb import fast_paired_deseq2 as fn
         elif method == "nbglm_shrink":  # nbglm + apeGLM shrinkage (log2fc stays the MLE)
             from functools import partial
 
-            from prepost.nbglm import fast_paired_deseq2
+            from prepost.de.nb import fast_paired_deseq2
 
             fn = partial(fast_paired_deseq2, lfc_shrink="apeglm")
         else:
@@ -220,7 +220,7 @@ def main(argv=None) -> None:
     methods = args.methods
     if methods is None:
         methods = ["pydeseq2", "arrays"]
-        if (ROOT / "src/prepost/nbglm.py").exists():
+        if (ROOT / "src/prepost/de/nb/__init__.py").exists():
             methods.insert(1, "nbglm")
     args.workdir.mkdir(parents=True, exist_ok=True)
     rows = []

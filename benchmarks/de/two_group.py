@@ -1,5 +1,5 @@
 """Benchmark the unpaired count contrast responder_vs_non_responder_pre (~ response):
-prepost.nbglm.fast_two_group_deseq2 (the workflow's path) vs pydeseq2 (its path before), both
+prepost.de.nb.fast_two_group_deseq2 (the workflow's path) vs pydeseq2 (its path before), both
 against R DESeq2 1.38 with the same formula design.
 
 One simulated dataset per size (fixed seed): 20,000 genes, half the samples responders, NB
@@ -56,9 +56,9 @@ def worker(method: str, prefix: str, out: str) -> None:
     sheet = pd.read_csv(f"{prefix}_samples.tsv", sep="\t", dtype=str).set_index("sample")
     t0 = time.perf_counter()
     if method == "nbglm":
-        from prepost import nbglm
+        from prepost.de import nb
 
-        table = nbglm.fast_two_group_deseq2(counts, sheet, n_cpus=2)
+        table = nb.fast_two_group_deseq2(counts, sheet, n_cpus=2)
     else:
         from prepost.de.general import deseq2
 

@@ -1,4 +1,4 @@
-# DESeq2 on degenerate paired counts, for tests/test_nbglm.py.
+# DESeq2 on degenerate paired counts, for tests/test_nb.py.
 #
 # counts.tsv (6 pairs) with gene c0010's post counts set equal to its pre counts in every
 # patient (a gene constant within patients), ~ patient + timepoint, results(contrast =

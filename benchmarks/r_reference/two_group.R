@@ -1,4 +1,4 @@
-# Reference for prepost.nbglm.fast_two_group_deseq2: DESeq2 1.38 on unpaired two-group count
+# Reference for prepost.de.nb.fast_two_group_deseq2: DESeq2 1.38 on unpaired two-group count
 # data, design ~ response (a formula, as an R user writes it), with planted count outliers so
 # every branch of DESeq2's Cook's distance handling is exercised:
 #   A  4 vs 5    Cook's filter in results() (cells of >= 3), no replacement

@@ -3,7 +3,7 @@
 A contrast is built from the sample sheet written by prepare (columns ``sample``, ``patient``,
 ``timepoint`` pre/post, ``response`` responder/non_responder/NaN, ``in_pair`` and, when
 present, ``usable``) so the same definition drives the design check at prepare time
-(:func:`validate_contrasts`) and the model fit (:func:`run_contrast`).
+(:func:`validate_contrasts`) and the model fit (prepost.de.fit.fit_contrast).
 
 Contrasts (sign: positive log2fc means higher in the first-named group / after treatment):
 
@@ -47,14 +47,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from prepost.vocabulary import (
-    CONTRASTS, GROUPED, MIN_PAIRS, MIN_PER_GROUP, PAIRED, RESPONSES,
+    CONTRASTS, MIN_PAIRS, MIN_PER_GROUP, PAIRED, RESPONSES,
 )
 
-CHECK_COLUMNS = ["n_pairs", "n_up", "n_down", "paired_t_p", "wilcoxon_p"]
-SHRINK = ("none", "apeglm")
 
 log = logging.getLogger(__name__)
 
@@ -337,146 +334,3 @@ def validate_contrasts(
         name: build_contrast(sheet, name, dataset, available=available, covariates=covariates).summary
         for name in contrasts
     }
-
-
-def paired_checks(values: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
-    """Per gene, on log-scale values: post - pre differences d of each pair, then
-    n_pairs (finite d), n_up (d > 0), n_down (d < 0), the paired t-test p (as
-    scipy.stats.ttest_rel / R t.test(paired=TRUE), NaN pairs omitted) and the Wilcoxon
-    signed-rank p as R's wilcox.test(paired=TRUE): zero differences dropped, exact null
-    distribution when n <= 50 without ties or zeros, else the normal approximation with tie
-    correction and continuity correction (scipy.stats.wilcoxon with the method set
-    explicitly: its "auto" would run a permutation test on small tied data, random beyond
-    13 pairs). All differences zero: NaN. Genes are grouped by missingness pattern so each
-    pattern is one vectorised call."""
-    pre = values[list(pairs["pre"])].to_numpy(float)
-    post = values[list(pairs["post"])].to_numpy(float)
-    d = post - pre
-    ok = np.isfinite(d)
-    n = ok.sum(axis=1)
-    dz = np.where(ok, d, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = dz.sum(axis=1) / n
-        var = np.where(ok, (d - mean[:, None]) ** 2, 0.0).sum(axis=1) / (n - 1)
-        t = mean / np.sqrt(var / n)
-        p_t = np.where(n >= 2, 2 * stats.t.sf(np.abs(t), n - 1), np.nan)
-    p_w = np.full(len(d), np.nan)
-    patterns, inverse = np.unique(ok, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    for k, obs in enumerate(patterns):  # one vectorised call per missingness pattern and method
-        rows = np.flatnonzero(inverse == k)
-        sub = d[np.ix_(rows, np.flatnonzero(obs))]
-        if sub.shape[1] == 0:
-            continue
-        srt = np.sort(np.abs(sub), axis=1)
-        nonzero = (sub != 0).sum(axis=1)
-        tied = (srt == 0).any(axis=1) | (np.diff(srt, axis=1) == 0).any(axis=1)
-        exact = ~tied & (nonzero <= 50)
-        for sel, method in ((exact, "exact"), (~exact & (nonzero > 0), "asymptotic")):
-            if sel.any():
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    res = stats.wilcoxon(sub[sel], axis=1, method=method, correction=True)
-                p_w[rows[sel]] = res.pvalue
-    return pd.DataFrame(
-        {
-            "n_pairs": n,
-            "n_up": (ok & (d > 0)).sum(axis=1),
-            "n_down": (ok & (d < 0)).sum(axis=1),
-            "paired_t_p": p_t,
-            "wilcoxon_p": p_w,
-        },
-        index=values.index.astype(str),
-    )
-
-
-def run_contrast(
-    data: pd.DataFrame,
-    values: str,
-    sheet: pd.DataFrame,
-    name: str,
-    dataset: str = "dataset",
-    *,
-    n_cpus: int = 1,
-    covariates: list[str] | None = None,
-    lfc_shrink: str = "none",
-) -> pd.DataFrame:
-    """DE table of one contrast: DESeq2 for ``values == "counts"``, else the moderated t on
-    log2 values; paired contrasts get the cross-check columns (CHECK_COLUMNS) appended. For
-    counts the cross-check uses log2(normalised count + 1) with the DESeq2 size factors of the
-    fit. Counts without covariates go to prepost.nbglm for post_vs_pre and, when lfc_shrink is
-    "none", for the within-group, interaction and unpaired responder contrasts; everything else
-    to pydeseq2 (and
-    to it as well when nbglm's parametric dispersion trend fails). ``lfc_shrink="apeglm"``
-    (counts only) adds ``log2fc_shrunk`` (apeGLM prior: nbglm's own MAP for post_vs_pre,
-    pydeseq2's lfc_shrink otherwise; p-values unchanged, as DESeq2's lfcShrink)."""
-    if lfc_shrink not in SHRINK:
-        raise ContrastError(f"dataset {dataset!r}: lfc_shrink {lfc_shrink!r}; expected one of {list(SHRINK)}")
-    spec = build_contrast(sheet, name, dataset, available=data.columns, covariates=covariates)
-    sub = data[list(spec.samples.index)]
-    if values == "counts":
-        table = None
-        if name == "post_vs_pre" and not spec.summary.get("covariates"):
-            # One pre and one post sample per patient, no covariate: the vectorised DESeq2 of
-            # prepost.nbglm (equal to DESeq2 1.38 to r > 0.9999999 in log2FC; benchmarks/de).
-            # Covariates go through pydeseq2 (general designs).
-            from prepost import nbglm
-
-            try:
-                table = nbglm.fast_paired_deseq2(
-                    sub, spec.samples, n_cpus=n_cpus, lfc_shrink=lfc_shrink
-                )
-            except ArithmeticError as err:  # parametric trend failed: pydeseq2's local fit
-                log.info("dataset %r, contrast %r: %s; using pydeseq2", dataset, name, err)
-        elif name in GROUPED and not spec.summary.get("covariates") and lfc_shrink == "none":
-            # ~ patient + post:non_responder + post:responder: X'WX splits into one arrow
-            # block per response group, so prepost.nbglm fits it vectorised as well (equal to
-            # DESeq2 1.38, tests/test_nbglm.py). With one group only the design is the plain
-            # paired one. apeglm shrinkage of these coefficients stays with pydeseq2.
-            from prepost import nbglm
-
-            groups = sorted(spec.samples["response"].unique())
-            try:
-                if len(groups) == 1:
-                    table = nbglm.fast_paired_deseq2(sub, spec.samples, n_cpus=n_cpus)
-                else:
-                    table = nbglm.fast_grouped_paired_deseq2(sub, spec.samples, n_cpus=n_cpus)[name]
-            except ArithmeticError as err:  # parametric trend failed: pydeseq2's local fit
-                log.info("dataset %r, contrast %r: %s; using pydeseq2", dataset, name, err)
-        elif name == "responder_vs_non_responder_pre" and not spec.summary.get("covariates") and lfc_shrink == "none":
-            # ~ response on pre samples: X'WX is diagonal in the cell-means basis, so
-            # prepost.nbglm fits it vectorised too, with DESeq2's Cook's outlier replacement and
-            # filtering (equal to DESeq2 1.38, tests/test_nbglm.py). Covariates and apeglm
-            # shrinkage stay with pydeseq2.
-            from prepost import nbglm
-
-            try:
-                table = nbglm.fast_two_group_deseq2(sub, spec.samples, n_cpus=n_cpus)
-            except ArithmeticError as err:  # parametric trend failed: pydeseq2's local fit
-                log.info("dataset %r, contrast %r: %s; using pydeseq2", dataset, name, err)
-        if table is not None:
-            sf = nbglm.size_factors(nbglm.count_values(sub))
-        if table is None:
-            from prepost.de.general import deseq2
-
-            table, size_factors = deseq2(
-                sub,
-                spec.samples,
-                spec.design,
-                spec.contrast,
-                n_cpus=n_cpus,
-                return_size_factors=True,
-                lfc_shrink=lfc_shrink,
-            )
-            sf = size_factors[sub.columns].to_numpy()
-        logv = np.log2(sub / sf + 1)
-    else:
-        if lfc_shrink != "none":
-            log.info("dataset %r: lfc_shrink applies to counts only; ignored for log2 values", dataset)
-        from prepost.de.limma import moderated_t
-
-        table = moderated_t(sub, spec.design, spec.contrast)
-        logv = sub
-    if spec.pairs is not None:
-        checks = paired_checks(logv, spec.pairs)
-        table = table.join(checks, on="gene")
-    return table

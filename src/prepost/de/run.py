@@ -7,6 +7,7 @@ import pandas as pd
 from prepost import files
 from prepost.claims.catalogue import load_claims
 from prepost.de import contrasts
+from prepost.de.fit import fit_contrast
 from prepost.plots.de import ma_plot, slope_plot, volcano
 from prepost.prepare.dataset import read_prepared
 from prepost.stats import count_values, size_factors
@@ -21,7 +22,7 @@ def run_contrast(
     n_cpus (the rule's threads) goes to the count solvers; covariates and lfc_shrink are the
     dataset's config keys."""
     data, sheet, summary = read_prepared(expression_path, samples_path, summary_path)
-    table = contrasts.run_contrast(
+    table = fit_contrast(
         data,
         summary["values"],
         sheet,

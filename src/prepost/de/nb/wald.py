@@ -1,0 +1,42 @@
+"""The result table of the prepost.de.nb fits: Wald test on the normal distribution,
+independent filtering, DESeq2's column contract and the sort order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from prepost.de.nb.filtering import independent_filtering
+from prepost.de.results import RESULT_COLUMNS
+from prepost.vocabulary import FILTER_ALPHA
+
+
+def _wald_table(genes, base_mean, nz, beta, var) -> pd.DataFrame:
+    """Contract columns from natural-log coefficients and variances of the non-zero genes:
+    log2 scale, normal Wald test, DESeq2's independent filtering, sorted by pvalue, gene."""
+    n_genes = len(genes)
+    lfc = np.full(n_genes, np.nan)
+    se = np.full(n_genes, np.nan)
+    lfc[nz] = beta / np.log(2)
+    se[nz] = np.sqrt(np.maximum(var, 0)) / np.log(2)
+    stat = lfc / se
+    pvalue = 2 * stats.norm.sf(np.abs(stat))
+    padj = independent_filtering(base_mean, pvalue, FILTER_ALPHA)
+    return pd.DataFrame(
+        {
+            "gene": genes,
+            "mean_expr": base_mean,
+            "log2fc": lfc,
+            "lfc_se": se,
+            "stat": stat,
+            "pvalue": pvalue,
+            "padj": padj,
+        }
+    )[RESULT_COLUMNS]
+
+
+def _sorted(out: pd.DataFrame) -> pd.DataFrame:
+    return out.sort_values(["pvalue", "gene"], kind="stable", na_position="last").reset_index(
+        drop=True
+    )
