@@ -13,7 +13,7 @@ import pandas as pd
 
 from prepost import files
 from prepost.enrich import genesets
-from prepost.enrich.gsea import ora, prerank
+from prepost.enrich import gsea as gsea_stats
 from prepost.enrich.scores import paired_set_test, set_scores
 from prepost.io import download
 from prepost.prepare.dataset import read_prepared
@@ -97,21 +97,21 @@ def run_contrast_enrichment(
     de = files.read_tsv(de_path)
     genes = pd.read_parquet(expression_path).index
     sets, report = load_sets(gmt_paths, genes, settings.get("alias_table"))
-    gsea = prerank(
+    gsea = gsea_stats.prerank(
         de, sets, method=settings["method"], permutations=settings["permutations"],
         seed=settings["seed"], threads=threads, min_size=settings["min_size"],
         max_size=settings["max_size"],
     )
     coll = sets.drop_duplicates("set").set_index("set")["collection"]
     gsea.insert(0, "collection", gsea["set"].map(coll))
-    ora = pd.concat(
-        [ora(de, sets, alpha=settings["ora_alpha"], lfc=settings["ora_lfc"], direction=d)
+    ora_table = pd.concat(
+        [gsea_stats.ora(de, sets, alpha=settings["ora_alpha"], lfc=settings["ora_lfc"], direction=d)
          for d in ("up", "down")],
         ignore_index=True,
     )
-    ora.insert(0, "collection", ora["set"].map(coll))
+    ora_table.insert(0, "collection", ora_table["set"].map(coll))
     files.write_tsv(gsea, gsea_dest)
-    files.write_tsv(ora, ora_dest)
+    files.write_tsv(ora_table, ora_dest)
     files.write_tsv(report, report_dest)
     return {"sets_tested": len(gsea), "gsea_padj_lt_0.05": int((gsea["padj"] < 0.05).sum())}
 
