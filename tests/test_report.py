@@ -149,7 +149,7 @@ def test_unreadable_input_is_named(results, tmp_path):
 def test_template_ships_with_the_package():
     from importlib import resources
 
-    assert resources.files("prepost").joinpath("templates/report.html.j2").is_file()
+    assert resources.files("prepost.report").joinpath("templates/report.html.j2").is_file()
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")
