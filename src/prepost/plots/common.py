@@ -150,3 +150,28 @@ def slope_panels(fig: Figure, names: list[str], labels: list[str], pre: np.ndarr
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=7,
                frameon=False)
     return n, mean_change
+
+
+def slope_figure(dest, title: str, names: list[str], labels: list[str], pre: np.ndarray,
+                 post: np.ndarray, pairs: pd.DataFrame, ylabel: str, *, kind: str,
+                 missing: list[str], missing_note: str, empty_text: str, dpi: int,
+                 title_size: float = 8.5) -> dict:
+    """A whole paired slope figure (genes or set scores): panels, the note naming what is not
+    drawn, the deterministic save, and the summary both callers return (``kind`` names its
+    first key: "genes" or "sets")."""
+    fig = new_figure(1.0, 1.0, dpi)  # slope_panels sets the size from the panel count
+    fig.suptitle(title, fontsize=10)
+    n, mean_change = slope_panels(fig, names, labels, pre, post, pairs["response"], ylabel,
+                                  empty_text, title_size=title_size)
+    if missing:
+        fig.text(0.01, 0.005, f"{missing_note}: " + ", ".join(missing), fontsize=6.5, color="0.3",
+                 ha="left", va="bottom")
+    save(fig, dest, dpi)
+    return {
+        kind: names,
+        "missing": missing,
+        "n_pairs": int(len(pairs)),
+        "lines": {x: int(n[k]) for k, x in enumerate(names)},
+        "mean_change": {x: float(mean_change[k]) for k, x in enumerate(names)},
+        "patients": pairs.index.astype(str).tolist(),
+    }

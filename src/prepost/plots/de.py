@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from prepost.stats import normalised_log2
 from prepost.prepare.pairing import complete_pairs
 from prepost.plots.common import (
-    DOWN, DPI, NS, UP, format_of, new_figure, save, slope_panels,
+    DOWN, DPI, NS, UP, format_of, new_figure, save, slope_figure,
 )
 
 DE_REQUIRED = ("gene", "log2fc", "pvalue", "padj")
@@ -285,19 +285,6 @@ def slope_plot(
         ylabel = "log2 expression"
     pre = mat[pairs["pre"].tolist()].to_numpy()  # genes x patients
     post = mat[pairs["post"].tolist()].to_numpy()
-    fig = new_figure(1.0, 1.0, dpi)  # slope_panels sets the size from the panel count
-    fig.suptitle(title, fontsize=10)
-    n, mean_change = slope_panels(fig, present, present, pre, post, pairs["response"], ylabel,
-                                   "none of the genes\nis in the data", title_size=9)
-    if missing:
-        fig.text(0.01, 0.005, "not in data: " + ", ".join(missing), fontsize=6.5, color="0.3",
-                 ha="left", va="bottom")
-    save(fig, dest, dpi)
-    return {
-        "genes": present,
-        "missing": missing,
-        "n_pairs": int(len(pairs)),
-        "lines": {g: int(n[k]) for k, g in enumerate(present)},
-        "mean_change": {g: float(mean_change[k]) for k, g in enumerate(present)},
-        "patients": pairs.index.astype(str).tolist(),
-    }
+    return slope_figure(dest, title, present, present, pre, post, pairs, ylabel, kind="genes",
+                        missing=missing, missing_note="not in data",
+                        empty_text="none of the genes\nis in the data", dpi=dpi, title_size=9)

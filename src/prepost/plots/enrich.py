@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 
 from prepost.prepare.pairing import complete_pairs
 from prepost.plots.common import (
-    DOWN, DPI, UP, default_style, fmt_p, format_of, new_figure, save, signed, slope_panels,
+    DOWN, DPI, UP, default_style, fmt_p, format_of, new_figure, save, signed, slope_figure,
 )
 
 
@@ -376,19 +376,7 @@ def set_slope_plot(
     post = wide.loc[present, pairs["post"].tolist()].to_numpy()
     labels, prefix = _short_set_names(present, max_chars=26)
 
-    fig = new_figure(1, 1, dpi)  # sized by slope_panels
-    fig.suptitle(title + (f"  (sets {prefix}…)" if prefix else ""), fontsize=10)
-    n, mean_change = slope_panels(fig, present, labels, pre, post, pairs["response"], ylabel,
-                                   "none of the sets\nis in the scores")
-    if missing:
-        fig.text(0.01, 0.005, "not scored: " + ", ".join(missing), fontsize=6.5, color="0.3",
-                 ha="left", va="bottom")
-    save(fig, dest, dpi)
-    return {
-        "sets": present,
-        "missing": missing,
-        "n_pairs": int(len(pairs)),
-        "lines": {x: int(n[k]) for k, x in enumerate(present)},
-        "mean_change": {x: float(mean_change[k]) for k, x in enumerate(present)},
-        "patients": pairs.index.astype(str).tolist(),
-    }
+    return slope_figure(dest, title + (f"  (sets {prefix}…)" if prefix else ""), present, labels,
+                        pre, post, pairs, ylabel, kind="sets", missing=missing,
+                        missing_note="not scored", empty_text="none of the sets\nis in the scores",
+                        dpi=dpi)
