@@ -470,3 +470,51 @@ def test_demo_mirror_files_pass_validation(tmp_path):
     entries = [(str(p.relative_to(DEMO)), p.name) for p in files]
     df = dl.fetch_all(entries, DEMO, tmp_path / "geo", tmp_path / "m.tsv")
     assert df["sha256"].tolist() == [sha(p.read_bytes()) for p in files]
+
+
+def _mirror_file(tmp_path) -> tuple[Path, str, bytes]:
+    rel = "series/GSE1nnn/GSE1234/matrix/GSE1234_series_matrix.txt.gz"
+    data = gzip.compress(b'!Series_title\t"x"\n', mtime=0)
+    src = tmp_path / "mirror" / rel
+    src.parent.mkdir(parents=True)
+    src.write_bytes(data)
+    return tmp_path / "mirror", rel, data
+
+
+def test_download_file_writes_the_file_and_its_manifest_row(tmp_path):
+    """The download rule's unit: one file and its record; the manifest rule joins the records."""
+    mirror, rel, data = _mirror_file(tmp_path)
+    dest = tmp_path / "cache" / "GSE1234_series_matrix.txt.gz"
+    record = tmp_path / "cache" / ".records" / "GSE1234_series_matrix.txt.gz.tsv"
+    row = dl.download_file(rel, mirror, dest, record, retries=0)
+    assert dest.read_bytes() == data and row["status"] == "downloaded"
+    rec = pd.read_csv(record, sep="\t", dtype=str)
+    assert list(rec.columns) == dl.MANIFEST_COLUMNS
+    assert rec.loc[0, "file"] == dest.name and rec.loc[0, "sha256"] == hashlib.sha256(data).hexdigest()
+    assert rec.loc[0, "url"] == str(mirror / rel)
+    manifest = dl.write_manifest([dest], [record], tmp_path / "cache" / "manifest.tsv")
+    assert manifest.loc[0, "bytes"] == len(data)
+    assert pd.read_csv(tmp_path / "cache" / "manifest.tsv", sep="\t").loc[0, "sha256"] == rec.loc[0, "sha256"]
+
+
+def test_manifest_stops_on_a_cached_file_changed_after_download(tmp_path):
+    mirror, rel, data = _mirror_file(tmp_path)
+    dest = tmp_path / "cache" / "GSE1234_series_matrix.txt.gz"
+    record = tmp_path / "cache" / "rec.tsv"
+    dl.download_file(rel, mirror, dest, record, retries=0)
+    dest.write_bytes(gzip.compress(b"edited\n", mtime=0))
+    with pytest.raises(DownloadError, match=r"GSE1234_series_matrix.txt.gz changed since it was downloaded.*Delete the file"):
+        dl.write_manifest([dest], [record], tmp_path / "cache" / "manifest.tsv")
+    assert not (tmp_path / "cache" / "manifest.tsv").exists()
+
+
+def test_offline_download_job_keeps_a_file_put_in_the_cache_by_hand(tmp_path):
+    """The GEO challenge-page fix: the user downloads in a browser and puts the file in place; the
+    offline job (its file output is update()-flagged, so Snakemake does not delete it) records it."""
+    dest = tmp_path / "cache" / "GSE1234_series_matrix.txt.gz"
+    dest.parent.mkdir(parents=True)
+    data = gzip.compress(b"by hand\n", mtime=0)
+    dest.write_bytes(data)
+    row = dl.download_file("series/GSE1nnn/GSE1234/matrix/GSE1234_series_matrix.txt.gz",
+                           "http://127.0.0.1:9/geo", dest, tmp_path / "rec.tsv", offline=True)
+    assert row["status"] == "cached" and dest.read_bytes() == data
