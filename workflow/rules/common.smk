@@ -7,6 +7,7 @@ from snakemake.utils import min_version, validate
 # The package is installed (`make setup`: pip install -e .; the conda envs: pip -e ..).
 from prepost.io.datasets import dataset_params, remote_files, values_kind
 from prepost.paths import DE_PLOTS, GSEA_PLOTS, QC_PLOTS, QC_TABLES, Layout
+from prepost.vocabulary import DEFAULT_CONTRASTS
 
 min_version("9.0")
 
@@ -54,7 +55,7 @@ wildcard_constraints:
 
 
 def contrasts_of(ds):
-    return config["datasets"][ds].get("contrasts", ["post_vs_pre"])
+    return config["datasets"][ds].get("contrasts", list(DEFAULT_CONTRASTS))
 
 
 def params_of(wildcards, rule):

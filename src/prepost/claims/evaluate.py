@@ -104,7 +104,7 @@ def evaluate_dataset(
     ``de`` and ``gsea`` map contrast -> table; ``set_tests`` is the dataset's paired set-score
     table; ``treatment`` the dataset's treatments (a claim about another treatment is not
     testable there). ``effects`` (contrast, feature, smd, smd_se) gives the standardised
-    effect of prepost.meta for testable rows. ``published``: the dataset's config when it is a
+    effect of prepost.claims.effects for testable rows. ``published``: the dataset's config when it is a
     published DE table (``de`` then holds its one contrast; gene-set claims are not testable).
     Claim rows are few, so they are looked up one by one.
     """

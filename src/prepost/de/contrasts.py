@@ -49,7 +49,8 @@ import numpy as np
 import pandas as pd
 
 from prepost.vocabulary import (
-    CONTRASTS, MIN_PAIRS, MIN_PER_GROUP, PAIRED, RESPONSES,
+    CONTRASTS, INTERACTION, MIN_PAIRS, MIN_PER_GROUP, PAIRED, PAIRED_GROUP, POST_VS_PRE,
+    RESPONDER_VS_NON_RESPONDER_PRE, RESPONSES,
 )
 
 
@@ -230,7 +231,7 @@ def build_contrast(
         n_tp = df[df["in_pair"]].groupby("patient")["timepoint"].transform("nunique")
         df.loc[n_tp.index[n_tp < 2], "in_pair"] = False
     pairs = None
-    if name == "responder_vs_non_responder_pre":
+    if name == RESPONDER_VS_NON_RESPONDER_PRE:
         _no_response(df, dataset, name)
         rows = df[df["usable"] & (df["timepoint"] == "pre") & df["response"].notna()]
         rows = rows.sort_values(["response", "patient"]).copy()
@@ -244,7 +245,7 @@ def build_contrast(
         meaning = "log2 expression in responders minus non-responders, pre-treatment samples"
     else:
         rows = _paired_rows(df)
-        if name == "post_vs_pre":
+        if name == POST_VS_PRE:
             _need(rows["patient"].nunique(), "complete pre/post pairs", dataset, name, min_pairs)
             design = pd.concat(
                 [pd.DataFrame({"Intercept": 1.0}, index=rows.index), _patient_block(rows)], axis=1
@@ -262,7 +263,7 @@ def build_contrast(
             base = pd.concat(
                 [pd.DataFrame({"Intercept": 1.0}, index=rows.index), _patient_block(rows)], axis=1
             )
-            if name == "interaction":
+            if name == INTERACTION:
                 for grp in RESPONSES:
                     _need(n_grp[grp], f"complete pairs of {grp}s", dataset, name, min_per_group)
                 design = base
@@ -271,7 +272,7 @@ def build_contrast(
                 design[tested] = post * (rows["response"] == "responder").to_numpy(float)
                 meaning = "(post - pre) in responders minus (post - pre) in non-responders"
             else:
-                grp = "responder" if name == "post_vs_pre_responder" else "non_responder"
+                grp = PAIRED_GROUP[name]
                 _need(n_grp[grp], f"complete pairs of {grp}s", dataset, name, min_per_group)
                 design = base
                 for g in ("non_responder", "responder"):
@@ -310,7 +311,7 @@ def build_contrast(
         summary["covariates_dropped"] = dropped
     if name in PAIRED:
         summary["pairs"] = int(rows["patient"].nunique())
-    if name != "post_vs_pre":  # group sizes: patients (paired) or samples (unpaired)
+    if name != POST_VS_PRE:  # group sizes: patients (paired) or samples (unpaired)
         units = rows.drop_duplicates("patient") if name in PAIRED else rows
         summary.update({f"n_{g}": int((units["response"] == g).sum()) for g in RESPONSES})
     return ContrastSpec(

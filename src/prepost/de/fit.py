@@ -13,7 +13,7 @@ from prepost.de import contrasts, nb
 from prepost.de.general import deseq2
 from prepost.de.limma import moderated_t
 from prepost.stats import count_values, normalised_log2, size_factors
-from prepost.vocabulary import COUNTS, GROUPED
+from prepost.vocabulary import COUNTS, GROUPED, POST_VS_PRE, RESPONDER_VS_NON_RESPONDER_PRE
 
 CHECK_COLUMNS = ["n_pairs", "n_up", "n_down", "paired_t_p", "wilcoxon_p"]
 SHRINK = ("none", "apeglm")
@@ -97,7 +97,7 @@ def fit_contrast(
     sub = data[list(spec.samples.index)]
     if values == COUNTS:
         table = None
-        if name == "post_vs_pre" and not spec.summary.get("covariates"):
+        if name == POST_VS_PRE and not spec.summary.get("covariates"):
             # One pre and one post sample per patient, no covariate: the vectorised DESeq2 of
             # prepost.de.nb (equal to DESeq2 1.38 to r > 0.9999999 in log2FC; benchmarks/de).
             # Covariates go through pydeseq2 (general designs).
@@ -120,7 +120,7 @@ def fit_contrast(
                     table = nb.fast_grouped_paired_deseq2(sub, spec.samples, n_cpus=n_cpus)[name]
             except ArithmeticError as err:  # parametric trend failed: pydeseq2 (mean trend)
                 log.info("dataset %r, contrast %r: %s; using pydeseq2", dataset, name, err)
-        elif name == "responder_vs_non_responder_pre" and not spec.summary.get("covariates") and lfc_shrink == "none":
+        elif name == RESPONDER_VS_NON_RESPONDER_PRE and not spec.summary.get("covariates") and lfc_shrink == "none":
             # ~ response on pre samples: X'WX is diagonal in the cell-means basis, so
             # prepost.de.nb fits it vectorised too, with DESeq2's Cook's outlier replacement and
             # filtering (equal to DESeq2 1.38, tests/test_nb.py). Covariates and apeglm

@@ -1,7 +1,7 @@
 """Paired negative-binomial test for RNA-seq counts with pydeseq2 (DESeq2 in Python).
 
 Any design (a formula over the metadata, or a design matrix with named columns, as
-prepost.contrasts builds) and contrast (a factor/level triple or a numeric vector); the paired
+prepost.de.contrasts builds) and contrast (a factor/level triple or a numeric vector); the paired
 default is ``~ patient + timepoint``, with DESeq2's defaults: ratio size factors, parametric
 dispersion trend, Wald test, Cook's distance outlier handling (refit_cooks) and independent
 filtering at alpha = 0.1 (R's results() default; pydeseq2's own default is 0.05). Both factors
@@ -19,8 +19,8 @@ import pandas as pd
 
 from prepost.de.results import RESULT_COLUMNS, check_samples
 from prepost.stats import count_values
+from prepost.vocabulary import FILTER_ALPHA
 
-ALPHA = 0.1  # DESeq2 results(alpha=0.1): drives the independent-filtering threshold
 
 
 def _contrast_arg(design, contrast):
@@ -133,7 +133,7 @@ def _results(dds, vec, genes: pd.Index, n_cpus: int, lfc_shrink: str = "none") -
     stats = DeseqStats(
         dds,
         contrast=vec,
-        alpha=ALPHA,
+        alpha=FILTER_ALPHA,
         cooks_filter=True,
         independent_filter=True,
         quiet=True,

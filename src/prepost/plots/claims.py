@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.patches import Polygon
 
 from prepost.plots.common import DOWN, DPI, UP, new_figure, save
+from prepost.vocabulary import NOT_TESTABLE
 
 
 def forest_plot(claim: str, claims_table: pd.DataFrame, meta: pd.DataFrame, dest: str | os.PathLike,
@@ -44,7 +45,7 @@ def forest_plot(claim: str, claims_table: pd.DataFrame, meta: pd.DataFrame, dest
                           else f"  pooled (k={int(p['k'])})",
                           p["effect"], p["ci_low"], p["ci_high"], "pooled", p["verdict"]))
         else:
-            lines.append(("  pooled", np.nan, np.nan, np.nan, "missing", "not testable"))
+            lines.append(("  pooled", np.nan, np.nan, np.nan, "missing", NOT_TESTABLE))
     n = len(lines)
     fig = new_figure(7.5, 1.2 + 0.28 * n, dpi)
     with matplotlib.style.context("default"):

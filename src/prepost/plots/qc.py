@@ -1,5 +1,5 @@
 """QC plots of one dataset: PCA with each patient's pre and post joined, the sample correlation
-heatmap, per-sample distributions and library sizes (rules and matrices: prepost.qc)."""
+heatmap, per-sample distributions and library sizes (rules and matrices: prepost.qc.samples)."""
 
 from __future__ import annotations
 

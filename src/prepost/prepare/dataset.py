@@ -17,6 +17,7 @@ from prepost import files
 from prepost.io import geo
 from prepost.prepare import expression, pairing
 from prepost.io.datasets import values_kind
+from prepost.vocabulary import DEFAULT_CONTRASTS
 
 
 class PrepareError(ValueError):
@@ -168,7 +169,7 @@ def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
     summary["samples"] = int(len(sheet))
     summary["dropped"] = ledger.loc[ledger.status == "dropped", "reason"].value_counts().to_dict()
     try:
-        summary.update(pairing.validate_design(sheet, ds.get("contrasts", ["post_vs_pre"]), name))
+        summary.update(pairing.validate_design(sheet, ds.get("contrasts", list(DEFAULT_CONTRASTS)), name))
     except pairing.PairingError as err:
         tally = "; ".join(f"{k}: {v}" for k, v in summary["dropped"].items()) or "none"
         raise pairing.PairingError(f"{err}. Dropped samples: {tally}") from None

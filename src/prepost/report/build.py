@@ -34,7 +34,9 @@ import pandas as pd
 import yaml
 
 from prepost import files
-from prepost.vocabulary import ALPHA
+from prepost.vocabulary import (
+    ALPHA, CONTRADICTED, NOT_TESTABLE, OPPOSITE_NS, REPRODUCED, SAME_NS,
+)
 
 SOFTWARE = ["snakemake", "pandas", "numpy", "scipy", "pydeseq2", "gseapy", "matplotlib", "jinja2"]
 TOP_N = 20
@@ -45,13 +47,8 @@ CLAIM_COLUMNS = ["claim", "dataset", "contrast", "feature", "statement", "direct
                  "ci_low", "ci_high", "pvalue", "claim_padj", "n_pairs", "verdict", "reason"]
 META_COLUMNS = ["claim", "feature", "statement", "contrast", "direction_expected", "k", "datasets", "effect",
                 "ci_low", "ci_high", "pvalue", "i2", "q_pvalue", "verdict", "reason"]
-VERDICT_CLASS = {
-    "reproduced": "v-rep",
-    "same direction, not significant": "v-same",
-    "contradicted": "v-contra",
-    "opposite direction, not significant": "v-opp",
-    "not testable": "v-nt",
-}
+VERDICT_CLASS = {REPRODUCED: "v-rep", SAME_NS: "v-same", CONTRADICTED: "v-contra",
+                 OPPOSITE_NS: "v-opp", NOT_TESTABLE: "v-nt"}
 
 
 class ReportError(ValueError):
