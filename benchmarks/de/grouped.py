@@ -61,7 +61,6 @@ def simulate(n_samples: int, n_genes: int, seed: int = SEED):
 
 def worker(method: str, prefix: str, out: str) -> None:
     """Fit in this process; write the long table; print compute seconds and peak RSS."""
-    sys.path.insert(0, str(ROOT / "src"))
     counts = pd.read_csv(f"{prefix}_counts.tsv", sep="\t", index_col=0)
     sheet = pd.read_csv(f"{prefix}_samples.tsv", sep="\t", dtype=str)
     from prepost.de import contrasts
