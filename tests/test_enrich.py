@@ -92,7 +92,8 @@ def _es_by_hand(ranking: pd.Series, genes: list[str]) -> float:
 def test_prerank_es_matches_running_sum_by_hand(demo, gsea):
     rnk = demo["de"].set_index("gene")["stat"]
     for name, genes in gs.to_dict(demo["sets"]).items():
-        assert gsea.loc[name, "es"] == pytest.approx(_es_by_hand(rnk, genes), abs=1e-6), name
+        # relative (was abs=1e-6); measured max relative error 3.7e-14, smallest |es| 0.24
+        assert gsea.loc[name, "es"] == pytest.approx(_es_by_hand(rnk, genes), rel=1e-12), name
 
 
 def test_prerank_fdr_stable_across_seeds(demo, gsea):

@@ -30,6 +30,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import copy_run, run_workflow, workflow_cmd
 from prepost import files as io
 from prepost.enrich import run as enrich_run
 from prepost.io import download, geo
@@ -472,7 +473,7 @@ def test_stale_temp_file_is_removed_on_rewrite(tmp_path):
 
 def _repo_copy(dst: Path) -> Path:
     """A copy of the workflow whose config/config.yaml (the default profile's) is the demo cut
-    to one dataset and one contrast, to keep three runs affordable."""
+    to one dataset and one contrast, for the runs that stop after a few rules."""
     dst.mkdir(parents=True)
     for name in ["Snakefile", "workflow", "src", "config", "profiles", "envs"]:
         src = ROOT / name
@@ -499,22 +500,27 @@ def _outputs(workdir: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    work = _repo_copy(tmp_path_factory.mktemp("clean") / "repo")
-    proc = _snakemake(work)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return _outputs(work)
+def uninterrupted(demo_run):
+    """The session's uninterrupted run of the whole demo (tests/conftest.py::demo_run)."""
+    return _outputs(demo_run)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
-def test_interrupted_run_recovers(tmp_path, uninterrupted, sig):
-    work = _repo_copy(tmp_path / "repo")
-    log = open(tmp_path / "run.out", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "2"], cwd=work,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+def test_interrupted_run_recovers(tmp_path, demo_run, geo_server, uninterrupted, sig):
+    """Kill a run (the whole process group) while rule de runs demo_rnaseq's interaction
+    contrast; the table must not exist, and the next run (after --unlock, which Snakemake asks
+    for when it was SIGKILLed) must give exactly the uninterrupted run's files. The run starts
+    from a copy of the finished session run with that contrast's table, its log and the claims
+    table deleted, so de runs first and everything downstream of it is redone."""
+    work = copy_run(demo_run, tmp_path / "run")
     de_log = work / "results/logs/demo_rnaseq/de_interaction.log"
     de_table = work / "results/demo_rnaseq/de/interaction.tsv"
+    for path in (de_table, de_log, work / "results/claims.tsv"):
+        path.unlink()
+    log = open(tmp_path / "run.out", "w")
+    proc = subprocess.Popen(workflow_cmd(work, geo_server), stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     deadline = time.monotonic() + 1200
     while not de_log.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -526,13 +532,15 @@ def test_interrupted_run_recovers(tmp_path, uninterrupted, sig):
     assert not de_table.exists(), "killed mid-rule: the table must not exist"
     assert not (work / "results/claims.tsv").exists()
 
-    rerun = _snakemake(work)
+    rerun = run_workflow(work, geo_server)
     if sig == "SIGKILL":  # Snakemake cannot release its lock when killed: it says so
         assert rerun.returncode != 0
         assert "Directory cannot be locked" in rerun.stderr and "--unlock" in rerun.stderr
-        assert _snakemake(work, "--unlock").returncode == 0
-        rerun = _snakemake(work)
+        assert run_workflow(work, geo_server, "--unlock").returncode == 0
+        rerun = run_workflow(work, geo_server)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
+    # the workflow profile (rerun-incomplete) applied; named relative to the cwd when found there
+    assert re.search(r"Using workflow specific profile \S*profiles/default ", rerun.stderr), rerun.stderr[:500]
     after = _outputs(work)
     assert sorted(after) == sorted(uninterrupted)  # no leftover temp files either
     assert any(k.endswith(".tsv") for k in after) and "claims.tsv" in after

@@ -57,7 +57,7 @@ def test_running_score_equals_gseapy_prerank_es_and_leading_edge(tmp_path):
     out = plots.running_score_plot(de, sets, names, tmp_path / "r.png", "t", gsea=ref.reset_index(), dpi=DPI)
     assert out["sets"] == names and out["n_ranked"] == 400
     for s in names:
-        assert out["es"][s] == pytest.approx(ref.at[s, "es"], abs=1e-6)
+        assert out["es"][s] == pytest.approx(ref.at[s, "es"], rel=1e-12)  # measured 6.6e-15 (was abs=1e-6)
         assert set(out["leading_edge"][s]) == set(ref.at[s, "leading_edge"].split(";"))
     assert out["es"]["UP_SET"] > 0.5 and out["es"]["DOWN_SET"] < -0.5
     assert out["n_hits"] == {"UP_SET": 20, "DOWN_SET": 18, "RANDOM_SET": 25}

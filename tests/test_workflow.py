@@ -1,67 +1,18 @@
 """Whole-workflow smoke tests on the embedded demo, downloaded from a GEO-like server on 127.0.0.1."""
 
 import filecmp
-import functools
 import hashlib
-import http.server
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
+from conftest import run_workflow
+
 ROOT = Path(__file__).resolve().parents[1]
-DEMO_GEO = ROOT / "resources/demo/geo"
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def geo_server():
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(DEMO_GEO))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-def write_config(workdir: Path, base_url: str) -> Path:
-    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    cfg["results"] = str(workdir / "results")
-    cfg["resources"] = str(workdir / "resources")
-    cfg["claims"] = str(ROOT / "config/claims.yaml")
-    for coll in cfg["enrichment"]["collections"]:
-        if "path" in coll:
-            coll["path"] = str(ROOT / coll["path"])
-    for ds in cfg["datasets"].values():  # published DE tables given by a local path
-        if "path" in ds.get("table", {}):
-            ds["table"]["path"] = str(ROOT / ds["table"]["path"])
-    cfg["download"].update(base_url=base_url, retries=1, backoff=0.1, timeout=20)
-    path = workdir / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-def run_workflow(workdir: Path, base_url: str, *extra: str) -> subprocess.CompletedProcess:
-    workdir.mkdir(parents=True, exist_ok=True)
-    config = write_config(workdir, base_url)
-    cmd = SNAKEMAKE + ["-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-                       "--configfile", str(config), "--cores", "2", *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=2400)
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory, geo_server):
-    workdir = tmp_path_factory.mktemp("run1")
-    proc = run_workflow(workdir, geo_server)
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    return workdir
 
 
 def test_every_rule_in_dry_run(tmp_path, geo_server):
