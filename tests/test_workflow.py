@@ -2,13 +2,15 @@
 
 import filecmp
 import hashlib
+import io
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import run_workflow
+from conftest import copy_run, run_workflow, workflow_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,3 +126,46 @@ def test_html_report_has_qc_and_claims(demo_run):
     for ds in ("demo_array", "demo_rnaseq"):
         ident = pd.read_csv(demo_run / f"results/{ds}/qc/pair_identity.tsv", sep="\t")
         assert len(ident) > 0 and f"{ds}: PCA" in html
+
+
+def _job_counts(out: str) -> dict[str, int]:
+    """Snakemake's "Job stats" table of a dry run: rule -> number of jobs."""
+    table = out.split("Job stats:", 1)[1].split("\n\n", 1)[0].splitlines()[3:]
+    return {r: int(n) for r, n in (line.split() for line in table if line.strip()) if r != "total"}
+
+
+def test_deleted_cached_download_is_fetched_again_alone(demo_run, tmp_path, geo_server):
+    """Downloaded files are rule outputs: Snakemake itself sees one that went missing, and
+    fetches that file only (one download job), then checks it into the manifest again."""
+    run = copy_run(demo_run, tmp_path / "run")
+    geo = run / "resources/geo/demo_array"
+    lost = geo / "GPL990001.annot.gz"
+    before, manifest = lost.read_bytes(), (geo / "manifest.tsv").read_text()
+    lost.unlink()
+    proc = run_workflow(run, geo_server, "-n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = _job_counts(proc.stdout)
+    assert jobs["download"] == 1 and jobs["download_manifest"] == 1, jobs
+    assert "resources/geo/demo_array/GPL990001.annot.gz" in proc.stdout
+    proc = run_workflow(run, geo_server, "resources/geo/demo_array/GPL990001.annot.gz",
+                        "resources/geo/demo_array/manifest.tsv")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert lost.read_bytes() == before
+    again = pd.read_csv(geo / "manifest.tsv", sep="\t")
+    assert again.drop(columns="date").equals(pd.read_csv(io.StringIO(manifest), sep="\t").drop(columns="date"))
+
+
+def test_editing_a_description_reruns_nothing(demo_run, tmp_path, geo_server):
+    """Rules get only the config keys they read (Snakemake reruns a job whose params change):
+    a dataset's description, citation or cohort label is not one of them for the DE."""
+    run = copy_run(demo_run, tmp_path / "run")
+    cmd = workflow_cmd(run, geo_server, "-n")
+    cfg_path = run / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["datasets"]["demo_rnaseq"]["description"] = "edited by a test"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    jobs = _job_counts(out) if "Job stats:" in out else {}
+    assert set(jobs) <= {"report", "all"}, jobs  # the report prints the configuration

@@ -122,7 +122,10 @@ def qc_targets():
 
 
 def all_targets():
+    """Everything a run leaves. The cached GEO files are targets too, so one that went missing
+    is fetched again (a missing intermediate file alone would not trigger its rule)."""
     return [
+        *[path for ds in GEO_DATASETS for path in (*geo_files(ds), P.manifest(ds))],
         P.claims(),
         P.claims_meta(),
         *[P.forest(c) for c in CLAIM_IDS],
