@@ -1,6 +1,6 @@
 """Snakemake glue: volcano, MA and slope plots of one contrast."""
 
-from prepost.de.run import genes_of_interest, plot_contrast
+from prepost.de.figures import genes_of_interest, plot_contrast
 from prepost.logs import log_to
 
 with log_to(snakemake.log[0]) as log:
