@@ -196,13 +196,13 @@ say "cluster up: $(sinfo -h -N -o '%N %T cpus=%c mem=%m MB partition=%P')"
 [[ $START_ONLY == 1 ]] && exit 0
 
 # --- 4. the two runs -----------------------------------------------------------------------
-write_config() {  # the config of tests/test_workflow.py: results and resources in the run dir
+write_config() {  # the config of tests/conftest.py: results and resources in the run dir
     "$PY" - "$ROOT" "$1" <<'PYEOF'
 import sys
 from pathlib import Path
 root, workdir = Path(sys.argv[1]), Path(sys.argv[2])
 sys.path.insert(0, str(root / "tests"))
-from test_workflow import write_config  # noqa: E402
+from conftest import write_config  # noqa: E402
 write_config(workdir, str(root / "resources/demo/geo"))
 PYEOF
 }
