@@ -3,13 +3,16 @@ and the normalised log2 scale.
 
 One implementation of each, so the DE, the standardised effects, the set scores and the plots
 put counts on the same scale (a slope plot's mean change is the DE's log2 fold change's
-companion, not a library-size approximation of it). A leaf module: numpy and pandas only.
+companion, not a library-size approximation of it). A leaf module: numpy, pandas and the
+shared vocabulary only.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from prepost.vocabulary import COUNTS
 
 
 def bh_adjust(p) -> np.ndarray:
@@ -81,3 +84,9 @@ def normalised_log2(counts: pd.DataFrame, sf=None) -> pd.DataFrame:
             f"size factors: expected {counts.shape[1]} finite values > 0, got {sf.tolist()[:5]}"
         )
     return np.log2(counts.astype(float) / sf + 1)
+
+
+def log2_scale(data: pd.DataFrame, values: str, sf=None) -> pd.DataFrame:
+    """The log2 scale every per-sample comparison uses: counts -> normalised_log2 (``sf`` as
+    there), log2 array values as they are. ``values`` is prepare's COUNTS or LOG2."""
+    return normalised_log2(data, sf) if values == COUNTS else data.astype(float)

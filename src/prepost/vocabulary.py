@@ -25,7 +25,6 @@ TWO_GROUP = frozenset({RESPONDER_VS_NON_RESPONDER_PRE, INTERACTION})  # effects 
 DEFAULT_CONTRASTS = (POST_VS_PRE,)
 
 # Sample labels written by prepare (samples.tsv).
-PRE, POST = "pre", "post"
 RESPONDER, NON_RESPONDER, UNKNOWN = "responder", "non_responder", "unknown"
 RESPONSES = (RESPONDER, NON_RESPONDER)
 ALL_PATIENTS = "all"  # the group label of a paired test over every pair (set_tests.tsv)

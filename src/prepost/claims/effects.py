@@ -27,8 +27,8 @@ import pandas as pd
 from scipy import special
 
 from prepost.de import contrasts as ct
-from prepost.stats import normalised_log2
-from prepost.vocabulary import COUNTS, INTERACTION, NON_RESPONDER, RESPONDER, RESPONDER_VS_NON_RESPONDER_PRE
+from prepost.stats import log2_scale
+from prepost.vocabulary import INTERACTION, NON_RESPONDER, RESPONDER, RESPONDER_VS_NON_RESPONDER_PRE
 
 
 def hedges_j(df) -> np.ndarray:
@@ -104,14 +104,6 @@ def effect_from_t(t, n=None, n1=None, n2=None) -> pd.DataFrame:
     return pd.DataFrame({"smd": g, "smd_se": np.sqrt(v), "smd_n": size})
 
 
-def _log_values(expr: pd.DataFrame, values: str) -> pd.DataFrame:
-    """The log-scale values the DE cross-checks use: log2 as is; counts -> log2(count/sf + 1)
-    with DESeq2 median-of-ratios size factors over the contrast's samples."""
-    if values != COUNTS:
-        return expr.astype(float)
-    return normalised_log2(expr)
-
-
 def dataset_effects(
     features: pd.DataFrame, expr: pd.DataFrame, values: str, sheet: pd.DataFrame, dataset: str,
     set_scores: pd.DataFrame | None = None,
@@ -136,7 +128,7 @@ def dataset_effects(
             continue
         rows = out.loc[idx]
         samples = spec.samples
-        logv = _log_values(expr[list(samples.index)], values)  # size factors as the DE's
+        logv = log2_scale(expr[list(samples.index)], values)  # size factors as the DE's
         is_gene = rows["kind"].eq("gene_change").to_numpy()
         mat = pd.concat([
             logv.reindex(rows["feature"][is_gene]),

@@ -8,8 +8,6 @@ table's own padj instead. Both adjusted values are reported.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +18,7 @@ from prepost.claims.catalogue import claim_rows, load_claims
 from prepost.claims.effects import dataset_effects
 from prepost.claims.published import absent_reason, read_published
 from prepost.claims.verdicts import verdicts
+from prepost.prepare.dataset import read_prepared
 from prepost.stats import bh_adjust as bh
 from prepost.vocabulary import ALPHA, PAIRED_GROUP
 
@@ -205,11 +204,10 @@ def run_claims(
             continue
         de[ds] = {c: files.read_tsv(p) for c, p in t["de"].items()}
         if t.get("expression"):
-            values = json.loads(Path(t["summary"]).read_text())["values"]
+            data, sheet, summary = read_prepared(t["expression"], t["samples"], t["summary"])
             scores = files.read_tsv(t["set_scores"], dtype={"sample": str}) if t.get("set_scores") else None
             effects[ds] = dataset_effects(
-                rows[rows["contrast"].isin(list(t["de"]))], pd.read_parquet(t["expression"]), values,
-                files.read_tsv(t["samples"], dtype={"sample": str, "patient": str}), ds, scores,
+                rows[rows["contrast"].isin(list(t["de"]))], data, summary["values"], sheet, ds, scores,
             )
     gsea = {ds: {c: files.read_tsv(p) for c, p in t.get("gsea", {}).items()} for ds, t in tables.items()}
     sets = {ds: files.read_tsv(t["set_tests"]) for ds, t in tables.items() if t.get("set_tests")}

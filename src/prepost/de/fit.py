@@ -12,7 +12,7 @@ from scipy import stats
 from prepost.de import contrasts, nb
 from prepost.de.general import deseq2
 from prepost.de.limma import moderated_t
-from prepost.stats import count_values, normalised_log2, size_factors
+from prepost.stats import count_values, log2_scale, size_factors
 from prepost.vocabulary import COUNTS, GROUPED, POST_VS_PRE, RESPONDER_VS_NON_RESPONDER_PRE
 
 CHECK_COLUMNS = ["n_pairs", "n_up", "n_down", "paired_t_p", "wilcoxon_p"]
@@ -142,12 +142,12 @@ def fit_contrast(
                 lfc_shrink=lfc_shrink,
             )
             sf = fitted_sf[sub.columns].to_numpy()
-        logv = normalised_log2(sub, sf)
+        logv = log2_scale(sub, values, sf)
     else:
         if lfc_shrink != "none":
             log.info("dataset %r: lfc_shrink applies to counts only; ignored for log2 values", dataset)
         table = moderated_t(sub, spec.design, spec.contrast)
-        logv = sub
+        logv = log2_scale(sub, values)
     if spec.pairs is not None:
         checks = paired_checks(logv, spec.pairs)
         table = table.join(checks, on="gene")

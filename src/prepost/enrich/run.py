@@ -18,8 +18,8 @@ from prepost.enrich.scores import paired_set_test, set_scores
 from prepost.io import download
 from prepost.prepare.dataset import read_prepared
 from prepost.plots.enrich import gsea_dotplot, running_score_plot, set_slope_plot
-from prepost.stats import normalised_log2
-from prepost.vocabulary import ALL_PATIENTS, COUNTS
+from prepost.stats import log2_scale
+from prepost.vocabulary import ALL_PATIENTS
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +85,6 @@ def load_sets(gmt_paths: dict[str, str], genes, aliases=None) -> tuple[pd.DataFr
     return sets, pd.concat(reports, ignore_index=True)
 
 
-def _log2_values(data: pd.DataFrame, values: str) -> pd.DataFrame:
-    return normalised_log2(data) if values == COUNTS else data
-
-
 def run_contrast_enrichment(
     de_path, expression_path, gmt_paths: dict[str, str], settings: dict, *, gsea_dest, ora_dest,
     report_dest, threads: int = 1,
@@ -122,7 +118,7 @@ def run_set_scores(
 ) -> dict:
     """Per-sample set scores, and their paired change per patient (all, and by response)."""
     data, sheet, summary = read_prepared(expression_path, samples_path, summary_path)
-    data = _log2_values(data, summary["values"])
+    data = log2_scale(data, summary["values"])
     sets, _ = load_sets(gmt_paths, data.index, settings.get("alias_table"))
     scores = set_scores(data, sets, method=settings["score_method"], min_size=settings["min_size"])
     paired = sheet[sheet["in_pair"].astype(str).str.lower() == "true"]

@@ -125,6 +125,17 @@ def _prepare_de(de: pd.DataFrame, cols: tuple[str, ...], what: str) -> pd.DataFr
     return keep
 
 
+def _label_and_save(fig: Figure, ax, d: pd.DataFrame, x: np.ndarray, y: np.ndarray, cls: pd.Series,
+                    label_mask: pd.Series, dest, dpi: int) -> dict:
+    """The tail volcano and MA plots share: label the chosen genes, save, count the classes."""
+    lm = label_mask.to_numpy()
+    names = d["gene"].astype(str).to_numpy()[lm].tolist()
+    _label_points(fig, ax, x[lm], y[lm], names)
+    save(fig, dest, dpi)
+    return {"n_up": int((cls == "up").sum()), "n_down": int((cls == "down").sum()),
+            "n_ns": int((cls == "ns").sum()), "labelled": names}
+
+
 def volcano(
     de: pd.DataFrame,
     dest: str | os.PathLike,
@@ -174,15 +185,8 @@ def volcano(
     if n_zero:
         ax.text(0.01, 0.99, f"{n_zero} gene(s) with p = 0 drawn at the top", transform=ax.transAxes,
                 fontsize=6, va="top", color="0.3")
-    lm = label_mask.to_numpy()
-    names = d["gene"].astype(str).to_numpy()[lm].tolist()
-    _label_points(fig, ax, x[lm], y[lm], names)
-    save(fig, dest, dpi)
-    return {
-        "n_up": int((cls == "up").sum()), "n_down": int((cls == "down").sum()),
-        "n_ns": int((cls == "ns").sum()), "n_dropped": int(len(de) - len(d)),
-        "n_p_zero": n_zero, "labelled": names, "missing_label_genes": missing,
-    }
+    return {**_label_and_save(fig, ax, d, x, y, cls, label_mask, dest, dpi),
+            "n_dropped": int(len(de) - len(d)), "n_p_zero": n_zero, "missing_label_genes": missing}
 
 
 def ma_plot(
@@ -228,15 +232,8 @@ def ma_plot(
     ax.set_xlabel(xlabel)
     ax.set_ylabel("log2 fold change")
     ax.set_title(title, fontsize=10)
-    lm = label_mask.to_numpy()
-    names = d["gene"].astype(str).to_numpy()[lm].tolist()
-    _label_points(fig, ax, x[lm], y[lm], names)
-    save(fig, dest, dpi)
-    return {
-        "n_up": int((cls == "up").sum()), "n_down": int((cls == "down").sum()),
-        "n_ns": int((cls == "ns").sum()), "n_dropped": int(len(de) - len(d)),
-        "labelled": names, "missing_label_genes": missing,
-    }
+    return {**_label_and_save(fig, ax, d, x, y, cls, label_mask, dest, dpi),
+            "n_dropped": int(len(de) - len(d)), "missing_label_genes": missing}
 
 
 def slope_plot(
