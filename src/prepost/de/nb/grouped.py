@@ -65,6 +65,9 @@ def fast_grouped_paired_deseq2(
         f"post_vs_pre_{levels[1]}": _sorted(_wald_table(genes, bm, nz, beta[:, 1], var[:, 1])),
         f"post_vs_pre_{levels[0]}": _sorted(_wald_table(genes, bm, nz, beta[:, 0], var[:, 0])),
         "interaction": _sorted(
-            _wald_table(genes, bm, nz, beta[:, 1] - beta[:, 0], var[:, 1] + var[:, 0])
+            _wald_table(
+                genes, bm, nz, beta[:, 1] - beta[:, 0],
+                var[:, 1] + var[:, 0] - 2 * fit["cov"][:, 0, 1],
+            )
         ),
     }

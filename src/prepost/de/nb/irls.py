@@ -7,7 +7,8 @@ import numpy as np
 from scipy import special
 
 from prepost.de.nb.constants import BETA_TOL, LAMBDA, MAXIT, MINMU
-from prepost.de.nb.linalg import _arrow, _gexp, _gsum
+from prepost.de.nb.linalg import _gexp, _gsum, _ridged_alt_cov, _ridged_solve
+from prepost.de.nb.optim import LARGE
 
 
 def _nb_const(y: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -30,59 +31,65 @@ def _irls(y: np.ndarray, sf: np.ndarray, alpha: np.ndarray, grp=None):
     """DESeq2's IRLS (fitBeta) for one gene block. y: genes x P x 2, sf: P x 2; grp: P x G
     one-hot patient groups with one alt coefficient each (None: one group).
 
-    Returns (beta_alt (genes x G, or genes when grp is None), gamma (patient effects), mu
-    unclamped, var_alt (ridge sandwich, same shape as beta), iters, stable) on the natural-log
-    scale. DESeq2 starts from the least-squares fit of log(normalised counts + 0.1), which in
-    this design is closed-form (per group: the mean within-patient difference)."""
+    Returns a dict on the natural-log scale: ``beta`` (alt coefficients, genes x G), ``gam``
+    (patient effects, genes x P), ``mu`` (unclamped, from the last coefficients), ``cov``
+    (ridge sandwich of the alt coefficients, genes x G x G), ``iters``, and the least-squares
+    start ``beta0``, ``gam0``. DESeq2 starts from the least-squares fit of
+    log(normalised counts + 0.1), which in this design is closed-form (per group: the mean
+    within-patient difference). As fitBeta, a gene stops at the first step where a
+    coefficient of R's coding (intercept = first patient, the other patients' differences to
+    it, the alt coefficients) passes |30|, or where the deviance test is NaN, keeping that
+    step's coefficients, with iters = MAXIT: those genes, and the ones not converged after
+    MAXIT steps, are for optim (prepost.de.nb.optim)."""
     g = y.shape[0]
     logn = np.log(y / sf + 0.1)
     diff = logn[..., 1] - logn[..., 0]
     beta = _gsum(diff, grp) / (diff.shape[1] if grp is None else grp.sum(axis=0))
     gam = 0.5 * (logn[..., 0] + logn[..., 1] - _gexp(beta, grp))
+    beta0, gam0 = beta.copy(), gam.copy()
     offs = np.array([0.0, 1.0])
-    mu = sf * np.exp(gam[..., None] + _gexp(beta, grp)[..., None] * offs)
+    mu = np.maximum(sf * np.exp(gam[..., None] + _gexp(beta, grp)[..., None] * offs), MINMU)
     const = _nb_const(y, alpha)
     dev_old = np.zeros(g)
     iters = np.zeros(g, dtype=int)
-    stable = np.ones(g, dtype=bool)
     active = np.arange(g)
     logsf = np.log(sf)
     for t in range(MAXIT):
         ya, mua, al = y[active], mu[active], alpha[active]
         w = mua / (1 + al[:, None, None] * mua)
         z = np.log(mua) - logsf + (ya - mua) / mua
-        d, b, c = _arrow(w, LAMBDA, grp)
         rp = np.sum(w * z, axis=2)
         rb = _gsum(w[..., 1] * z[..., 1], grp)
-        s = c - _gsum(b * b / d, grp)
-        ba = (rb - _gsum(b * rp / d, grp)) / s
+        ga, ba = _ridged_solve(w, rp, rb, LAMBDA, grp)
         bp = _gexp(ba, grp)
-        ga = (rp - b * bp) / d
         iters[active] += 1
+        beta[active], gam[active] = ba, ga
         big = (
-            np.any(np.abs(ba) > 30, axis=1)
-            | (np.abs(ga[:, 0]) > 30)
-            | np.any(np.abs(ga - ga[:, :1]) > 30, axis=1)
+            np.any(np.abs(ba) > LARGE, axis=1)
+            | (np.abs(ga[:, 0]) > LARGE)
+            | np.any(np.abs(ga - ga[:, :1]) > LARGE, axis=1)
         )
-        stable[active[big]] = False  # DESeq2 would hand these to optim
-        mua = np.maximum(sf * np.exp(ga[..., None] + bp[..., None] * offs), MINMU)
-        dev = -2 * (const[active] + _nb_mu_part(ya, mua, al))
-        beta[active], gam[active], mu[active] = ba, ga, mua
-        conv = np.abs(dev - dev_old[active]) / (np.abs(dev) + 0.1) < BETA_TOL
-        dev_old[active] = dev
-        if t > 0:
-            active = active[~conv]
+        iters[active[big]] = MAXIT  # fitBeta gives up on the gene: optim's
+        keep = ~big
+        act, ga, bp, ya, al = active[keep], ga[keep], bp[keep], ya[keep], al[keep]
+        with np.errstate(over="ignore"):
+            mua = np.maximum(sf * np.exp(ga[..., None] + bp[..., None] * offs), MINMU)
+        with np.errstate(invalid="ignore"):
+            dev = -2 * (const[act] + _nb_mu_part(ya, mua, al))
+            conv_test = np.abs(dev - dev_old[act]) / (np.abs(dev) + 0.1)
+        mu[act] = mua
+        nan = np.isnan(conv_test)
+        iters[act[nan]] = MAXIT
+        dev_old[act] = dev
+        done = nan | ((conv_test < BETA_TOL) if t > 0 else False)
+        active = act[~done]
         if active.size == 0:
             break
-    # variance of the alt coefficients: (A^-1 B A^-1)[alt, alt] with A = B + ridge, at final
-    # mu; the groups' blocks are independent, so their covariances are 0
-    w = mu / (1 + alpha[:, None, None] * mu)
-    d, b, c = _arrow(w, grp=grp)
-    da, ca = d + LAMBDA, c + LAMBDA
-    va = 1 / (ca - _gsum(b * b / da, grp))
-    vp = -b * _gexp(va, grp) / da
-    var = _gsum(d * vp * vp, grp) + 2 * va * _gsum(b * vp, grp) + c * va * va
-    mu_raw = sf * np.exp(gam[..., None] + _gexp(beta, grp)[..., None] * offs)
-    if grp is None:
-        beta, var = beta[:, 0], var[:, 0]
-    return beta, gam, mu_raw, var, iters, stable & (iters < MAXIT)
+    # covariance of the alt coefficients: the ridge sandwich at the final (clamped) mu
+    cov = _ridged_alt_cov(mu / (1 + alpha[:, None, None] * mu), LAMBDA, grp)
+    with np.errstate(over="ignore"):
+        mu_raw = sf * np.exp(gam[..., None] + _gexp(beta, grp)[..., None] * offs)
+    return {
+        "beta": beta, "gam": gam, "mu": mu_raw, "cov": cov, "iters": iters,
+        "beta0": beta0, "gam0": gam0,
+    }

@@ -40,6 +40,67 @@ def _arrow(w: np.ndarray, ridge: float = 0.0, grp=None):
     return d, b, c
 
 
+def _ridged_solve(w: np.ndarray, rp: np.ndarray, rb: np.ndarray, ridge: float, grp=None):
+    """Solve (X'WX + ridge T'T) [gam; beta] = [rp; rb] for the patient-blocked designs, with
+    DESeq2's ridge: ``ridge`` on each coefficient of R's coding (intercept = first patient,
+    patients 2..P as differences to it, the alt coefficients), which in the patient-indicator
+    basis is ridge * T'T (T'T: P on the first patient, 1 on the others and the alt
+    coefficients, -1 between the first patient and each other one). With hundreds of
+    patients the coding's ridge moves a small log2 fold change by 1e-4 of itself, so it is
+    kept exact. The matrix is an arrow with hubs (first patient, one alt coefficient per
+    group): Schur complement on the diagonal patients 2..P, a (1 + G) x (1 + G) solve per
+    gene. w: genes x P x 2; rp: genes x P; rb: genes x G. Returns (gam, beta)."""
+    n_pat = w.shape[1]
+    onehot = np.ones((n_pat, 1)) if grp is None else grp
+    n_grp = onehot.shape[1]
+    b = w[..., 1]
+    d = w[..., 0] + b + ridge
+    d[:, 0] += ridge * (n_pat - 1)
+    c = b @ onehot + ridge
+    dk, bk, ok = d[:, 1:], b[:, 1:], onehot[1:]
+    m = np.zeros((w.shape[0], 1 + n_grp, 1 + n_grp))
+    m[:, 0, 0] = d[:, 0] - ridge**2 * np.sum(1 / dk, axis=1)
+    cross = b[:, :1] * onehot[0][None, :] + ridge * ((bk / dk) @ ok)
+    m[:, 0, 1:] = cross
+    m[:, 1:, 0] = cross
+    idx = np.arange(n_grp)
+    m[:, 1 + idx, 1 + idx] = c - (bk * bk / dk) @ ok
+    rhs = np.concatenate(
+        [(rp[:, 0] + ridge * np.sum(rp[:, 1:] / dk, axis=1))[:, None], rb - (bk * rp[:, 1:] / dk) @ ok],
+        axis=1,
+    )
+    x = np.linalg.solve(m, rhs[..., None])[..., 0]
+    g0, beta = x[:, :1], x[:, 1:]
+    gk = (rp[:, 1:] + ridge * g0 - bk * (beta @ ok.T)) / dk
+    return np.concatenate([g0, gk], axis=1), beta
+
+
+def _ridged_alt_cov(w: np.ndarray, ridge: float, grp=None) -> np.ndarray:
+    """Covariance of the alt coefficients, (A^-1 B A^-1)[alt, alt] with B = X'WX and
+    A = B + ridge T'T (DESeq2's ridge sandwich; the alt coefficients are the same in both
+    bases): genes x G x G."""
+    n_pat = w.shape[1]
+    onehot = np.ones((n_pat, 1)) if grp is None else grp
+    n_grp = onehot.shape[1]
+    zero = np.zeros(w.shape[:2])
+    cols = []
+    for k in range(n_grp):  # one solve per alt coefficient (G <= 2)
+        e = np.zeros((w.shape[0], n_grp))
+        e[:, k] = 1.0
+        cols.append(_ridged_solve(w, zero, e, ridge, grp))
+    b = w[..., 1]
+    dd = w[..., 0] + b
+    cov = np.empty((w.shape[0], n_grp, n_grp))
+    for i, (gi, bi) in enumerate(cols):
+        for j, (gj, bj) in enumerate(cols):
+            cov[:, i, j] = (
+                np.sum(dd * gi * gj, axis=1)
+                + np.sum(b * (gi * (bj @ onehot.T) + gj * (bi @ onehot.T)), axis=1)
+                + np.sum((b @ onehot) * bi * bj, axis=1)
+            )
+    return cov
+
+
 class _Cells:
     """Marks the cell-means design of an unpaired group comparison (X = one-hot of the sample
     groups, n x K): X'WX is diagonal, one sum of weights per group. y, mu, w are then
@@ -105,6 +166,8 @@ def _chunked(fn, n_cpus: int, n: int, *arrays, block_elems: int = 500_000):
             res = list(pool.map(lambda args: fn(*args), parts))
     else:
         res = [fn(*args) for args in parts]
+    if isinstance(res[0], dict):
+        return {k: np.concatenate([r[k] for r in res]) for k in res[0]}
     if isinstance(res[0], tuple):
         return tuple(np.concatenate([r[k] for r in res]) for k in range(len(res[0])))
     return np.concatenate(res)

@@ -30,18 +30,70 @@ import numpy as np
 import pandas as pd
 
 from prepost.de.nb.apeglm import _apeglm_map, apeglm_prior_scale
-from prepost.de.nb.constants import MINMU
+from prepost.de.nb.constants import MAXIT, MINMU
 from prepost.de.nb.dispersion import _fit_disp, _genewise_done, _map_dispersion, start_dispersion
 from prepost.de.nb.irls import _irls
 from prepost.de.nb.linalg import _chunked, _gexp, _gsum
+from prepost.de.nb.optim import optim_fit, optim_start
 from prepost.de.nb.trend import _prior_var, _trend
 from prepost.de.nb.wald import _sorted, _wald_table
 from prepost.de.results import check_samples
 from prepost.stats import count_values, size_factors
 
 
+def r_design(n_pat: int, grp) -> np.ndarray:
+    """R's model matrix of ~ patient + alt (or + one alt column per patient group) for
+    samples ordered patient-major (ref, alt): intercept, patients 2..P, alt columns."""
+    n_grp = 1 if grp is None else grp.shape[1]
+    onehot = np.ones((n_pat, 1)) if grp is None else grp
+    x = np.zeros((2 * n_pat, n_pat + n_grp))
+    x[:, 0] = 1.0
+    rows = np.arange(n_pat)
+    x[2 * rows[1:], rows[1:]] = 1.0
+    x[2 * rows[1:] + 1, rows[1:]] = 1.0
+    x[2 * rows + 1, n_pat:] = onehot
+    return x
+
+
+def _to_r(gam: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Patient-indicator coefficients (gam: P, beta: G) in R's coding (natural log)."""
+    return np.concatenate([gam[:1], gam[1:] - gam[0], beta])
+
+
+def _fit_beta(y, sf, alpha, grp, n_cpus):
+    """DESeq2's fitNbinomGLMs: IRLS for every gene, then optim (prepost.de.nb.optim) for the
+    genes IRLS gave up on (a coefficient past |30|, NaN deviance, not converged in MAXIT
+    steps). Returns the IRLS dict with mu, beta, gam, cov replaced on those genes, ``var``
+    (the diagonal of cov) and ``optim`` (bool per gene)."""
+    fit = _chunked(lambda yb, ab: _irls(yb, sf, ab, grp), n_cpus, y.shape[0], y, alpha)
+    n_pat, n_grp = y.shape[1], fit["beta"].shape[1]
+    cov = fit["cov"]
+    finite = np.isfinite(fit["beta"]).all(axis=1) & np.isfinite(fit["gam"]).all(axis=1)
+    rows = np.flatnonzero((fit["iters"] >= MAXIT) | ~finite)
+    fit["optim"] = np.zeros(y.shape[0], dtype=bool)
+    fit["optim"][rows] = True
+    if rows.size:
+        x = r_design(n_pat, grp)
+        nf = sf.reshape(-1)
+        alt = np.arange(n_pat, n_pat + n_grp)
+        for i in rows:  # the few genes DESeq2 hands to optim, one scipy call each
+            start = optim_start(
+                _to_r(fit["gam"][i], fit["beta"][i]),
+                _to_r(fit["gam0"][i], fit["beta0"][i]),
+                bool(finite[i]),
+            )
+            par, mu, sigma, _ = optim_fit(y[i].reshape(-1), nf, alpha[i], x, start)
+            nat = par * np.log(2)
+            fit["gam"][i] = nat[0] + np.concatenate([[0.0], nat[1:n_pat]])
+            fit["beta"][i] = nat[n_pat:]
+            fit["mu"][i] = mu.reshape(n_pat, 2)
+            cov[i] = sigma[np.ix_(alt, alt)]
+    fit["var"] = np.diagonal(cov, axis1=1, axis2=2).copy()
+    return fit
+
+
 def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int) -> dict:
-    """DESeq2 from size factors to the final IRLS for counts ordered patient-major (ref, alt
+    """DESeq2 from size factors to the final fit for counts ordered patient-major (ref, alt
     per patient), with one alt coefficient per patient group (grp: P x G one-hot, None = one
     group). Dispersions are shared across groups: mu of all samples, the residual df of the
     whole design (2P - P - G)."""
@@ -67,27 +119,28 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int) -> dict:
     lin_mu = np.maximum(np.stack([half - dbar / 2, half + dbar / 2], axis=2), 1.0)
     alpha_init = start_dispersion(yn, lin_mu, bm, bv, sf_flat, m - p, n_samples)
 
-    def genewise(yb, ab):
-        _, _, mu_raw, _, _, _ = _irls(yb, sf, ab, grp)
-        mu = np.maximum(mu_raw, MINMU)
-        la, it, lp0, lp1 = _fit_disp(yb, mu, np.log(ab), np.log(ab), 1.0, False, grp)
-        return mu, la, it, lp0, lp1
+    # gene-wise dispersions on the mu of a fit at the starting dispersions
+    first = _fit_beta(y, sf, alpha_init, grp, n_cpus)
+    mu = np.maximum(first["mu"], MINMU)
 
-    mu, log_a, iters, lp0, lp1 = _chunked(genewise, n_cpus, g, y, alpha_init)
+    def genewise(yb, mb, ab):
+        return _fit_disp(yb, mb, np.log(ab), np.log(ab), 1.0, False, grp)
+
+    log_a, iters, lp0, lp1 = _chunked(genewise, n_cpus, g, y, mu, alpha_init)
     disp_gene = _genewise_done(y, mu, alpha_init, log_a, iters, lp0, lp1, n_samples, grp)
     disp_fit, _ = _trend(bm, disp_gene)
     prior_var, var_log = _prior_var(disp_gene, disp_fit, m - p)
     disp = _map_dispersion(y, mu, disp_gene, disp_fit, prior_var, var_log, n_samples, grp, n_cpus)
 
     # final fit and Wald test
-    def final(yb, db):
-        beta, gam, _, var, _, _ = _irls(yb, sf, db, grp)
-        return beta, gam, var
-
-    beta, gam, var = _chunked(final, n_cpus, g, y, disp)
+    fit = _fit_beta(y, sf, disp, grp, n_cpus)
+    beta, var = fit["beta"], fit["var"]
+    if grp is None:
+        beta, var = beta[:, 0], var[:, 0]
     return {
         "sf": sf, "nz": nz, "base_mean": base_mean, "y": y, "disp": disp,
-        "beta": beta, "gam": gam, "var": var,
+        "beta": beta, "gam": fit["gam"], "var": var, "cov": fit["cov"],
+        "optim": fit["optim"], "disp_gene": disp_gene, "disp_fit": disp_fit,
     }
 
 
