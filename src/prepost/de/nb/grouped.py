@@ -64,10 +64,13 @@ def fast_grouped_paired_deseq2(
     return {
         f"post_vs_pre_{levels[1]}": _sorted(_wald_table(genes, bm, nz, beta[:, 1], var[:, 1])),
         f"post_vs_pre_{levels[0]}": _sorted(_wald_table(genes, bm, nz, beta[:, 0], var[:, 0])),
+        # results(contrast = numeric) with both signs: DESeq2's contrastAllZeroNumeric rule
+        # on the samples the contrast touches (the alt samples of both groups)
         "interaction": _sorted(
             _wald_table(
                 genes, bm, nz, beta[:, 1] - beta[:, 0],
                 var[:, 1] + var[:, 0] - 2 * fit["cov"][:, 0, 1],
+                contrast_zero=values[:, 1::2].sum(axis=1) == 0,
             )
         ),
     }

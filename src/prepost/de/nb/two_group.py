@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import stats
 
 from prepost.de.nb.constants import BETA_TOL, LAMBDA, MAXIT, MINMU
 from prepost.de.nb.dispersion import _map_dispersion, genewise_dispersions, start_dispersion
 from prepost.de.nb.filtering import independent_filtering
 from prepost.de.nb.irls import _nb_const, _nb_mu_part
 from prepost.de.nb.linalg import _Cells, _chunked
+from prepost.de.nb.optim import LARGE, optim_fit, optim_start
 from prepost.de.nb.trend import _prior_var, _trend, r_trimmed_mean
 from prepost.de.nb.wald import _sorted, _wald_table
 from prepost.stats import count_values, size_factors
@@ -44,14 +45,35 @@ def _robust_mom_disp(norm: np.ndarray, cells: np.ndarray) -> np.ndarray:
         return np.maximum((v - m) / m**2, 0.04)
 
 
+def _cells_ridged(sw: np.ndarray, ridge: float):
+    """(diag(sw) + ridge T'T) for the cell-means basis with DESeq2's ridge on R's coding
+    (intercept = first cell, the others as differences to it): an arrow with its hub on the
+    first cell. Returns solve(r) and the diagonal of the inverse (for the hat values)."""
+    k = sw.shape[1]
+    d = sw + ridge
+    d[:, 0] += ridge * (k - 1)
+    schur = d[:, 0] - ridge**2 * np.sum(1 / d[:, 1:], axis=1)
+
+    def solve(r):
+        x0 = (r[:, 0] + ridge * np.sum(r[:, 1:] / d[:, 1:], axis=1)) / schur
+        return np.concatenate([x0[:, None], (r[:, 1:] + ridge * x0[:, None]) / d[:, 1:]], axis=1)
+
+    inv_diag = np.concatenate(
+        [(1 / schur)[:, None], 1 / d[:, 1:] + (ridge / d[:, 1:]) ** 2 / schur[:, None]], axis=1
+    )
+    return solve, inv_diag
+
+
 def _cells_irls(y: np.ndarray, sf: np.ndarray, alpha: np.ndarray, onehot: np.ndarray):
     """DESeq2's IRLS (fitBeta) for the cell-means design, all genes at once. y: genes x n x 1.
 
     Returns (beta: genes x K natural-log cell means, start (the initial beta), mu unclamped,
-    var (ridge sandwich), hat diagonals, iters). The start is the least-squares fit of
-    log(normalised counts + 0.1): per cell, its mean. As fitBeta, a gene whose coefficients
-    (on R's coding: first cell, differences to it) pass |30| stops there with iters = MAXIT
-    and keeps the mu (and so the weights and hat values) of the step before."""
+    var of the contrast cell 2 - cell 1 (ridge sandwich), hat diagonals, iters). The start
+    is the least-squares fit of log(normalised counts + 0.1): per cell, its mean. The ridge
+    is DESeq2's, on R's coding (prepost.de.nb.linalg._ridged_solve explains why it is kept
+    exact). As fitBeta, a gene whose coefficients (on R's coding: first cell, differences to
+    it) pass |30|, or whose deviance test is NaN, stops there with iters = MAXIT and keeps
+    the mu (and so the weights and hat values) of the step before."""
     g = y.shape[0]
     yy, s = y[..., 0], sf[:, 0]
     n_k = onehot.sum(axis=0)
@@ -67,81 +89,58 @@ def _cells_irls(y: np.ndarray, sf: np.ndarray, alpha: np.ndarray, onehot: np.nda
         ya, mua, al = yy[active], mu[active], alpha[active]
         w = mua / (1 + al[:, None] * mua)
         z = np.log(mua) - logs + (ya - mua) / mua
-        ba = ((w * z) @ onehot) / (w @ onehot + LAMBDA)
+        solve, _ = _cells_ridged(w @ onehot, LAMBDA)
+        ba = solve((w * z) @ onehot)
         iters[active] += 1
-        big = (np.abs(ba[:, 0]) > 30) | np.any(np.abs(ba[:, 1:] - ba[:, :1]) > 30, axis=1)
+        big = (np.abs(ba[:, 0]) > LARGE) | np.any(np.abs(ba[:, 1:] - ba[:, :1]) > LARGE, axis=1)
         beta[active] = ba
         iters[active[big]] = MAXIT
         keep = ~big
         act, ba, ya, al = active[keep], ba[keep], ya[keep], al[keep]
         mua = np.maximum(s * np.exp(ba @ onehot.T), MINMU)
-        dev = -2 * (const[act] + _nb_mu_part(ya[..., None], mua[..., None], al))
+        with np.errstate(invalid="ignore"):
+            dev = -2 * (const[act] + _nb_mu_part(ya[..., None], mua[..., None], al))
+            conv_test = np.abs(dev - dev_old[act]) / (np.abs(dev) + 0.1)
         mu[act] = mua
-        conv = np.abs(dev - dev_old[act]) / (np.abs(dev) + 0.1) < BETA_TOL
+        nan = np.isnan(conv_test)
+        iters[act[nan]] = MAXIT
         dev_old[act] = dev
-        active = act[~conv] if t > 0 else act
+        done = nan | ((conv_test < BETA_TOL) if t > 0 else False)
+        active = act[~done]
         if active.size == 0:
             break
     w = mu / (1 + alpha[:, None] * mu)
     sw = w @ onehot
-    var = sw / (sw + LAMBDA) ** 2
-    hat = w / ((sw + LAMBDA) @ onehot.T)
+    solve, inv_diag = _cells_ridged(sw, LAMBDA)
+    contrast = np.zeros_like(sw)
+    contrast[:, 0], contrast[:, 1] = -1.0, 1.0
+    v = solve(contrast)
+    var = np.sum(sw * v * v, axis=1)
+    hat = w * (inv_diag @ onehot.T)
     with np.errstate(over="ignore"):
         mu_raw = s * np.exp(beta @ onehot.T)
     return beta, start, mu_raw, var, hat, iters
 
 
-def _optim_two_group(k, nf, alpha, start_log2, x):
-    """DESeq2's fitNbinomGLMsOptim for one gene: L-BFGS-B on R's coefficients (log2 scale,
-    bounds +-30, N(0, 1e6) prior), with optim()'s default central-difference gradient (ndeps
-    1e-3) and stopping rule (factr 1e7, maxit 100). Returns (coefficients, mu)."""
-    from scipy import optimize
-
-    size = 1 / alpha
-    lam = 1e-6
-    const = special.gammaln(k + size) - special.gammaln(size) - special.gammaln(k + 1)
-
-    def negpost(par):
-        m = nf * 2.0 ** (x @ par)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            ll = np.sum(const + size * np.log(size / (size + m)) + k * np.log(m / (size + m)))
-        lp = np.sum(-0.5 * np.log(2 * np.pi / lam) - 0.5 * lam * par**2)
-        val = -(ll + lp)
-        return float(val) if np.isfinite(val) else 1e300
-
-    def grad(par):
-        e = np.eye(len(par)) * 1e-3
-        return np.array([(negpost(par + e[i]) - negpost(par - e[i])) / 2e-3 for i in range(len(par))])
-
-    res = optimize.minimize(
-        negpost, start_log2, jac=grad, method="L-BFGS-B", bounds=[(-30, 30)] * len(start_log2),
-        options={"ftol": 1e7 * np.finfo(float).eps, "gtol": 0.0, "maxiter": 100, "maxcor": 5},
-    )
-    return res.x, nf * 2.0 ** (x @ res.x)
-
-
 def _cells_fit_beta(values, sf, alpha, onehot):
-    """fitNbinomGLMs for two cells: IRLS, then DESeq2's optim for the genes it did not converge
-    on (typically a group of all-zero counts, whose mean IRLS drives to -inf). Returns the
-    contrast cell 2 minus cell 1 (natural log) and its variance, mu (unclamped) and the hat
-    diagonals (fitBeta's, as DESeq2 does not update them after optim)."""
+    """fitNbinomGLMs for two cells: IRLS, then DESeq2's optim (prepost.de.nb.optim) for the
+    genes it gave up on (typically a group of all-zero counts, whose mean IRLS drives to
+    -inf). Returns the contrast cell 2 minus cell 1 (natural log) and its variance, mu
+    (unclamped) and the hat diagonals (fitBeta's, as DESeq2 does not update them after
+    optim)."""
     beta, start, mu, var, hat, iters = _cells_irls(values[..., None], sf[:, None], alpha, onehot)
     lfc = beta[:, 1] - beta[:, 0]
-    lfc_var = var[:, 1] + var[:, 0]
+    lfc_var = var
     redo = np.flatnonzero((iters >= MAXIT) | np.isnan(beta).any(axis=1))
     if redo.size:
         x = np.column_stack([np.ones(len(sf)), onehot[:, 1]])  # R's coding: intercept, group
-        ridge = np.eye(2) * LAMBDA
         for i in redo:  # the few genes DESeq2 hands to optim
-            coef = np.array([beta[i, 0], beta[i, 1] - beta[i, 0]]) / np.log(2)
-            if np.isnan(coef).any() or np.any(np.abs(coef) >= 30):
-                coef = np.array([start[i, 0], start[i, 1] - start[i, 0]])  # sic: natural log
-            par, mu_i = _optim_two_group(values[i], sf, alpha[i], coef, x)
-            mu[i] = mu_i
-            mc = np.maximum(mu_i, MINMU)
-            xtwx = x.T @ (x / (1 / mc + alpha[i])[:, None])
-            inv = np.linalg.inv(xtwx + ridge)
-            sigma = inv @ xtwx @ inv
+            coef = optim_start(
+                np.array([beta[i, 0], beta[i, 1] - beta[i, 0]]),
+                np.array([start[i, 0], start[i, 1] - start[i, 0]]),
+                bool(np.all(np.isfinite(beta[i]))),
+            )
+            par, mu[i], sigma, _ = optim_fit(values[i], sf, alpha[i], x, coef)
             lfc[i] = par[1] * np.log(2)
             lfc_var[i] = max(sigma[1, 1], 0.0)
     return lfc, lfc_var, mu, hat

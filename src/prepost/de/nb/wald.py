@@ -12,9 +12,12 @@ from prepost.de.results import RESULT_COLUMNS
 from prepost.vocabulary import FILTER_ALPHA
 
 
-def _wald_table(genes, base_mean, nz, beta, var) -> pd.DataFrame:
+def _wald_table(genes, base_mean, nz, beta, var, contrast_zero=None) -> pd.DataFrame:
     """Contract columns from natural-log coefficients and variances of the non-zero genes:
-    log2 scale, normal Wald test, DESeq2's independent filtering, sorted by pvalue, gene."""
+    log2 scale, normal Wald test, DESeq2's independent filtering, sorted by pvalue, gene.
+    ``contrast_zero`` (bool per gene of the table): genes whose samples touched by the
+    contrast are all zero; results() reports them as log2fc 0, stat 0, pvalue 1 (lfcSE
+    kept) before independent filtering."""
     n_genes = len(genes)
     lfc = np.full(n_genes, np.nan)
     se = np.full(n_genes, np.nan)
@@ -22,6 +25,9 @@ def _wald_table(genes, base_mean, nz, beta, var) -> pd.DataFrame:
     se[nz] = np.sqrt(np.maximum(var, 0)) / np.log(2)
     stat = lfc / se
     pvalue = 2 * stats.norm.sf(np.abs(stat))
+    if contrast_zero is not None:
+        zero = contrast_zero & nz
+        lfc[zero], stat[zero], pvalue[zero] = 0.0, 0.0, 1.0
     padj = independent_filtering(base_mean, pvalue, FILTER_ALPHA)
     return pd.DataFrame(
         {
