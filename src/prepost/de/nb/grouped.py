@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from prepost.de.nb.paired import _ordered_pairs, _paired_fit
-from prepost.de.nb.wald import _sorted, _wald_table
+from prepost.de.nb.wald import _sorted, _wald_table, fit_info
 
 
 def fast_grouped_paired_deseq2(
@@ -61,7 +61,7 @@ def fast_grouped_paired_deseq2(
         )
     fit = _paired_fit(values, len(patients), grp, n_cpus)
     beta, var, nz, bm = fit["beta"], fit["var"], fit["nz"], fit["base_mean"]
-    return {
+    tables = {
         f"post_vs_pre_{levels[1]}": _sorted(_wald_table(genes, bm, nz, beta[:, 1], var[:, 1])),
         f"post_vs_pre_{levels[0]}": _sorted(_wald_table(genes, bm, nz, beta[:, 0], var[:, 0])),
         # results(contrast = numeric) with both signs: DESeq2's contrastAllZeroNumeric rule
@@ -74,3 +74,10 @@ def fast_grouped_paired_deseq2(
             )
         ),
     }
+    info = fit_info(
+        f"~ patient + post:{levels[0]} + post:{levels[1]}", fit["trend"], fit["prior_var"],
+        genes[nz][fit["optim"]],
+    )
+    for table in tables.values():
+        table.attrs["fit"] = info
+    return tables

@@ -34,9 +34,9 @@ from prepost.de.nb.constants import MAXIT, MINMU
 from prepost.de.nb.dispersion import _fit_disp, _genewise_done, _map_dispersion, start_dispersion
 from prepost.de.nb.irls import _irls
 from prepost.de.nb.linalg import _chunked, _gexp, _gsum
-from prepost.de.nb.optim import optim_fit, optim_start
+from prepost.de.nb.optim import one_blas_thread, optim_fit, optim_start
 from prepost.de.nb.trend import _prior_var, _trend
-from prepost.de.nb.wald import _sorted, _wald_table
+from prepost.de.nb.wald import _sorted, _wald_table, fit_info
 from prepost.de.results import check_samples
 from prepost.stats import count_values, size_factors
 
@@ -76,18 +76,19 @@ def _fit_beta(y, sf, alpha, grp, n_cpus):
         x = r_design(n_pat, grp)
         nf = sf.reshape(-1)
         alt = np.arange(n_pat, n_pat + n_grp)
-        for i in rows:  # the few genes DESeq2 hands to optim, one scipy call each
-            start = optim_start(
-                _to_r(fit["gam"][i], fit["beta"][i]),
-                _to_r(fit["gam0"][i], fit["beta0"][i]),
-                bool(finite[i]),
-            )
-            par, mu, sigma, _ = optim_fit(y[i].reshape(-1), nf, alpha[i], x, start)
-            nat = par * np.log(2)
-            fit["gam"][i] = nat[0] + np.concatenate([[0.0], nat[1:n_pat]])
-            fit["beta"][i] = nat[n_pat:]
-            fit["mu"][i] = mu.reshape(n_pat, 2)
-            cov[i] = sigma[np.ix_(alt, alt)]
+        with one_blas_thread():
+            for i in rows:  # the few genes DESeq2 hands to optim, one scipy call each
+                start = optim_start(
+                    _to_r(fit["gam"][i], fit["beta"][i]),
+                    _to_r(fit["gam0"][i], fit["beta0"][i]),
+                    bool(finite[i]),
+                )
+                par, mu, sigma, _ = optim_fit(y[i].reshape(-1), nf, alpha[i], x, start)
+                nat = par * np.log(2)
+                fit["gam"][i] = nat[0] + np.concatenate([[0.0], nat[1:n_pat]])
+                fit["beta"][i] = nat[n_pat:]
+                fit["mu"][i] = mu.reshape(n_pat, 2)
+                cov[i] = sigma[np.ix_(alt, alt)]
     fit["var"] = np.diagonal(cov, axis1=1, axis2=2).copy()
     return fit
 
@@ -128,7 +129,7 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int) -> dict:
 
     log_a, iters, lp0, lp1 = _chunked(genewise, n_cpus, g, y, mu, alpha_init)
     disp_gene = _genewise_done(y, mu, alpha_init, log_a, iters, lp0, lp1, n_samples, grp)
-    disp_fit, _ = _trend(bm, disp_gene)
+    disp_fit, trend = _trend(bm, disp_gene)
     prior_var, var_log = _prior_var(disp_gene, disp_fit, m - p)
     disp = _map_dispersion(y, mu, disp_gene, disp_fit, prior_var, var_log, n_samples, grp, n_cpus)
 
@@ -141,6 +142,7 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int) -> dict:
         "sf": sf, "nz": nz, "base_mean": base_mean, "y": y, "disp": disp,
         "beta": beta, "gam": fit["gam"], "var": var, "cov": fit["cov"],
         "optim": fit["optim"], "disp_gene": disp_gene, "disp_fit": disp_fit,
+        "trend": trend, "prior_var": prior_var,
     }
 
 
@@ -211,4 +213,8 @@ def fast_paired_deseq2(
         shrunk = np.full(len(genes), np.nan)
         shrunk[nz] = shrunk_nat / np.log(2)
         out["log2fc_shrunk"] = shrunk
-    return _sorted(out)
+    out = _sorted(out)
+    out.attrs["fit"] = fit_info(
+        "~ patient + timepoint", fit["trend"], fit["prior_var"], genes[fit["nz"]][fit["optim"]]
+    )
+    return out

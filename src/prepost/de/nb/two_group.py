@@ -12,9 +12,9 @@ from prepost.de.nb.dispersion import _map_dispersion, genewise_dispersions, star
 from prepost.de.nb.filtering import independent_filtering
 from prepost.de.nb.irls import _nb_const, _nb_mu_part
 from prepost.de.nb.linalg import _Cells, _chunked
-from prepost.de.nb.optim import LARGE, optim_fit, optim_start
+from prepost.de.nb.optim import LARGE, one_blas_thread, optim_fit, optim_start
 from prepost.de.nb.trend import _prior_var, _trend, r_trimmed_mean
-from prepost.de.nb.wald import _sorted, _wald_table
+from prepost.de.nb.wald import _sorted, _wald_table, fit_info
 from prepost.stats import count_values, size_factors
 from prepost.vocabulary import FILTER_ALPHA
 
@@ -134,16 +134,19 @@ def _cells_fit_beta(values, sf, alpha, onehot):
     redo = np.flatnonzero((iters >= MAXIT) | np.isnan(beta).any(axis=1))
     if redo.size:
         x = np.column_stack([np.ones(len(sf)), onehot[:, 1]])  # R's coding: intercept, group
-        for i in redo:  # the few genes DESeq2 hands to optim
-            coef = optim_start(
-                np.array([beta[i, 0], beta[i, 1] - beta[i, 0]]),
-                np.array([start[i, 0], start[i, 1] - start[i, 0]]),
-                bool(np.all(np.isfinite(beta[i]))),
-            )
-            par, mu[i], sigma, _ = optim_fit(values[i], sf, alpha[i], x, coef)
-            lfc[i] = par[1] * np.log(2)
-            lfc_var[i] = max(sigma[1, 1], 0.0)
-    return lfc, lfc_var, mu, hat
+        with one_blas_thread():
+            for i in redo:  # the few genes DESeq2 hands to optim
+                coef = optim_start(
+                    np.array([beta[i, 0], beta[i, 1] - beta[i, 0]]),
+                    np.array([start[i, 0], start[i, 1] - start[i, 0]]),
+                    bool(np.all(np.isfinite(beta[i]))),
+                )
+                par, mu[i], sigma, _ = optim_fit(values[i], sf, alpha[i], x, coef)
+                lfc[i] = par[1] * np.log(2)
+                lfc_var[i] = max(sigma[1, 1], 0.0)
+    optim = np.zeros(len(values), dtype=bool)
+    optim[redo] = True
+    return lfc, lfc_var, mu, hat, optim
 
 
 def _cells_dispersions(values, sf, onehot, n_cpus, prior=None):
@@ -175,7 +178,8 @@ def _cells_dispersions(values, sf, onehot, n_cpus, prior=None):
 
 
 def _cells_wald(values, sf, onehot, disp, n_cpus):
-    """Final fit: (contrast (natural log), its variance, mu unclamped, hat diagonals)."""
+    """Final fit: (contrast (natural log), its variance, mu unclamped, hat diagonals, refitted
+    with optim)."""
     return _chunked(
         lambda yb, db: _cells_fit_beta(yb, sf, db, onehot), n_cpus, values.shape[0], values, disp
     )
@@ -236,7 +240,7 @@ def fast_two_group_deseq2(
     nz = values.sum(axis=1) > 0
     vals = values[nz]
     disp, prior = _cells_dispersions(vals, sf, onehot, n_cpus)
-    lfc, lfc_var, mu, hat = _cells_wald(vals, sf, onehot, disp, n_cpus)
+    lfc, lfc_var, mu, hat, optim = _cells_wald(vals, sf, onehot, disp, n_cpus)
 
     # Cook's distances of the first fit (nbinomWaldTest)
     rm_disp = _robust_mom_disp(norm[nz], cells)
@@ -262,7 +266,9 @@ def fast_two_group_deseq2(
         if (~now_zero).any():  # DESeq2 refits only when some replaced gene is not all zero
             idx = np.flatnonzero(replace)[~now_zero]
             d2, _ = _cells_dispersions(new[~now_zero], sf, onehot, n_cpus, prior)
-            lfc[idx], lfc_var[idx], _, _ = _cells_wald(new[~now_zero], sf, onehot, d2, n_cpus)
+            lfc[idx], lfc_var[idx], _, _, optim[idx] = _cells_wald(
+                new[~now_zero], sf, onehot, d2, n_cpus
+            )
             # a gene left all zero by the replacement is not refitted; DESeq2 1.38's results()
             # reports it as log2FoldChange 0, lfcSE 0, stat 0, pvalue 1 (measured:
             # tests/fixtures/de/two_group_*, gene t0023)
@@ -291,4 +297,7 @@ def fast_two_group_deseq2(
     pvalue[np.flatnonzero(nz)[outlier]] = np.nan
     out["pvalue"] = pvalue
     out["padj"] = independent_filtering(base_mean, pvalue, FILTER_ALPHA)
-    return _sorted(out)
+    out = _sorted(out)
+    trend, prior_var, _ = prior
+    out.attrs["fit"] = fit_info(f"~ {group}", trend, prior_var, genes[nz][optim])
+    return out

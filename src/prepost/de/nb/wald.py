@@ -46,3 +46,21 @@ def _sorted(out: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["pvalue", "gene"], kind="stable", na_position="last").reset_index(
         drop=True
     )
+
+
+def fit_info(design: str, trend, prior_var: float, optim_genes) -> dict:
+    """What produced a table (kept in ``table.attrs["fit"]`` and written by the de rule next
+    to the table): engine, design, dispersion trend (the nb fits only have DESeq2's
+    parametric trend; when it fails they raise and prepost.de.fit falls back to pydeseq2),
+    its coefficients, the dispersion prior variance and the genes refitted with optim."""
+    optim_genes = sorted(str(g) for g in optim_genes)
+    return {
+        "engine": "prepost.de.nb",
+        "method": "DESeq2 1.38 (DESeq + results, betaPrior FALSE), vectorised re-implementation",
+        "design": design,
+        "dispersion_trend": "parametric",
+        "trend_coefficients": {"asymptDisp": float(trend[0]), "extraPois": float(trend[1])},
+        "prior_variance": float(prior_var),
+        "genes_refit_with_optim": len(optim_genes),
+        "optim_genes": optim_genes,
+    }
