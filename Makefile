@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: run test test-fast test-slurm lint fmt dryrun report clean demo-data setup bench-de bench-enrich
+.PHONY: run test test-fast test-slurm lint fmt dryrun report clean demo-data setup bench-de bench-de-real bench-enrich
 
 setup: $(STAMP)
 
@@ -54,6 +54,10 @@ clean:
 # Paired DE speed/accuracy against R DESeq2 and limma (needs R with DESeq2, limma; see benchmarks/de/README.md)
 bench-de: $(STAMP)
 	$(BIN)/python benchmarks/de/run.py $(BENCH_ARGS)
+
+# nb against R DESeq2 on the whole of real GSE91061 (needs ../shared/data and R with DESeq2)
+bench-de-real: $(STAMP)
+	$(BIN)/python benchmarks/de/gse91061.py $(BENCH_ARGS)
 
 # gseapy prerank against an independent permutation reference (benchmarks/enrich/README.md)
 bench-enrich: $(STAMP)

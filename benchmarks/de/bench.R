@@ -35,7 +35,8 @@ if (mode == "counts") {
   dds <- DESeq(dds, quiet = TRUE)
   res <- results(dds, contrast = c("timepoint", "post", "pre"))
   out <- data.frame(gene = rownames(res), mean_expr = res$baseMean, log2fc = res$log2FoldChange,
-                    lfc_se = res$lfcSE, stat = res$stat, pvalue = res$pvalue, padj = res$padj)
+                    lfc_se = res$lfcSE, stat = res$stat, pvalue = res$pvalue, padj = res$padj,
+                    betaIter = as.double(mcols(dds)$betaIter))
 } else {
   fit <- eBayes(lmFit(x, model.matrix(~ patient + timepoint, data = s)))
   tt <- topTable(fit, coef = "timepointpost", number = Inf, sort.by = "none")

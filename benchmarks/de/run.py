@@ -88,11 +88,20 @@ def simulate(n_samples: int, n_genes: int = 20000, seed: int = SEED):
     )
 
 
-def write_inputs(workdir: Path, n: int, n_genes: int) -> Path:
-    prefix = workdir / f"n{n}_g{n_genes}"
+def write_inputs(workdir: Path, n: int, n_genes: int, stress: bool = False) -> Path:
+    """Simulated inputs of one size; with ``stress`` the counts are tools/nb_stress.py's
+    (contaminated genes, all-zero timepoints and groups, a 10x library, zero inflation)."""
+    prefix = workdir / f"n{n}_g{n_genes}{'_stress' if stress else ''}"
     inputs = [Path(f"{prefix}_{k}.tsv") for k in ("counts", "arrays", "samples", "truth")]
     if not all(f.exists() for f in inputs):
         counts, arrays, sheet, truth = simulate(n, n_genes)
+        if stress:
+            sys.path.insert(0, str(ROOT / "tools"))
+            from nb_stress import simulate_stress
+
+            counts, st_sheet, st_truth = simulate_stress(n, n_genes)
+            sheet = st_sheet.reset_index()[["sample", "patient", "timepoint"]]
+            truth["counts"] = st_truth["lfc"].to_numpy()
         counts.to_csv(f"{prefix}_counts.tsv", sep="\t")
         arrays.to_csv(f"{prefix}_arrays.tsv", sep="\t", float_format="%.6f")
         sheet.to_csv(f"{prefix}_samples.tsv", sep="\t", index=False)
@@ -175,12 +184,16 @@ def worker(method: str, prefix: str, out: str, n_cpus: int) -> None:
         t0 = time.perf_counter()
         res = fn(data, sheet, n_cpus=n_cpus)
     print(f"compute_seconds {time.perf_counter() - t0:.3f}")
+    if "fit" in res.attrs:  # nb's record of its optim genes, for the agreement rule
+        import json
+
+        Path(out + ".fit.json").write_text(json.dumps(res.attrs["fit"]))
     res.to_csv(out + ".part", sep="\t", index=False, float_format="%.17g")
     os.replace(out + ".part", out)
     print(f"peak_mb {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f}")
 
 
-def compare(ref: pd.DataFrame, test: pd.DataFrame, truth: pd.Series) -> dict:
+def compare(ref: pd.DataFrame, test: pd.DataFrame, truth: pd.Series, fit=None) -> dict:
     """Concordance of a prepost table with R's and of both with the truth."""
     ref = ref.set_index("gene")
     test = test.set_index("gene").reindex(ref.index)
@@ -191,6 +204,18 @@ def compare(ref: pd.DataFrame, test: pd.DataFrame, truth: pd.Series) -> dict:
         out[f"r_{col}"] = float(np.corrcoef(a[ok], b[ok])[0, 1])
         out[f"max_abs_d_{col}"] = float(np.max(np.abs(a[ok] - b[ok])))
     out["n_na_mismatch"] = int((ref["stat"].isna() != test["stat"].isna()).sum())
+    if fit is not None and "betaIter" in ref.columns:  # tools/deseq2_agreement.py's rule
+        sys.path.insert(0, str(ROOT / "tools"))
+        from deseq2_agreement import agreement
+
+        r = ref.reset_index().rename(
+            columns={"log2fc": "log2FoldChange", "lfc_se": "lfcSE", "mean_expr": "baseMean"}
+        )
+        t = test.reset_index()
+        t.attrs["fit"] = fit
+        res = agreement(t, r)
+        out["rule_failures"] = "; ".join(res["failures"]) or "none"
+        out["optim_genes"] = res["optim_genes"]
     sig_r = set(ref.index[ref["padj"] < FDR])
     sig_t = set(test.index[test["padj"] < FDR])
     union = sig_r | sig_t
@@ -216,6 +241,7 @@ def main(argv=None) -> None:
     ap.add_argument("--no-r", action="store_true", help="do not run R (needs cached R results)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per prepost method (min time kept)")
     ap.add_argument("--n-cpus", type=int, default=2)
+    ap.add_argument("--stress", action="store_true", help="counts from tools/nb_stress.py")
     args = ap.parse_args(argv)
     methods = args.methods
     if methods is None:
@@ -225,7 +251,7 @@ def main(argv=None) -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     rows = []
     for n in args.sizes:
-        prefix = write_inputs(args.workdir, n, args.genes)
+        prefix = write_inputs(args.workdir, n, args.genes, args.stress)
         truth = pd.read_csv(f"{prefix}_truth.tsv", sep="\t").set_index("gene")
         needed = {"counts" if m != "arrays" else "arrays" for m in methods}
         r_info = {}
@@ -262,6 +288,12 @@ def main(argv=None) -> None:
             info = min(runs, key=lambda d: d["compute_s"])
             ref = pd.read_csv(f"{prefix}_R_{mode}.tsv", sep="\t")
             test = pd.read_csv(out, sep="\t")
+            fit_file = Path(out + ".fit.json")
+            fit = None
+            if fit_file.exists():
+                import json
+
+                fit = json.loads(fit_file.read_text())
             row = {
                 "samples": n,
                 "kind": mode,
@@ -270,7 +302,7 @@ def main(argv=None) -> None:
                 "all_compute_s": ",".join(f"{d['compute_s']:.1f}" for d in runs),
                 "ratio_vs_R": info["compute_s"] / r_info[mode]["compute_s"],
                 "wall_ratio_vs_R": info["wall_s"] / r_info[mode]["wall_s"],
-                **compare(ref, test, truth[mode]),
+                **compare(ref, test, truth[mode], fit),
             }
             rows.append(row)
             print(pd.DataFrame([row]).to_string(index=False), file=sys.stderr, flush=True)
@@ -294,6 +326,8 @@ def main(argv=None) -> None:
         "recall_R",
         "n_sig",
         "n_sig_R",
+        "optim_genes",
+        "rule_failures",
     ]
     fmt = {c: (lambda v: f"{v:.10f}") for c in ("r_log2fc", "r_stat", "jaccard")}
     with pd.option_context("display.width", 250, "display.max_columns", 30):

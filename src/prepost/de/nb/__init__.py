@@ -14,8 +14,10 @@ Front-ends (one module each):
 The DESeq2 steps they share:
 - ``linalg``: X'WX of the patient-blocked, cell-means and intercept-only designs (log det,
   trace), gene-block threading;
-- ``irls``: fitBeta (IRLS, minmu 0.5, ridge 1e-6 on the log2 scale, deviance tolerance 1e-8)
-  and the NB log-density pieces;
+- ``irls``: fitBeta (IRLS, minmu 0.5, ridge 1e-6 on the log2 scale of R's coding, deviance
+  tolerance 1e-8, DESeq2's give-up rule) and the NB log-density pieces;
+- ``optim``: fitNbinomGLMsOptim, the L-BFGS-B refit of the genes IRLS gives up on (real
+  cohorts have hundreds: genes counted only in a few contaminated biopsies);
 - ``dispersion``: Cox-Reid log posterior and derivative, fitDisp's line search, fitDispGrid,
   starting values, gene-wise finishing, MAP dispersions (prepost.de.vst uses the gene-wise
   part for its blind ~ 1 fit);
@@ -24,8 +26,10 @@ The DESeq2 steps they share:
 - ``wald``: normal Wald test and the result table; ``apeglm``: lfcShrink(type = "apeglm");
 - ``constants``: DESeq2's numeric constants.
 
-Median-of-ratios size factors and count checks come from prepost.stats. tests/test_nb.py
-checks the fits against DESeq2.
+Median-of-ratios size factors and count checks come from prepost.stats. Every front-end
+leaves ``table.attrs["fit"]`` (engine, design, trend, prior variance, optim genes).
+tests/test_nb.py checks the fits against DESeq2 on small fixtures, tests/test_nb_real.py on
+real GSE91061 counts, tests/test_nb_stress.py on a stress simulation (tools/nb_stress.py).
 """
 
 from prepost.de.nb.grouped import fast_grouped_paired_deseq2

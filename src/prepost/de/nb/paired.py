@@ -17,11 +17,15 @@ independent filtering on baseMean with R's lowess (alpha 0.1). Cook's distances:
 uses samples in design cells with >= 3 replicates, and in this design every cell has one
 sample, so DESeq2 flags no Cook's outliers and nothing is replaced; the same holds here. The
 Cox-Reid log-determinant is a sum of logs, exact at any size (prepost.de.nb.dispersion).
-Differences: genes DESeq2 would refit with optim (IRLS not converged or |beta| > 30) keep the
-IRLS solution; the ridge is applied in the patient-indicator basis (1e-6 / log(2)^2, a
-relative effect far below the tolerances); with <= 3 residual df DESeq2 estimates the prior
-variance by simulation + loess (set.seed(2)), replaced here by the same KL matching with numpy's
-generator and a running-mean smoother (prepost.de.nb.trend).
+The IRLS solves carry DESeq2's ridge on R's coding, first patient = intercept
+(prepost.de.nb.linalg._ridged_solve), so a different patient order changes the fit as it does
+in R; genes whose IRLS DESeq2 gives up on (a coefficient of R's coding past |30|, NaN
+deviance, 100 steps) are refitted as DESeq2's optim does (prepost.de.nb.optim), in the
+gene-wise stage and in the final fit. Differences: with <= 3 residual df DESeq2 estimates the
+prior variance by simulation + loess (set.seed(2)), replaced here by the same KL matching with
+numpy's generator and a running-mean smoother (prepost.de.nb.trend); the optim genes' results
+depend on the L-BFGS-B implementation (scipy's, not R's) as DESeq2's depend on its reference
+patient (tools/deseq2_agreement.py measures both).
 """
 
 from __future__ import annotations
@@ -142,7 +146,7 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int) -> dict:
         "sf": sf, "nz": nz, "base_mean": base_mean, "y": y, "disp": disp,
         "beta": beta, "gam": fit["gam"], "var": var, "cov": fit["cov"],
         "optim": fit["optim"], "disp_gene": disp_gene, "disp_fit": disp_fit,
-        "trend": trend, "prior_var": prior_var,
+        "trend": trend, "prior_var": prior_var, "optim_genewise": first["optim"],
     }
 
 
@@ -215,6 +219,7 @@ def fast_paired_deseq2(
         out["log2fc_shrunk"] = shrunk
     out = _sorted(out)
     out.attrs["fit"] = fit_info(
-        "~ patient + timepoint", fit["trend"], fit["prior_var"], genes[fit["nz"]][fit["optim"]]
+        "~ patient + timepoint", fit["trend"], fit["prior_var"], genes[fit["nz"]][fit["optim"]],
+        genes[fit["nz"]][fit["optim_genewise"]],
     )
     return out

@@ -126,8 +126,8 @@ def _cells_fit_beta(values, sf, alpha, onehot):
     """fitNbinomGLMs for two cells: IRLS, then DESeq2's optim (prepost.de.nb.optim) for the
     genes it gave up on (typically a group of all-zero counts, whose mean IRLS drives to
     -inf). Returns the contrast cell 2 minus cell 1 (natural log) and its variance, mu
-    (unclamped) and the hat diagonals (fitBeta's, as DESeq2 does not update them after
-    optim)."""
+    (unclamped), the hat diagonals (fitBeta's, as DESeq2 does not update them after optim)
+    and which genes went to optim."""
     beta, start, mu, var, hat, iters = _cells_irls(values[..., None], sf[:, None], alpha, onehot)
     lfc = beta[:, 1] - beta[:, 0]
     lfc_var = var
@@ -205,8 +205,7 @@ def fast_two_group_deseq2(
     from the replaced counts; results() sets the p-value of a gene NA when its largest Cook's
     distance over non-replaceable samples of groups of >= 3 exceeds the F(0.99; p, m - p)
     quantile, unless 3 or more counts exceed the outlier's count (DESeq2's heuristic for
-    two-group designs). Differences from DESeq2 as fast_paired_deseq2 (ridge in the cell-means
-    basis, no optim refit). samples: indexed by sample id with column ``group`` (values in
+    two-group designs). The ridge and the optim refit as fast_paired_deseq2. samples: indexed by sample id with column ``group`` (values in
     ``levels``); the samples used are the table's. Returns the contract columns sorted by
     pvalue then gene."""
     if group not in samples.columns:
@@ -274,6 +273,7 @@ def fast_two_group_deseq2(
             # tests/fixtures/de/two_group_*, gene t0023)
             zero_rows = np.flatnonzero(replace)[now_zero]
             lfc[zero_rows], lfc_var[zero_rows] = 0.0, 0.0
+            optim[zero_rows] = False  # not fitted at all (R's betaIter is NA)
             if replaceable.all():
                 max_cooks = np.full(len(vals), np.nan)
             else:
