@@ -7,15 +7,20 @@ the moment/rough starting values; estimateDispersionsGeneEst's finishing (no lik
 increase keeps the start, non-converged genes go to the grid, clamp); estimateDispersionsMAP.
 
 DESeq2 evaluates the Cox-Reid term as log(det(X'WX)) of the determinant itself, which leaves
-double range once a paired design has a few hundred patients: the determinant is a product of
-one factor per patient. With ~100 patients this happens only when a line-search step proposes
-a huge dispersion (the search stalls and falls back to the coarse grid, moving DESeq2's
-dispersions by up to ~7% at 200 samples); with 300 patients the determinant overflows already
-at the starting dispersion of most genes, the log posterior is -Inf/+Inf across the grid and
-the estimate lands on the grid point where it first underflows (measured at 600 samples: 17,556
-of 20,000 genes at the same dispersion, 27.2). prepost computes the log-determinant as a sum of
-logs, which is exact at any size (EMULATE_DET_RANGE = True reproduces DESeq2's artefact, for
-comparisons with R; set it on this module).
+double range once a paired design has many patients: the determinant is a product of one
+factor per patient. With ~100 patients this happens when a line-search step proposes a huge
+dispersion (the search stalls and falls back to the coarse grid, moving DESeq2's dispersions by
+up to ~7% at 200 samples; on the stress simulation, tools/nb_stress.py, 552 of 1,000 genes'
+Wald statistics move by more than 1e-4 and up to 43%); with 300 patients the determinant
+overflows already at the starting dispersion of most genes, the log posterior is -Inf/+Inf
+across the grid and the estimate lands on the grid point where it first underflows (measured
+at 600 samples: 17,556 of 20,000 genes at the same dispersion, 27.2). So the rule here
+(``deseq2_det_range``): a gene whose determinant is in double range at its starting
+dispersion gets DESeq2's arithmetic, out-of-range proposals included, and so DESeq2's
+estimate; a gene whose determinant is already out of range there, where DESeq2's estimate is
+an artefact of the grid, gets the exact log-determinant (a sum of logs). The fits record how
+many genes took the exact path (``genes_exact_cox_reid`` of the fit info).
+EMULATE_DET_RANGE is the default for callers that pass no per-gene choice (False: exact).
 """
 
 from __future__ import annotations
@@ -32,16 +37,30 @@ _LOG_DBL_MAX = np.log(np.finfo(float).max)
 EMULATE_DET_RANGE = False  # True: DESeq2's log(det) of a determinant outside double range
 
 
-def _log_post(a, y, mu, prior_mean, prior_var, use_prior, grp=None):
+def deseq2_det_range(y, mu, alpha, grp) -> np.ndarray:
+    """Per gene: True where log det(X'WX) at dispersion ``alpha`` is inside double range, so
+    DESeq2's own arithmetic is followed (see the module docstring)."""
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        logdet = _logdet(1 / (1 / mu + alpha[:, None, None]), grp)
+    return (logdet >= _LOG_DBL_TINY) & (logdet <= _LOG_DBL_MAX)
+
+
+def _emulating(emulate, n):
+    return np.full(n, EMULATE_DET_RANGE) if emulate is None else emulate
+
+
+def _log_post(a, y, mu, prior_mean, prior_var, use_prior, grp=None, emulate=None):
     alpha = np.exp(a)
     al = alpha[:, None, None]
     inv = 1 / al
     w = 1 / (1 / mu + al)
     logdet = _logdet(w, grp)
-    if EMULATE_DET_RANGE:  # DESeq2: det of the product is 0 (cr term +Inf) or Inf (-Inf)
-        logdet = np.where(
+    em = _emulating(emulate, len(a))
+    if em.any():  # DESeq2: det of the product is 0 (cr term +Inf) or Inf (-Inf)
+        clipped = np.where(
             logdet < _LOG_DBL_TINY, -np.inf, np.where(logdet > _LOG_DBL_MAX, np.inf, logdet)
         )
+        logdet = np.where(em, clipped, logdet)
     ll = np.sum(
         special.gammaln(y + inv)
         - special.gammaln(inv)
@@ -55,14 +74,16 @@ def _log_post(a, y, mu, prior_mean, prior_var, use_prior, grp=None):
     return out
 
 
-def _dlog_post(a, y, mu, prior_mean, prior_var, use_prior, grp=None):
+def _dlog_post(a, y, mu, prior_mean, prior_var, use_prior, grp=None, emulate=None):
     alpha = np.exp(a)
     al = alpha[:, None, None]
     inv = 1 / al
     w = 1 / (1 / mu + al)
     logdet, tr = _logdet_and_trace(w, -w * w, grp)
-    if EMULATE_DET_RANGE:  # DESeq2: det * tr / det with det 0 or Inf is NaN
-        tr = np.where((logdet < _LOG_DBL_TINY) | (logdet > _LOG_DBL_MAX), np.nan, tr)
+    em = _emulating(emulate, len(a))
+    if em.any():  # DESeq2: det * tr / det with det 0 or Inf is NaN
+        out_of_range = (logdet < _LOG_DBL_TINY) | (logdet > _LOG_DBL_MAX)
+        tr = np.where(em & out_of_range, np.nan, tr)
     am = mu * al
     ll = (1 / alpha**2) * np.sum(
         special.digamma(inv)
@@ -78,22 +99,25 @@ def _dlog_post(a, y, mu, prior_mean, prior_var, use_prior, grp=None):
     return out
 
 
-def _fit_disp(y, mu, log_alpha, prior_mean, prior_var, use_prior, grp=None):
+def _fit_disp(y, mu, log_alpha, prior_mean, prior_var, use_prior, grp=None, emulate=None):
     """DESeq2's fitDisp (backtracking gradient ascent on log alpha), in lockstep over genes.
+    emulate: per gene, DESeq2's determinant range (see the module docstring; None: the module
+    default).
 
     Returns log_alpha, iterations, initial and last log posterior."""
     g = y.shape[0]
     pm = np.broadcast_to(np.asarray(prior_mean, float), (g,)).copy()
     pv = float(prior_var)
+    em = _emulating(emulate, g)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        return _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior, grp)
+        return _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior, grp, em)
 
 
-def _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior, grp=None):
+def _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior, grp, em):
     g = y.shape[0]
     a = log_alpha.astype(float).copy()
-    lp = _log_post(a, y, mu, pm, pv, use_prior, grp)
-    dlp = _dlog_post(a, y, mu, pm, pv, use_prior, grp)
+    lp = _log_post(a, y, mu, pm, pv, use_prior, grp, em)
+    dlp = _dlog_post(a, y, mu, pm, pv, use_prior, grp, em)
     initial_lp = lp.copy()
     kappa = np.full(g, KAPPA_0)
     iters = np.zeros(g, dtype=int)
@@ -111,7 +135,7 @@ def _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior, grp=None):
             kk = np.where(prop > 10.0, (10.0 - aa) / dl, kk)
         newa = aa + kk * dl
         ya, ma, pma = y[active], mu[active], pm[active]
-        lp_new = _log_post(newa, ya, ma, pma, pv, use_prior, grp)
+        lp_new = _log_post(newa, ya, ma, pma, pv, use_prior, grp, em[active])
         ok = -lp_new <= -ll - kk * 1e-4 * dl**2
         # rejected: halve the step
         kappa[active[~ok]] = kk[~ok] / 2
@@ -126,7 +150,9 @@ def _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior, grp=None):
         cidx = acc[cont]
         lp[cidx] = lp_new[ok][cont]
         if cidx.size:
-            dlp[cidx] = _dlog_post(a[cidx], y[cidx], mu[cidx], pm[cidx], pv, use_prior, grp)
+            dlp[cidx] = _dlog_post(
+                a[cidx], y[cidx], mu[cidx], pm[cidx], pv, use_prior, grp, em[cidx]
+            )
             kc = np.minimum(kk[ok][cont] * 1.1, KAPPA_0)
             kc = np.where(accepted[cidx] % 5 == 0, kc / 2, kc)
             kappa[cidx] = kc
@@ -136,25 +162,28 @@ def _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior, grp=None):
     return a, iters, initial_lp, lp
 
 
-def _fit_disp_grid(y, mu, prior_mean, prior_var, use_prior, n_samples, grp=None):
+def _fit_disp_grid(y, mu, prior_mean, prior_var, use_prior, n_samples, grp=None, emulate=None):
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        return _fit_disp_grid_impl(y, mu, prior_mean, prior_var, use_prior, n_samples, grp)
+        return _fit_disp_grid_impl(
+            y, mu, prior_mean, prior_var, use_prior, n_samples, grp, _emulating(emulate, len(y))
+        )
 
 
-def _fit_disp_grid_impl(y, mu, prior_mean, prior_var, use_prior, n_samples, grp=None):
+def _fit_disp_grid_impl(y, mu, prior_mean, prior_var, use_prior, n_samples, grp, em):
     """DESeq2's fitDispGrid: 20-point grid on log alpha, then a 20-point fine grid."""
     g = y.shape[0]
     pm = np.broadcast_to(np.asarray(prior_mean, float), (g,))
     grid = np.linspace(np.log(1e-8), np.log(max(10, n_samples)), 20)
     lps = np.stack(
-        [_log_post(np.full(g, v), y, mu, pm, prior_var, use_prior, grp) for v in grid], axis=1
+        [_log_post(np.full(g, v), y, mu, pm, prior_var, use_prior, grp, em) for v in grid], axis=1
     )
     lps = np.where(np.isnan(lps), -np.inf, lps)
     best = grid[np.argmax(lps, axis=1)]
     delta = grid[1] - grid[0]
     fine = best[:, None] + np.linspace(-delta, delta, 20)[None, :]
     lps = np.stack(
-        [_log_post(fine[:, k], y, mu, pm, prior_var, use_prior, grp) for k in range(20)], axis=1
+        [_log_post(fine[:, k], y, mu, pm, prior_var, use_prior, grp, em) for k in range(20)],
+        axis=1,
     )
     lps = np.where(np.isnan(lps), -np.inf, lps)
     return fine[np.arange(g), np.argmax(lps, axis=1)]
@@ -171,7 +200,7 @@ def start_dispersion(norm, lin_mu, base_mean, base_var, sf, df, n_samples) -> np
     return np.minimum(np.maximum(np.minimum(rough, moments), MIN_DISP), max_disp)
 
 
-def _genewise_done(y, mu, alpha_init, log_a, iters, lp0, lp1, n_samples, grp):
+def _genewise_done(y, mu, alpha_init, log_a, iters, lp0, lp1, n_samples, grp, emulate=None):
     """DESeq2's estimateDispersionsGeneEst after fitDisp (niter = 1): no likelihood increase
     keeps the start value, non-converged genes go to the grid, then clamp."""
     max_disp = max(10.0, float(n_samples))
@@ -180,8 +209,9 @@ def _genewise_done(y, mu, alpha_init, log_a, iters, lp0, lp1, n_samples, grp):
     disp_gene[no_increase] = alpha_init[no_increase]
     refit = ~((iters < MAXIT) & (iters != 1)) & (disp_gene > MIN_DISP * 10)
     if refit.any():
+        em = None if emulate is None else emulate[refit]
         disp_gene[refit] = np.exp(
-            _fit_disp_grid(y[refit], mu[refit], 0.0, 1.0, False, n_samples, grp)
+            _fit_disp_grid(y[refit], mu[refit], 0.0, 1.0, False, n_samples, grp, em)
         )
     return np.clip(disp_gene, MIN_DISP, max_disp)
 
@@ -197,24 +227,29 @@ def genewise_dispersions(y, mu, alpha_init, n_samples, grp, n_cpus: int = 1) -> 
     return _genewise_done(y, mu, alpha_init, log_a, iters, lp0, lp1, n_samples, grp)
 
 
-def _map_dispersion(y, mu, disp_gene, disp_fit, prior_var, var_log, n_samples, grp, n_cpus):
+def _map_dispersion(
+    y, mu, disp_gene, disp_fit, prior_var, var_log, n_samples, grp, n_cpus, emulate=None
+):
     """DESeq2's estimateDispersionsMAP: MAP line search (grid when it does not converge), clamp,
     and gene-wise values kept for dispersion outliers (> 2 SD above the trend)."""
     g = y.shape[0]
     max_disp = max(10.0, float(n_samples))
     disp_init = np.where(disp_gene > 0.1 * disp_fit, disp_gene, disp_fit)
 
-    def map_fit(yb, mub, ib, fb):
-        la, it, _, _ = _fit_disp(yb, mub, np.log(ib), np.log(fb), prior_var, True, grp)
+    em = _emulating(emulate, g)
+
+    def map_fit(yb, mub, ib, fb, eb):
+        la, it, _, _ = _fit_disp(yb, mub, np.log(ib), np.log(fb), prior_var, True, grp, eb)
         return la, it
 
-    log_map, it_map = _chunked(map_fit, n_cpus, g, y, mu, disp_init, disp_fit)
+    log_map, it_map = _chunked(map_fit, n_cpus, g, y, mu, disp_init, disp_fit, em)
     disp_map = np.exp(log_map)
     nonconv = it_map >= MAXIT
     if nonconv.any():
         disp_map[nonconv] = np.exp(
             _fit_disp_grid(
-                y[nonconv], mu[nonconv], np.log(disp_fit[nonconv]), prior_var, True, n_samples, grp
+                y[nonconv], mu[nonconv], np.log(disp_fit[nonconv]), prior_var, True, n_samples,
+                grp, em[nonconv],
             )
         )
     disp_map = np.clip(disp_map, MIN_DISP, max_disp)

@@ -76,7 +76,7 @@ def fast_grouped_paired_deseq2(
     }
     info = fit_info(
         f"~ patient + post:{levels[0]} + post:{levels[1]}", fit["trend"], fit["prior_var"],
-        genes[nz][fit["optim"]], genes[nz][fit["optim_genewise"]],
+        genes[nz][fit["optim"]], genes[nz][fit["optim_genewise"]], fit["exact_cox_reid"],
     )
     for table in tables.values():
         table.attrs["fit"] = info

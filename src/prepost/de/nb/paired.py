@@ -35,7 +35,13 @@ import pandas as pd
 
 from prepost.de.nb.apeglm import _apeglm_map, apeglm_prior_scale
 from prepost.de.nb.constants import MAXIT, MINMU
-from prepost.de.nb.dispersion import _fit_disp, _genewise_done, _map_dispersion, start_dispersion
+from prepost.de.nb.dispersion import (
+    _fit_disp,
+    _genewise_done,
+    _map_dispersion,
+    deseq2_det_range,
+    start_dispersion,
+)
 from prepost.de.nb.irls import _irls
 from prepost.de.nb.linalg import _chunked, _gexp, _gsum
 from prepost.de.nb.optim import one_blas_thread, optim_fit, optim_start
@@ -128,14 +134,20 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int) -> dict:
     first = _fit_beta(y, sf, alpha_init, grp, n_cpus)
     mu = np.maximum(first["mu"], MINMU)
 
-    def genewise(yb, mb, ab):
-        return _fit_disp(yb, mb, np.log(ab), np.log(ab), 1.0, False, grp)
+    deseq2_det = deseq2_det_range(y, mu, alpha_init, grp)
 
-    log_a, iters, lp0, lp1 = _chunked(genewise, n_cpus, g, y, mu, alpha_init)
-    disp_gene = _genewise_done(y, mu, alpha_init, log_a, iters, lp0, lp1, n_samples, grp)
+    def genewise(yb, mb, ab, eb):
+        return _fit_disp(yb, mb, np.log(ab), np.log(ab), 1.0, False, grp, eb)
+
+    log_a, iters, lp0, lp1 = _chunked(genewise, n_cpus, g, y, mu, alpha_init, deseq2_det)
+    disp_gene = _genewise_done(
+        y, mu, alpha_init, log_a, iters, lp0, lp1, n_samples, grp, deseq2_det
+    )
     disp_fit, trend = _trend(bm, disp_gene)
     prior_var, var_log = _prior_var(disp_gene, disp_fit, m - p)
-    disp = _map_dispersion(y, mu, disp_gene, disp_fit, prior_var, var_log, n_samples, grp, n_cpus)
+    disp = _map_dispersion(
+        y, mu, disp_gene, disp_fit, prior_var, var_log, n_samples, grp, n_cpus, deseq2_det
+    )
 
     # final fit and Wald test
     fit = _fit_beta(y, sf, disp, grp, n_cpus)
@@ -147,6 +159,7 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int) -> dict:
         "beta": beta, "gam": fit["gam"], "var": var, "cov": fit["cov"],
         "optim": fit["optim"], "disp_gene": disp_gene, "disp_fit": disp_fit,
         "trend": trend, "prior_var": prior_var, "optim_genewise": first["optim"],
+        "exact_cox_reid": int((~deseq2_det).sum()), "deseq2_det": deseq2_det,
     }
 
 
@@ -220,6 +233,6 @@ def fast_paired_deseq2(
     out = _sorted(out)
     out.attrs["fit"] = fit_info(
         "~ patient + timepoint", fit["trend"], fit["prior_var"], genes[fit["nz"]][fit["optim"]],
-        genes[fit["nz"]][fit["optim_genewise"]],
+        genes[fit["nz"]][fit["optim_genewise"]], fit["exact_cox_reid"],
     )
     return out

@@ -48,12 +48,16 @@ def _sorted(out: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def fit_info(design: str, trend, prior_var: float, optim_genes, optim_genewise=()) -> dict:
+def fit_info(
+    design: str, trend, prior_var: float, optim_genes, optim_genewise=(), exact_cox_reid=0
+) -> dict:
     """What produced a table (kept in ``table.attrs["fit"]`` and written by the de rule next
     to the table): engine, design, dispersion trend (the nb fits only have DESeq2's
     parametric trend; when it fails they raise and prepost.de.fit falls back to pydeseq2),
     its coefficients, the dispersion prior variance and the genes refitted with optim in the
-    final fit and in the fit whose mu the gene-wise dispersions use."""
+    final fit and in the fit whose mu the gene-wise dispersions use, and the genes whose
+    Cox-Reid determinant left double range at the start (exact there, not DESeq2's
+    artefact: prepost.de.nb.dispersion)."""
     optim_genes = sorted(str(g) for g in optim_genes)
     return {
         "engine": "prepost.de.nb",
@@ -65,4 +69,5 @@ def fit_info(design: str, trend, prior_var: float, optim_genes, optim_genewise=(
         "genes_refit_with_optim": len(optim_genes),
         "optim_genes": optim_genes,
         "optim_genes_genewise": sorted(str(g) for g in optim_genewise),
+        "genes_exact_cox_reid": int(exact_cox_reid),
     }
