@@ -12,15 +12,22 @@ BH ranks. So the rule is:
 
 1. the NA pattern of every column is R's;
 2. every gene fitted without optim (in R's final fit, and in prepost's fit at the starting
-   dispersions, whose mu the gene-wise dispersions use: R does not report that one): log2fc, lfcSE and stat within 1e-4 relative or 1e-6
-   absolute, log10 p within 1e-3 relative (or 1e-3 absolute below |log10 p| = 1);
+   dispersions, whose mu the gene-wise dispersions use: R does not report that one): log2fc,
+   lfcSE and stat within 1e-4 relative or 1e-6 absolute, log10 p within 1e-3 relative (or
+   1e-3 absolute below |log10 p| = 1); for an effect near zero the relative part is taken of
+   its standard error (log2fc within 1e-4 lfcSE, stat within 1e-4): the optim genes' gene-wise
+   dispersions enter the parametric trend, so the trend, and through the MAP every gene's
+   dispersion, carries their arbitrariness at 1e-5 relative (measured: GSE91061 subset,
+   grouped design, trend 5.5e-5, gene-wise values equal to 1e-12), which moves a log2 fold
+   change of 0.0035 (lfcSE 0.64) by 5e-6;
 3. the genes R hands to optim (betaIter == 100 in R's final fit) are the genes prepost hands
    to optim (``table.attrs["fit"]["optim_genes"]``);
 4. on those genes, the median and 90th percentile of the relative log2fc and stat
    differences to R are no larger than R's own differences between two reference patients
    (the ``last`` table), or than 1e-3 where those are smaller (~ response has no patients);
 5. padj: putting R's p-values on the optim genes and re-running DESeq2's independent
-   filtering reproduces R's padj (log10 within 1e-3 relative, as p) and its padj < 0.05 and < 0.1 sets exactly.
+   filtering reproduces R's padj (log10 within 1e-3 relative, as p) and its padj < 0.05
+   and < 0.1 sets exactly.
    So every difference in the sets comes from the optim genes' p-values.
 """
 
@@ -64,15 +71,18 @@ def agreement(ours: pd.DataFrame, r: pd.DataFrame, r_last: pd.DataFrame | None =
         )
     plain = ~optim_r & ~r.index.isin(fit.get("optim_genes_genewise", []))
     out["plain_genes"] = int(plain.sum())
+    se_r = r["lfcSE"].to_numpy(float)
+    scale = {"log2FoldChange": se_r, "lfcSE": 0.0, "stat": 1.0}  # the floor of rule 2
     for rc in ("log2FoldChange", "lfcSE", "stat"):
         oc = R_COLUMNS[rc]
         x, y = o[oc].to_numpy(float), r[rc].to_numpy(float)
         err = np.abs(x - y)
-        ok = (err <= np.maximum(REL * np.abs(y), ABS)) | (np.isnan(x) & np.isnan(y))
+        tol = np.maximum(REL * np.maximum(np.abs(y), scale[rc]), ABS)
+        ok = (err <= tol) | (np.isnan(x) & np.isnan(y))
         n_bad = int((~ok & plain).sum())
         out[f"max_rel_{oc}"] = float(np.nanmax(np.where(plain, _rel(x, y), np.nan), initial=0))
         if n_bad:
-            fail.append(f"{oc}: {n_bad} non-optim genes outside 1e-4 rel / 1e-6 abs")
+            fail.append(f"{oc}: {n_bad} non-optim genes outside rule 2's tolerance")
     with np.errstate(divide="ignore"):
         lx, ly = np.log10(o["pvalue"].to_numpy(float)), np.log10(r["pvalue"].to_numpy(float))
     err = np.abs(lx - ly)
