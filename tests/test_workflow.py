@@ -3,6 +3,7 @@
 import filecmp
 import hashlib
 import io
+import json
 import subprocess
 from pathlib import Path
 
@@ -62,10 +63,35 @@ def test_de_tables_have_documented_columns(demo_run):
         assert len(de) > 1000
 
 
+def test_every_contrast_has_its_fit_record(demo_run):
+    """de/{contrast}.fit.json beside each table names engine and trend; the report's methods too."""
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    html = (demo_run / "results/report.html").read_text()
+    for ds in ["demo_array", "demo_rnaseq"]:
+        for c in cfg["datasets"][ds]["contrasts"]:
+            record = json.loads((demo_run / f"results/{ds}/de/{c}.fit.json").read_text())
+            de = pd.read_csv(demo_run / f"results/{ds}/de/{c}.tsv", sep="\t")
+            assert record["dataset"] == ds and record["contrast"] == c
+            assert record["genes"] == len(de) and record["genes_padj_below_0.05"] == (de["padj"] < 0.05).sum()
+            if ds == "demo_array":
+                assert record["engine"] == "limma-style moderated t (prepost.de.limma)"
+                assert record["dispersion_trend"] is None
+            else:
+                assert record["engine"] in ("prepost.de.nb", "pydeseq2")
+                assert record["dispersion_trend"] in ("parametric", "mean")
+    methods = html.split('id="methods-text">', 1)[1].split("</p>", 1)[0]
+    contrasts = ", ".join(cfg["datasets"]["demo_array"]["contrasts"])  # one engine, no trend
+    assert f"Engine, demo_array: {contrasts}: limma-style moderated t (prepost.de.limma)." in methods
+    rnaseq = methods.split("Engine and dispersion trend, demo_rnaseq: ", 1)[1].split(". ", 1)[0]
+    for c in cfg["datasets"]["demo_rnaseq"]["contrasts"]:
+        assert c in rnaseq
+    assert "prepost.de.nb (DESeq2 1.38 re-implementation), parametric trend " in rnaseq
+
+
 def test_second_run_is_byte_identical(demo_run, tmp_path, geo_server):
     proc = run_workflow(tmp_path, geo_server)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    tsvs = sorted(p.relative_to(demo_run / "results") for pattern in ("*.tsv", "*.png")
+    tsvs = sorted(p.relative_to(demo_run / "results") for pattern in ("*.tsv", "*.png", "*.fit.json")
                   for p in (demo_run / "results").rglob(pattern) if "benchmarks" not in p.parts)
     assert len(tsvs) >= 13
     for rel in tsvs:

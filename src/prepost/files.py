@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import glob
+import json
+import math
 import os
 import tempfile
 from contextlib import contextmanager
@@ -85,3 +87,28 @@ def write_parquet(df: pd.DataFrame, dest: str | os.PathLike) -> None:
 def write_text(text: str, dest: str | os.PathLike) -> None:
     with atomic_path(dest) as tmp:
         tmp.write_text(text)
+
+
+def _json_safe(obj):
+    """JSON's own values only, reproducible: floats to FLOAT_FORMAT's 6 significant digits (as
+    the TSVs), NaN to null, infinities to the strings "Inf" / "-Inf" (as R prints them), numpy
+    scalars to Python, tuples to lists."""
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        obj = obj.item()
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float):
+        if math.isnan(obj):
+            return None
+        if math.isinf(obj):
+            return "Inf" if obj > 0 else "-Inf"
+        return float(FLOAT_FORMAT % obj)
+    return obj
+
+
+def write_json(obj, dest: str | os.PathLike) -> None:
+    """Indented, keys sorted, floats as in write_tsv (see _json_safe): byte-identical reruns."""
+    text = json.dumps(_json_safe(obj), indent=2, sort_keys=True, allow_nan=False)
+    write_text(text + "\n", dest)

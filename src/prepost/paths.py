@@ -66,6 +66,10 @@ class Layout:
     def de_table(self, ds: str, contrast: str) -> str:
         return f"{self.results}/{ds}/de/{contrast}.tsv"
 
+    def de_fit(self, ds: str, contrast: str) -> str:
+        """The contrast's fit record (engine, dispersion trend, counts; prepost.de.run)."""
+        return f"{self.results}/{ds}/de/{contrast}.fit.json"
+
     def de_plot(self, ds: str, contrast: str, kind: str) -> str:
         """kind: volcano, ma or slopes."""
         return f"{self.results}/{ds}/de/{contrast}.{kind}.png"

@@ -85,8 +85,14 @@ def prepare_input(wildcards):
     return files
 
 
-def de_tables():
-    return [P.de_table(ds, c) for ds in EXPRESSION for c in contrasts_of(ds)]
+def de_outputs():
+    """Each contrast's DE table and fit record."""
+    return [
+        path
+        for ds in EXPRESSION
+        for c in contrasts_of(ds)
+        for path in (P.de_table(ds, c), P.de_fit(ds, c))
+    ]
 
 
 def de_plots():
@@ -129,7 +135,7 @@ def all_targets():
         P.claims(),
         P.claims_meta(),
         *[P.forest(c) for c in CLAIM_IDS],
-        *de_tables(),
+        *de_outputs(),
         *de_plots(),
         *enrichment_targets(),
         *[P.pairs(ds) for ds in EXPRESSION],
@@ -214,6 +220,7 @@ def report_layout():
             "contrasts": {
                 c: {
                     "table": P.de_table(ds, c),
+                    "fit": P.de_fit(ds, c),
                     **{kind: P.de_plot(ds, c, kind) for kind in DE_PLOTS},
                     "gsea": P.enrich(ds, c, "gsea"),
                     "dotplot": P.gsea_plot(ds, c, "dotplot"),

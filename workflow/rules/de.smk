@@ -1,11 +1,13 @@
 rule de:
     """Differential expression of one contrast: DESeq2's method for counts (prepost.de.nb, or
     pydeseq2 for designs with covariates), a patient-blocked moderated t (limma's empirical
-    Bayes) for log2 arrays."""
+    Bayes) for log2 arrays; the fit record names the engine and dispersion trend.
+    """
     input:
         **P.prepared("{ds}"),
     output:
         table=P.de_table("{ds}", "{contrast}"),
+        fit=P.de_fit("{ds}", "{contrast}"),
     log:
         P.log("{ds}", "de_{contrast}"),
     benchmark:

@@ -7,7 +7,9 @@ with log_to(snakemake.log[0]) as log:
     inp, p = snakemake.input, snakemake.params
     table = run_contrast(
         inp.expression, inp.samples, inp.summary, snakemake.wildcards.contrast,
-        snakemake.output.table, n_cpus=snakemake.threads, covariates=p.covariates,
-        lfc_shrink=p.lfc_shrink,
+        snakemake.output.table, fit_dest=snakemake.output.fit, n_cpus=snakemake.threads,
+        covariates=p.covariates, lfc_shrink=p.lfc_shrink,
     )
-    log.info("%d genes tested; %d with padj < 0.05", len(table), int((table["padj"] < 0.05).sum()))
+    fit = table.attrs.get("fit", {})
+    log.info("%d genes tested; %d with padj < 0.05; engine %s, dispersion trend %s", len(table),
+             int((table["padj"] < 0.05).sum()), fit.get("engine"), fit.get("dispersion_trend"))

@@ -17,6 +17,7 @@ from prepost.vocabulary import COUNTS, GROUPED, POST_VS_PRE, RESPONDER_VS_NON_RE
 
 CHECK_COLUMNS = ["n_pairs", "n_up", "n_down", "paired_t_p", "wilcoxon_p"]
 SHRINK = ("none", "apeglm")
+NB_ENGINE = "prepost.de.nb"
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +91,21 @@ def fit_contrast(
     to pydeseq2 (and
     to it as well when nb's parametric dispersion trend fails). ``lfc_shrink="apeglm"``
     (counts only) adds ``log2fc_shrunk`` (apeGLM prior: nb's own MAP for post_vs_pre,
-    pydeseq2's lfc_shrink otherwise; p-values unchanged, as DESeq2's lfcShrink)."""
+    pydeseq2's lfc_shrink otherwise; p-values unchanged, as DESeq2's lfcShrink).
+
+    The table's ``attrs["fit"]`` records what produced it (engine, method, design, dispersion
+    trend and its coefficients, prior; see prepost.de.nb.wald.fit_info, general.fit_info,
+    limma.fit_info); a contrast that nb gave to pydeseq2 also has ``fallback`` (nb's error)
+    and ``fallback_from`` ("prepost.de.nb"). ``attrs["contrast"]`` is the contrast's summary
+    (samples, coefficients, df_residual, pairs, group sizes, covariates; see
+    contrasts.build_contrast), the coefficient weights tested and their meaning."""
     if lfc_shrink not in SHRINK:
         raise contrasts.ContrastError(f"dataset {dataset!r}: lfc_shrink {lfc_shrink!r}; expected one of {list(SHRINK)}")
     spec = contrasts.build_contrast(sheet, name, dataset, available=data.columns, covariates=covariates)
     sub = data[list(spec.samples.index)]
     if values == COUNTS:
         table = None
+        fallback = None  # why prepost.de.nb gave the contrast to pydeseq2
         if name == POST_VS_PRE and not spec.summary.get("covariates"):
             # One pre and one post sample per patient, no covariate: the vectorised DESeq2 of
             # prepost.de.nb (equal to DESeq2 1.38 to r > 0.9999999 in log2FC; benchmarks/de).
@@ -106,7 +115,7 @@ def fit_contrast(
                     sub, spec.samples, n_cpus=n_cpus, lfc_shrink=lfc_shrink
                 )
             except ArithmeticError as err:  # parametric trend failed: pydeseq2 (mean trend)
-                log.info("dataset %r, contrast %r: %s; using pydeseq2", dataset, name, err)
+                fallback = str(err)
         elif name in GROUPED and not spec.summary.get("covariates") and lfc_shrink == "none":
             # ~ patient + post:non_responder + post:responder: X'WX splits into one arrow
             # block per response group, so prepost.de.nb fits it vectorised as well (equal to
@@ -119,7 +128,7 @@ def fit_contrast(
                 else:
                     table = nb.fast_grouped_paired_deseq2(sub, spec.samples, n_cpus=n_cpus)[name]
             except ArithmeticError as err:  # parametric trend failed: pydeseq2 (mean trend)
-                log.info("dataset %r, contrast %r: %s; using pydeseq2", dataset, name, err)
+                fallback = str(err)
         elif name == RESPONDER_VS_NON_RESPONDER_PRE and not spec.summary.get("covariates") and lfc_shrink == "none":
             # ~ response on pre samples: X'WX is diagonal in the cell-means basis, so
             # prepost.de.nb fits it vectorised too, with DESeq2's Cook's outlier replacement and
@@ -128,10 +137,14 @@ def fit_contrast(
             try:
                 table = nb.fast_two_group_deseq2(sub, spec.samples, n_cpus=n_cpus)
             except ArithmeticError as err:  # parametric trend failed: pydeseq2 (mean trend)
-                log.info("dataset %r, contrast %r: %s; using pydeseq2", dataset, name, err)
+                fallback = str(err)
         if table is not None:
             sf = size_factors(count_values(sub))
         if table is None:
+            if fallback is not None:
+                log.warning(
+                    "dataset %r, contrast %r: %s; falling back to pydeseq2", dataset, name, fallback
+                )
             table, fitted_sf = deseq2(
                 sub,
                 spec.samples,
@@ -142,13 +155,24 @@ def fit_contrast(
                 lfc_shrink=lfc_shrink,
             )
             sf = fitted_sf[sub.columns].to_numpy()
+            if fallback is not None:
+                table.attrs["fit"] = {
+                    **table.attrs["fit"], "fallback": fallback, "fallback_from": NB_ENGINE,
+                }
         logv = log2_scale(sub, values, sf)
     else:
         if lfc_shrink != "none":
             log.info("dataset %r: lfc_shrink applies to counts only; ignored for log2 values", dataset)
         table = moderated_t(sub, spec.design, spec.contrast)
         logv = log2_scale(sub, values)
+    fit = dict(table.attrs.get("fit") or {})  # captured: join need not keep attrs
     if spec.pairs is not None:
         checks = paired_checks(logv, spec.pairs)
         table = table.join(checks, on="gene")
+    table.attrs["fit"] = fit
+    table.attrs["contrast"] = {
+        **spec.summary,
+        "tested": {str(k): float(v) for k, v in spec.contrast.items() if v != 0},
+        "meaning": spec.meaning,
+    }
     return table

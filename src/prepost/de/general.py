@@ -8,19 +8,56 @@ filtering at alpha = 0.1 (R's results() default; pydeseq2's own default is 0.05)
 are passed as pandas Categoricals: pydeseq2/formulaic would otherwise sort the timepoint levels
 ("post" < "pre", making alt the reference) and could read numeric-looking patient ids as
 numbers. tests/test_de_general.py compares the output with DESeq2 1.38.
+
+Every table carries ``table.attrs["fit"]`` (see fit_info): engine "pydeseq2" and its version,
+the design, the dispersion trend pydeseq2 actually used ("parametric", or "mean" when its
+parametric fit failed: pydeseq2 then switches with a UserWarning), the trend's coefficients
+and the dispersion prior variance, in the form prepost.de.nb records its own fits.
 """
 
 from __future__ import annotations
 
 import warnings
+from importlib import metadata
 
 import numpy as np
 import pandas as pd
 
-from prepost.de.results import RESULT_COLUMNS, check_samples
+from prepost.de.results import RESULT_COLUMNS, check_samples, design_text
 from prepost.stats import count_values
 from prepost.vocabulary import FILTER_ALPHA
 
+ENGINE = "pydeseq2"
+
+
+def fit_info(dds, design) -> dict:
+    """What produced a table of a fitted DeseqDataSet (``table.attrs["fit"]``): the keys of
+    prepost.de.nb's record (engine, method, design, dispersion_trend, trend_coefficients,
+    prior_variance; the optim keys are None: pydeseq2 has no optim refit) plus the pydeseq2
+    version. dispersion_trend is pydeseq2's ``disp_function_type``: "parametric" (coefficients
+    asymptDisp, extraPois: DESeq2's a0 + a1 / mean) or "mean" (its trimmed mean dispersion)."""
+    kind = str(dds.uns["disp_function_type"])
+    if kind == "parametric":
+        a0, a1 = np.asarray(dds.uns["trend_coeffs"], dtype=float)
+        coefficients = {"asymptDisp": float(a0), "extraPois": float(a1)}
+    else:
+        coefficients = {"mean": float(np.asarray(dds.uns["mean_disp"], dtype=float))}
+    try:
+        version = metadata.version("pydeseq2")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return {
+        "engine": ENGINE,
+        "version": version,
+        "method": f"DESeq2's method with pydeseq2 {version} (DeseqDataSet.deseq2 with Cook's "
+        f"refit + DeseqStats Wald test, independent filtering at alpha {FILTER_ALPHA})",
+        "design": design_text(design),
+        "dispersion_trend": kind,
+        "trend_coefficients": coefficients,
+        "prior_variance": float(np.asarray(dds.uns["prior_disp_var"], dtype=float)),
+        "genes_refit_with_optim": None,
+        "optim_genes": None,
+    }
 
 
 def _contrast_arg(design, contrast):
@@ -63,9 +100,9 @@ def deseq2(
     weights by column or a vector; a dict {name: contrast} tests several contrasts on one fit
     and returns {name: table}. The samples used are the metadata's (formula) or the design's
     (matrix) index. Returns the contract columns (mean_expr = baseMean) sorted by pvalue then
-    gene, and with return_size_factors also the size factors (Series by sample). All-zero genes
-    keep NaN statistics; independent filtering (alpha 0.1) and Cook's outliers give NaN padj
-    (pvalue) as in R.
+    gene, with ``attrs["fit"]`` (fit_info), and with return_size_factors also the size factors
+    (Series by sample). All-zero genes keep NaN statistics; independent filtering (alpha 0.1)
+    and Cook's outliers give NaN padj (pvalue) as in R.
     """
     from pydeseq2.dds import DeseqDataSet
 
@@ -117,7 +154,10 @@ def deseq2(
         quiet=True,
     )
     dds.deseq2()
+    info = fit_info(dds, design)
     tables = {k: _results(dds, vec, genes, n_cpus, lfc_shrink) for k, vec in vecs.items()}
+    for table in tables.values():
+        table.attrs["fit"] = dict(info)
     out = tables if many else tables[None]
     if return_size_factors:
         sf = pd.Series(np.asarray(dds.obs["size_factors"], float), index=ids, name="size_factor")

@@ -19,9 +19,27 @@ import pandas as pd
 from scipy import special, stats
 
 from prepost.stats import bh_adjust
-from prepost.de.results import check_samples
+from prepost.de.results import check_samples, design_text
 
 _QR_TOL = 1e-7  # R's lm.fit / LINPACK dqrdc2 tolerance for declaring a column aliased
+ENGINE = "limma-style moderated t (prepost.de.limma)"
+
+
+def fit_info(design, s2_prior: float, df_prior: float) -> dict:
+    """What produced a table (``table.attrs["fit"]``, as prepost.de.nb and pydeseq2 record
+    theirs): engine, method, design, no dispersion trend (None: a count-model notion), and
+    the variance prior of eBayes: limma's ``s2.prior`` (s0^2) and ``df.prior`` (d0; inf when
+    the variances show no spread beyond sampling, then every gene gets s0^2)."""
+    return {
+        "engine": ENGINE,
+        "method": "limma lmFit + contrasts.fit + eBayes (Smyth 2004), re-implementation equal "
+        "to limma 3.54",
+        "design": design_text(design),
+        "dispersion_trend": None,
+        "trend_coefficients": None,
+        "s2_prior": float(s2_prior),
+        "df_prior": float(df_prior),
+    }
 
 
 def _design(sheet: pd.DataFrame, alt: str) -> pd.DataFrame:
@@ -190,10 +208,10 @@ def moderated_t(expr: pd.DataFrame, design: pd.DataFrame, contrast) -> pd.DataFr
     expr: genes x samples, log2 values, NaN allowed. design: samples x coefficients, indexed by
     sample id (these samples, in this order, are used). contrast: a design column name, a Series
     of weights by column name, or a vector of weights. Returns the contract columns plus
-    df_total, sorted by pvalue then gene. Genes whose contrast is not estimable from their
-    finite values, or with no residual df, are left out (limma gives NA or a t from the prior
-    variance alone); they still inform the variance prior exactly as in limma when they have
-    residual df.
+    df_total, sorted by pvalue then gene, with ``attrs["fit"]`` (fit_info). Genes whose
+    contrast is not estimable from their finite values, or with no residual df, are left out
+    (limma gives NA or a t from the prior variance alone); they still inform the variance prior
+    exactly as in limma when they have residual df.
     """
     if not isinstance(design, pd.DataFrame):
         raise ValueError("design must be a DataFrame indexed by sample id with named columns")
@@ -238,7 +256,7 @@ def moderated_t(expr: pd.DataFrame, design: pd.DataFrame, contrast) -> pd.DataFr
     if not np.isfinite(sigma2).any():
         raise ValueError("no finite residual variances")
 
-    s2_post, _, d0 = squeeze_var(sigma2, df_resid)
+    s2_post, s20, d0 = squeeze_var(sigma2, df_resid)
     df_total = np.minimum(df_resid + d0, df_resid.sum())
     se = su * np.sqrt(s2_post)
     t = coef / se
@@ -260,7 +278,9 @@ def moderated_t(expr: pd.DataFrame, design: pd.DataFrame, contrast) -> pd.DataFr
             "df_total": df_total[keep],
         }
     )
-    return out.sort_values(["pvalue", "gene"], kind="stable").reset_index(drop=True)
+    out = out.sort_values(["pvalue", "gene"], kind="stable").reset_index(drop=True)
+    out.attrs["fit"] = fit_info(design, s20, d0)
+    return out
 
 
 def paired_moderated_t(

@@ -1,10 +1,34 @@
-"""The DE table every model writes, and the sample-sheet check the paired models share."""
+"""The DE table every model writes, the sample-sheet check the paired models share and the
+design formula a fit records."""
 
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 
 RESULT_COLUMNS = ["gene", "mean_expr", "log2fc", "lfc_se", "stat", "pvalue", "padj"]
+_FACTOR_COLUMN = re.compile(r"([^\[\]:]+)\[[^\]]*\]")
+
+
+def design_text(design) -> str:
+    """The design as a formula for the record of a fit (``table.attrs["fit"]["design"]``): a
+    formula string as given; a design matrix (prepost.de.contrasts' column names) as
+    ``~ term + ...``, one term per factor whose treatment-coded columns are ``name[level]``
+    (``patient[P02]``, ``batch[b2]`` -> patient, batch), a numeric covariate by its name and an
+    interaction column (``timepoint[post]:response[responder]``) as it is; the intercept is
+    implied, as in R."""
+    if isinstance(design, str):
+        return design
+    terms: list[str] = []
+    for col in map(str, design.columns):
+        if col == "Intercept":
+            continue
+        m = _FACTOR_COLUMN.fullmatch(col)
+        term = m.group(1) if m else col
+        if term not in terms:
+            terms.append(term)
+    return "~ " + (" + ".join(terms) if terms else "1")
 
 
 def check_samples(expr: pd.DataFrame, samples: pd.DataFrame, ref: str, alt: str) -> pd.DataFrame:

@@ -11,12 +11,16 @@ report rule; see ``workflow/rules/report.smk``)::
 
     {"datasets": {ds: {"samples", "pairs", "summary", "manifest" (or None),
                        "qc": {"samples_qc", "pair_identity", "plots": {title: png}},
-                       "contrasts": {c: {"table", "volcano", "ma", "slopes", "gsea", "dotplot"}},
+                       "contrasts": {c: {"table", "fit", "volcano", "ma", "slopes", "gsea",
+                                         "dotplot"}},
                        "set_slopes": png or None}},
      "claims": tsv, "claims_meta": tsv or None, "forest": {claim: png}}
 
 Any path may be missing from the dict (that part of the report is left out); the meta-analysis
-section appears only when ``claims_meta`` is given.
+section appears only when ``claims_meta`` is given. A contrast's ``fit`` is the de rule's
+record (de/{contrast}.fit.json): the engine and dispersion trend it names go into the DE
+section and the methods paragraph, with a warning when a contrast fell back from prepost.de.nb
+to pydeseq2 or used a mean dispersion trend (its list of optim genes stays in the JSON).
 """
 
 from __future__ import annotations
@@ -116,6 +120,94 @@ def software_versions() -> dict[str, str]:
     return out
 
 
+def _read_fit(path, what: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise ReportError(f"report: cannot read {what} {str(path)!r}: {err}") from None
+
+
+def _engine_text(fit: dict) -> str:
+    """'pydeseq2 0.5.4', 'prepost.de.nb (DESeq2 1.38 re-implementation)', or the engine."""
+    engine = str(fit.get("engine") or "engine not recorded")
+    if fit.get("version"):
+        return f"{engine} {fit['version']}"
+    method = str(fit.get("method") or "")
+    if "re-implementation" in method and "(" not in engine:
+        return f"{engine} ({method.split(' (')[0]} re-implementation)"
+    return engine
+
+
+def _trend_text(fit: dict) -> str:
+    """'parametric trend 0.034 + 2.09/mean', 'mean trend 0.21' or '' (no dispersion trend)."""
+    kind = fit.get("dispersion_trend")
+    coef = fit.get("trend_coefficients") or {}
+    if kind == "parametric" and {"asymptDisp", "extraPois"} <= set(coef):
+        return f"parametric trend {_fmt(coef['asymptDisp'])} + {_fmt(coef['extraPois'])}/mean"
+    if kind == "mean" and "mean" in coef:
+        return f"mean trend {_fmt(coef['mean'])}"
+    return f"{kind} trend" if kind else ""
+
+
+def _optim_text(fit: dict) -> str:
+    n = fit.get("genes_refit_with_optim")
+    if n is None:
+        return ""
+    if not n:
+        return "no gene refitted with optim"
+    return f"{n} gene{'s' if n != 1 else ''} refitted with L-BFGS-B as DESeq2's optim"
+
+
+def fit_description(fit: dict) -> str:
+    """Engine, dispersion trend and optim refits of a fit record, as the methods name them."""
+    return ", ".join(t for t in (_engine_text(fit), _trend_text(fit), _optim_text(fit)) if t)
+
+
+def fit_warnings(fit: dict) -> list[str]:
+    """What a reader must not miss: a fallback from prepost.de.nb to pydeseq2, a mean trend."""
+    out = []
+    if fit.get("fallback"):
+        out.append(
+            f"fell back from {fit.get('fallback_from') or 'prepost.de.nb'} to "
+            f"{_engine_text(fit)} ({fit['fallback']})"
+        )
+    if fit.get("dispersion_trend") == "mean":
+        out.append("used a mean dispersion trend because the parametric fit failed")
+    return out
+
+
+def _fit_line(fit: dict) -> str:
+    """One line of the DE section: engine, design, trend, prior, optim refits."""
+    parts = [_engine_text(fit)]
+    if fit.get("design"):
+        parts.append(f"design {fit['design']}")
+    disp = [t for t in (_trend_text(fit), fit.get("prior_variance") is not None
+                        and f"prior variance {_fmt(fit['prior_variance'])}") if t]
+    if disp:
+        parts.append("dispersions: " + ", ".join(disp))
+    if fit.get("df_prior") is not None:
+        parts.append(f"variance prior: df {_fmt(fit['df_prior'])}, s0\u00b2 {_fmt(fit.get('s2_prior'))}")
+    if _optim_text(fit):
+        parts.append(_optim_text(fit))
+    return "; ".join(parts)
+
+
+def _fit_entry(fit: dict) -> dict:
+    """The fit keys of a contrast's report entry (no gene list: that stays in the JSON)."""
+    warnings = fit_warnings(fit)
+    flags = (["fallback to " + str(fit.get("engine"))] if fit.get("fallback") else []) + (
+        ["mean trend"] if fit.get("dispersion_trend") == "mean" else []
+    )
+    trend = fit.get("dispersion_trend")
+    return {
+        "fit": {k: v for k, v in fit.items() if k != "optim_genes"},
+        "fit_short": str(fit.get("engine") or "") + (f", {trend} trend" if trend else ""),
+        "fit_line": _fit_line(fit),
+        "fit_warnings": warnings,
+        "fit_flag": "; ".join(flags),
+    }
+
+
 def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
     summary = json.loads(Path(d["summary"]).read_text()) if d.get("summary") else {}
     sec = {"name": name, "description": cfg.get("description", ""), "kind": cfg.get("kind", ""),
@@ -147,6 +239,8 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
     sec["contrasts"] = []
     for c, paths in (d.get("contrasts") or {}).items():  # the configured order
         entry = {"name": c, "plots": []}
+        if paths.get("fit"):
+            entry.update(_fit_entry(_read_fit(paths["fit"], f"DE fit record ({name}, {c})")))
         if paths.get("table"):
             de = _read(paths["table"], f"DE table ({name}, {c})")
             entry["n_tested"] = int(de["pvalue"].notna().sum()) if "pvalue" in de else len(de)
@@ -170,6 +264,24 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
     return sec
 
 
+def _engine_sentences(datasets: list[dict]) -> list[str]:
+    """Per dataset, the contrasts grouped by engine and dispersion trend, then one warning
+    sentence per contrast that fell back to pydeseq2 or used a mean trend."""
+    out, warn = [], []
+    for d in datasets:
+        groups: dict[str, list[str]] = {}
+        for c in d.get("contrasts", []):
+            fit = c.get("fit")
+            groups.setdefault(fit_description(fit) if fit else "engine not recorded", []).append(c["name"])
+            warn.extend(f"Warning: {d['name']} {c['name']} {w}." for w in (c.get("fit_warnings") or []))
+        if groups:
+            text = "; ".join(f"{', '.join(names)}: {desc}" for desc, names in groups.items())
+            trend = any((c.get("fit") or {}).get("dispersion_trend") for c in d["contrasts"])
+            label = "Engine and dispersion trend" if trend or d.get("values") == "counts" else "Engine"
+            out.append(f"{label}, {d['name']}: {text}.")
+    return out + warn
+
+
 def methods_text(config: dict, datasets: list[dict], versions: dict) -> str:
     """A methods paragraph from what was run (counts, models, versions, thresholds)."""
     n_ds = len(datasets)
@@ -187,10 +299,10 @@ def methods_text(config: dict, datasets: list[dict], versions: dict) -> str:
     if counts:
         parts.append(
             f"RNA-seq counts ({len(counts)} dataset{'s' if len(counts) != 1 else ''}) were tested with "
-            "DESeq2's negative-binomial Wald test on the paired design ~ patient + timepoint "
-            f"(pydeseq2 {versions.get('pydeseq2')}, with a vectorised re-implementation of DESeq2 1.38 "
-            "for the paired contrast; median-of-ratios size factors, parametric dispersion trend, "
-            "independent filtering at alpha 0.1)."
+            "DESeq2's negative-binomial Wald test (median-of-ratios size factors, gene-wise "
+            "dispersions shrunk towards a fitted dispersion trend, Cook's outlier handling, "
+            "independent filtering at alpha 0.1) on prepost.de.nb (a vectorised "
+            "re-implementation of DESeq2 1.38) or pydeseq2, as listed per contrast."
         )
     if arrays:
         parts.append(
@@ -198,6 +310,7 @@ def methods_text(config: dict, datasets: list[dict], versions: dict) -> str:
             "rule for log2 transformation, probes collapsed to the gene's highest-mean probe) were "
             "tested with a patient-blocked linear model and limma's empirical-Bayes moderated t."
         )
+    parts.extend(_engine_sentences(datasets))
     parts.append(
         "P-values were adjusted by Benjamini-Hochberg. Sample QC used DESeq2's blind variance-"
         "stabilising transformation (counts) or log2 values (arrays): PCA of the 500 most "
