@@ -108,7 +108,8 @@ def fit_contrast(
         fallback = None  # why prepost.de.nb gave the contrast to pydeseq2
         if name == POST_VS_PRE and not spec.summary.get("covariates"):
             # One pre and one post sample per patient, no covariate: the vectorised DESeq2 of
-            # prepost.de.nb (equal to DESeq2 1.38 to r > 0.9999999 in log2FC; benchmarks/de).
+            # prepost.de.nb (equal to DESeq2 1.38 by tools/deseq2_agreement.py's rule on real
+            # GSE91061 counts and a stress simulation: tests/test_nb_real.py, test_nb_stress.py).
             # Covariates go through pydeseq2 (general designs).
             try:
                 table = nb.fast_paired_deseq2(
@@ -119,7 +120,7 @@ def fit_contrast(
         elif name in GROUPED and not spec.summary.get("covariates") and lfc_shrink == "none":
             # ~ patient + post:non_responder + post:responder: X'WX splits into one arrow
             # block per response group, so prepost.de.nb fits it vectorised as well (equal to
-            # DESeq2 1.38, tests/test_nb.py). With one group only the design is the plain
+            # DESeq2 1.38, tests/test_nb.py, test_nb_real.py). With one group only the design is the plain
             # paired one. apeglm shrinkage of these coefficients stays with pydeseq2.
             groups = sorted(spec.samples["response"].unique())
             try:
@@ -132,7 +133,7 @@ def fit_contrast(
         elif name == RESPONDER_VS_NON_RESPONDER_PRE and not spec.summary.get("covariates") and lfc_shrink == "none":
             # ~ response on pre samples: X'WX is diagonal in the cell-means basis, so
             # prepost.de.nb fits it vectorised too, with DESeq2's Cook's outlier replacement and
-            # filtering (equal to DESeq2 1.38, tests/test_nb.py). Covariates and apeglm
+            # filtering (equal to DESeq2 1.38, tests/test_nb.py, test_nb_real.py). Covariates and apeglm
             # shrinkage stay with pydeseq2.
             try:
                 table = nb.fast_two_group_deseq2(sub, spec.samples, n_cpus=n_cpus)
