@@ -85,7 +85,8 @@ def agreement(ours: pd.DataFrame, r: pd.DataFrame, r_last: pd.DataFrame | None =
             fail.append(f"{oc}: {n_bad} non-optim genes outside rule 2's tolerance")
     with np.errstate(divide="ignore"):
         lx, ly = np.log10(o["pvalue"].to_numpy(float)), np.log10(r["pvalue"].to_numpy(float))
-    err = np.abs(lx - ly)
+    with np.errstate(invalid="ignore"):  # -inf - -inf (p = 0 in both) is handled below
+        err = np.abs(lx - ly)
     okp = (err <= LOGP * np.maximum(np.abs(ly), 1)) | (np.isnan(lx) & np.isnan(ly)) | (lx == ly)
     out["max_abs_log10p"] = float(np.nanmax(np.where(plain, err, np.nan), initial=0))
     if int((~okp & plain).sum()):
@@ -119,7 +120,9 @@ def agreement(ours: pd.DataFrame, r: pd.DataFrame, r_last: pd.DataFrame | None =
     pr = r["padj"].to_numpy(float)
     with np.errstate(divide="ignore"):
         lq, lr = np.log10(padj), np.log10(pr)
-    okq = (np.abs(lq - lr) <= LOGP * np.maximum(np.abs(lr), 1)) | (np.isnan(lq) & np.isnan(lr))
+    with np.errstate(invalid="ignore"):
+        dq = np.abs(lq - lr)
+    okq = (dq <= LOGP * np.maximum(np.abs(lr), 1)) | (np.isnan(lq) & np.isnan(lr))
     okq |= lq == lr
     if not okq.all():
         fail.append(f"padj with R's optim p-values: {int((~okq).sum())} genes outside 1e-3 rel in log10")

@@ -55,7 +55,7 @@ def main(argv=None) -> None:
         prefix = args.workdir / f"full_{design}"
         if args.rerun_r or not Path(f"{prefix}.results.tsv").exists():
             run_r(design, counts, sheet, prefix)
-        r_all = pd.read_csv(f"{prefix}.results.tsv", sep="\t")
+        r_all = pd.read_csv(f"{prefix}.results.tsv", sep="\t", low_memory=False)
         r_info = pd.read_csv(f"{prefix}.info.tsv", sep="\t").set_index("key")["value"]
         t0 = time.perf_counter()
         tables = fit(design, counts, sheet)
