@@ -69,7 +69,17 @@ def _ridged_solve(w: np.ndarray, rp: np.ndarray, rb: np.ndarray, ridge: float, g
         [(rp[:, 0] + ridge * np.sum(rp[:, 1:] / dk, axis=1))[:, None], rb - (bk * rp[:, 1:] / dk) @ ok],
         axis=1,
     )
-    x = np.linalg.solve(m, rhs[..., None])[..., 0]
+    if n_grp == 1:  # 2 x 2: closed form (np.linalg.solve's per-matrix overhead dominates)
+        det = m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] ** 2
+        x = np.stack(
+            [
+                (m[:, 1, 1] * rhs[:, 0] - m[:, 0, 1] * rhs[:, 1]) / det,
+                (m[:, 0, 0] * rhs[:, 1] - m[:, 0, 1] * rhs[:, 0]) / det,
+            ],
+            axis=1,
+        )
+    else:
+        x = np.linalg.solve(m, rhs[..., None])[..., 0]
     g0, beta = x[:, :1], x[:, 1:]
     gk = (rp[:, 1:] + ridge * g0 - bk * (beta @ ok.T)) / dk
     return np.concatenate([g0, gk], axis=1), beta
