@@ -27,6 +27,21 @@ def _nb_mu_part(y: np.ndarray, mu: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return np.sum(-l1p / a + y * (np.log(am) - l1p), axis=(1, 2))
 
 
+def deviance_step(const, y, mu, alpha, dev_old, act, iters, t):
+    """fitBeta's convergence test for the genes ``act`` after an IRLS step to (clamped) ``mu``
+    (y, mu: genes x ... x 1 or x 2): relative deviance change below BETA_TOL (not on the
+    first step), or a NaN test, which gives up on the gene (iters = MAXIT). Updates dev_old
+    and iters in place; returns the genes still active."""
+    with np.errstate(invalid="ignore"):
+        dev = -2 * (const[act] + _nb_mu_part(y, mu, alpha))
+        conv_test = np.abs(dev - dev_old[act]) / (np.abs(dev) + 0.1)
+    nan = np.isnan(conv_test)
+    iters[act[nan]] = MAXIT
+    dev_old[act] = dev
+    done = nan | ((conv_test < BETA_TOL) if t > 0 else False)
+    return act[~done]
+
+
 def _irls(y: np.ndarray, sf: np.ndarray, alpha: np.ndarray, grp=None):
     """DESeq2's IRLS (fitBeta) for one gene block. y: genes x P x 2, sf: P x 2; grp: P x G
     one-hot patient groups with one alt coefficient each (None: one group).
@@ -74,15 +89,8 @@ def _irls(y: np.ndarray, sf: np.ndarray, alpha: np.ndarray, grp=None):
         act, ga, bp, ya, al = active[keep], ga[keep], bp[keep], ya[keep], al[keep]
         with np.errstate(over="ignore"):
             mua = np.maximum(sf * np.exp(ga[..., None] + bp[..., None] * offs), MINMU)
-        with np.errstate(invalid="ignore"):
-            dev = -2 * (const[act] + _nb_mu_part(ya, mua, al))
-            conv_test = np.abs(dev - dev_old[act]) / (np.abs(dev) + 0.1)
         mu[act] = mua
-        nan = np.isnan(conv_test)
-        iters[act[nan]] = MAXIT
-        dev_old[act] = dev
-        done = nan | ((conv_test < BETA_TOL) if t > 0 else False)
-        active = act[~done]
+        active = deviance_step(const, ya, mua, al, dev_old, act, iters, t)
         if active.size == 0:
             break
     # covariance of the alt coefficients: the ridge sandwich at the final (clamped) mu

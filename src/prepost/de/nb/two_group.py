@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from prepost.de.nb.constants import BETA_TOL, LAMBDA, MAXIT, MINMU
+from prepost.de.nb.constants import LAMBDA, MAXIT, MINMU
 from prepost.de.nb.dispersion import _map_dispersion, genewise_dispersions, start_dispersion
 from prepost.de.nb.filtering import independent_filtering
-from prepost.de.nb.irls import _nb_const, _nb_mu_part
+from prepost.de.nb.irls import _nb_const, deviance_step
 from prepost.de.nb.linalg import _Cells, _chunked
 from prepost.de.nb.optim import LARGE, one_blas_thread, optim_fit, optim_start
 from prepost.de.nb.trend import _prior_var, _trend, r_trimmed_mean
@@ -98,15 +98,8 @@ def _cells_irls(y: np.ndarray, sf: np.ndarray, alpha: np.ndarray, onehot: np.nda
         keep = ~big
         act, ba, ya, al = active[keep], ba[keep], ya[keep], al[keep]
         mua = np.maximum(s * np.exp(ba @ onehot.T), MINMU)
-        with np.errstate(invalid="ignore"):
-            dev = -2 * (const[act] + _nb_mu_part(ya[..., None], mua[..., None], al))
-            conv_test = np.abs(dev - dev_old[act]) / (np.abs(dev) + 0.1)
         mu[act] = mua
-        nan = np.isnan(conv_test)
-        iters[act[nan]] = MAXIT
-        dev_old[act] = dev
-        done = nan | ((conv_test < BETA_TOL) if t > 0 else False)
-        active = act[~done]
+        active = deviance_step(const, ya[..., None], mua[..., None], al, dev_old, act, iters, t)
         if active.size == 0:
             break
     w = mu / (1 + alpha[:, None] * mu)
