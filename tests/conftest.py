@@ -7,6 +7,7 @@ interruption tests) start one with ``run_workflow`` or ``workflow_cmd``, and
 from __future__ import annotations
 
 import functools
+import os
 import http.server
 import shutil
 import subprocess
@@ -18,6 +19,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# Real public files (../shared/data beside the checkout, or $PREPOST_SHARED_DATA); tests that
+# read them skip when the folder is absent.
+SHARED_DATA = Path(os.environ.get("PREPOST_SHARED_DATA") or ROOT.parent / "shared/data")
 DEMO_GEO = ROOT / "resources/demo/geo"
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 

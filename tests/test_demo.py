@@ -338,7 +338,7 @@ def test_naive_rnaseq_analysis_recovers_truth(regen):
 
 
 def test_demo_parses_with_prepost_geo(regen):
-    from prepost.io import geo
+    from prepost.io import counts, geo
     p = demo.demo_paths(regen)
     sm = geo.parse_series_matrix(p["array_matrix"])
     assert sm.accession == "GSE990001"
@@ -351,7 +351,7 @@ def test_demo_parses_with_prepost_geo(regen):
     assert list(platform.columns) == ["ID", "symbol"] and len(platform) == 2330
     rs = geo.parse_series_matrix(p["rnaseq_matrix"])
     assert rs.table.shape[0] == 0 and len(rs.samples) == 21
-    counts = geo.read_count_table(p["rnaseq_counts"])
+    counts = counts.read_count_table(p["rnaseq_counts"])
     assert counts.shape == (2000, 21) and set(counts.columns) == set(rs.samples["title"])
 
 

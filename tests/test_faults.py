@@ -33,7 +33,7 @@ import yaml
 from conftest import copy_run, run_workflow, workflow_cmd
 from prepost import files as io
 from prepost.enrich import run as enrich_run
-from prepost.io import download, geo
+from prepost.io import counts, download, geo
 from prepost.io.download import DownloadError
 from prepost.enrich.genesets import OverlapError
 from prepost.prepare.pairing import PairingError, pair_samples
@@ -329,7 +329,7 @@ def test_count_table_non_finite(tmp_path, value):
 
     path.write_bytes(gzip.compress(f"gene\tA\tB\ng1\t1\t2\ng2\t{value}\t4\n".encode()))
     with pytest.raises(geo.CountTableError, match=rf"GSE1_counts\.tsv\.gz, line 3, column A: value '{value}' is not a count"):
-        geo.read_count_table(path)
+        counts.read_count_table(path)
 
 
 def test_all_zero_probes_are_dropped_and_counted(tmp_path):
@@ -680,12 +680,12 @@ def test_crafted_tar_is_never_extracted(tmp_path):
     assert sorted(p.name for p in cache.iterdir()) == ["GSE1_RAW.tar"]
     for path in (cache / "GSE1_RAW.tar", tar_path):
         with pytest.raises(geo.CountTableError, match=r"GSE1_RAW\.tar is a tar archive.*does not extract archives"):
-            geo.read_count_table(path)
+            counts.read_count_table(path)
     assert not outside.exists() and not (tmp_path / "evil.tsv").exists()
     assert sorted(p.name for p in cache.iterdir()) == ["GSE1_RAW.tar"]
     gz = tmp_path / "GSE1_RAW.tar.gz"  # compressed archive, as some series ship
     with tarfile.open(gz, "w:gz") as tar:
         tar.add(build / "counts.tsv", arcname="../evil2.tsv")
     with pytest.raises(geo.CountTableError, match="is a tar archive"):
-        geo.read_count_table(gz)
+        counts.read_count_table(gz)
     assert not (tmp_path / "evil2.tsv").exists()

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prepost.io import geo
+from prepost.io import counts, geo
 from prepost.io.geo import CountTableError, GeoFormatError, PlatformError, SeriesMatrixError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -292,7 +292,7 @@ def test_platform_errors(tmp_path):
 
 def test_count_table_tsv_gz(tmp_path):
     text = "gene\tP01_pre\tP01_post\nTP53\t10\t0\nBRCA1\t7\t1234567\n"
-    c = geo.read_count_table(_write(tmp_path, "counts.tsv.gz", text, gz=True))
+    c = counts.read_count_table(_write(tmp_path, "counts.tsv.gz", text, gz=True))
     assert c.index.name == "gene"
     assert c.index.tolist() == ["TP53", "BRCA1"] and c.columns.tolist() == ["P01_pre", "P01_post"]
     assert (c.dtypes == "int64").all()
@@ -302,20 +302,23 @@ def test_count_table_tsv_gz(tmp_path):
 def test_count_table_csv_whole_floats_gene_column(tmp_path):
     text = '"symbol","gene_id","S1","S2"\r\n"TP53","ENSG00000141510",12.0,3\r\n"MYC","ENSG00000136997",0.0,5.0\r\n'
     p = _write(tmp_path, "counts.csv", text)
-    with pytest.raises(CountTableError, match=r"line 2, column gene_id: value 'ENSG00000141510' is not a count"):
-        geo.read_count_table(p)  # first column as gene: gene_id is then a non-numeric "sample"
-    c = geo.read_count_table(_write(tmp_path, "c2.csv", text.replace('"symbol",', "").replace('"TP53",', "").replace('"MYC",', "")))
+    # gene_id holds no number at all: annotation beside the gene ids, not a sample
+    t = counts.read_counts(p)
+    assert t.counts.columns.tolist() == ["S1", "S2"] and t.counts.index.tolist() == ["TP53", "MYC"]
+    assert t.annotation["gene_id"].tolist() == ["ENSG00000141510", "ENSG00000136997"]
+    assert t.layout["annotation_columns"] == ["gene_id"] and t.layout["separator"] == "comma"
+    c = counts.read_count_table(_write(tmp_path, "c2.csv", text.replace('"symbol",', "").replace('"TP53",', "").replace('"MYC",', "")))
     assert c.index.tolist() == ["ENSG00000141510", "ENSG00000136997"]
     assert c.to_numpy().tolist() == [[12, 3], [0, 5]] and (c.dtypes == "int64").all()
     # leading comment line (featureCounts style); gene column chosen by name, not first
-    c3 = geo.read_count_table(_write(tmp_path, "fc2.tsv", "# c\nA\tGeneid\n4\tg1\n5\tg2\n"), gene_column="Geneid")
+    c3 = counts.read_count_table(_write(tmp_path, "fc2.tsv", "# c\nA\tGeneid\n4\tg1\n5\tg2\n"), gene_column="Geneid")
     assert c3.to_dict() == {"A": {"g1": 4, "g2": 5}}
 
 
 def test_count_table_errors(tmp_path):
     def err(text, name="bad_counts.tsv", **kw):
         with pytest.raises(CountTableError) as info:
-            geo.read_count_table(_write(tmp_path, name, text), **kw)
+            counts.read_count_table(_write(tmp_path, name, text), **kw)
         assert name in str(info.value)
         return str(info.value)
 
@@ -353,7 +356,7 @@ def test_demo_files_parse():
 
     rs = geo.parse_series_matrix(DEMO / "series/GSE990nnn/GSE990002/matrix/GSE990002_series_matrix.txt.gz")
     assert len(rs.table) == 0 and len(rs.samples) == 21
-    counts = geo.read_count_table(DEMO / "series/GSE990nnn/GSE990002/suppl/GSE990002_raw_counts.tsv.gz", "gene")
+    counts = counts.read_count_table(DEMO / "series/GSE990nnn/GSE990002/suppl/GSE990002_raw_counts.tsv.gz", "gene")
     assert set(counts.columns) == set(rs.samples["title"])
     assert (counts.dtypes == "int64").all() and (counts.to_numpy() >= 0).all()
 
@@ -361,7 +364,7 @@ def test_demo_files_parse():
 def test_htseq_summary_rows_are_not_genes(tmp_path):
     p = tmp_path / "counts.tsv"
     p.write_text("gene\tS1\tS2\nBRCA2\t10\t12\nATM\t3\t0\n__no_feature\t500\t400\n__ambiguous\t7\t9\n")
-    df = geo.read_count_table(p)
+    df = counts.read_count_table(p)
     assert list(df.index) == ["BRCA2", "ATM"]
     assert df.loc["ATM", "S2"] == 0
 
@@ -373,7 +376,7 @@ def test_count_table_fast_and_text_paths_agree(tmp_path):
     plain.write_text("gene\tS1\tS2\nA\t1\t20\nB\t0\t3\n007\t5\t6.0\n")
     quoted = tmp_path / "quoted.tsv"
     quoted.write_text('"gene"\t"S1"\t"S2"\n"A"\t" 1"\t20\n"B"\t0\t"3 "\n"007"\t5\t6\n')
-    a, b = geo.read_count_table(plain), geo.read_count_table(quoted)
+    a, b = counts.read_count_table(plain), counts.read_count_table(quoted)
     pd.testing.assert_frame_equal(a, b)
     assert list(a.index) == ["A", "B", "007"] and (a.dtypes == "int64").all()
     assert a.loc["007", "S2"] == 6

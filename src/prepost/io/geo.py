@@ -1,4 +1,5 @@
-"""Parsers for the files NCBI GEO actually serves: series matrices, platform annotations, count tables.
+"""Parsers for the files NCBI GEO actually serves: series matrices and platform annotations
+(count tables: prepost.io.counts).
 
 GEO's formats are loose (quoted tab-separated cells, repeated metadata lines, several ways of
 writing a missing value, the odd BOM or CRLF), so each parser accepts those variants but stops
@@ -13,7 +14,6 @@ import io
 import os
 import logging
 import re
-import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +32,6 @@ __all__ = [
     "SeriesMatrix",
     "parse_series_matrix",
     "parse_platform",
-    "read_count_table",
 ]
 
 # Cells GEO (and submitters) use for "no value" in a series matrix table.
@@ -465,136 +464,3 @@ def parse_platform(path: str | os.PathLike, symbol_column: str | None = None) ->
     if dup.any():
         raise E(f"{path}: duplicate probe ID(s) {sorted(set(out.loc[dup, 'ID']))[:5]} in column {id_col!r}")
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# count tables
-
-
-def _read_counts_frame(path, sep, n_comment, ncol, dtype) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, sep=sep, skiprows=n_comment, dtype=dtype, keep_default_na=False,
-                           na_values=[], compression="gzip" if _is_gzip(path) else None,
-                           encoding="utf-8-sig", usecols=range(ncol))
-    except (pd.errors.ParserError, ValueError, EOFError, OSError) as exc:
-        raise CountTableError(f"{path}: cannot parse the count table ({exc})") from exc
-
-
-def _clean_counts(raw: pd.DataFrame, samples: list[str]) -> np.ndarray | None:
-    """The sample columns as int64 when pandas parsed every one as a number and every cell is a
-    finite non-negative whole number, else None (then the per-column path names the bad cell).
-
-    Vectorised over the whole table: a 600-sample table has 12 million cells.
-    """
-    block = raw[samples]
-    if not all(pd.api.types.is_numeric_dtype(t) for t in block.dtypes):
-        return None
-    num = block.to_numpy(dtype=float, na_value=np.nan)
-    if not (np.isfinite(num).all() and (num >= 0).all() and (num == np.round(num)).all()):
-        return None
-    return num.astype(np.int64)
-
-
-def read_count_table(path: str | os.PathLike, gene_column: str | None = None) -> pd.DataFrame:
-    """Genes x samples int64 counts from a TSV or CSV (sniffed), gzip or plain.
-
-    The gene id is the first column, or ``gene_column``; every other column must be a sample of
-    non-negative integer counts (whole floats such as 12.0 are accepted and cast). Leading '#'
-    comment lines are skipped. Index named "gene".
-    """
-    path = Path(path)
-    E = CountTableError
-    if path.is_file() and tarfile.is_tarfile(path):
-        raise E(
-            f"{path} is a tar archive (e.g. GEO's GSExxx_RAW.tar of per-sample files); prepost "
-            "does not extract archives. Give counts.file a single count table (genes x samples), "
-            "or merge the per-sample files into one and use dataset kind 'local'"
-        )
-    n_comment = 0
-    header = None
-    for n, line in _lines(path, E):
-        if line.startswith("#"):
-            n_comment += 1
-            continue
-        header = line
-        break
-    if header is None:
-        raise E(f"{path}: empty file; expected a header line then one row per gene")
-    sep = "\t" if "\t" in header else ("," if "," in header else None)
-    if sep is None:
-        raise E(f"{path}, line {n_comment + 1}: header has a single column; expected tab- or comma-separated gene id + samples")
-    names = [_unquote(c) for c in header.split(sep)]
-    while len(names) > 1 and names[-1] == "":
-        names.pop()
-    dupn = pd.Index(names)[pd.Index(names).duplicated()]
-    if len(dupn):
-        raise E(f"{path}, line {n_comment + 1}: duplicate column name(s) {sorted(set(dupn))[:5]}")
-    gcol = names[0] if gene_column is None else gene_column
-    if gcol not in names:
-        raise E(f"{path}: gene column {gene_column!r} not found; columns are {names}")
-    # First read lets pandas parse the numbers (fast); only a table with a cell that is not a
-    # plain number is re-read as text, cell by cell, to name the bad cell.
-    fast = _read_counts_frame(path, sep, n_comment, len(names), {gcol: str})
-    fast.columns = names
-    out = _clean_counts(fast, [c for c in names if c != gcol])
-    try:
-        raw = fast if out is not None else pd.read_csv(
-            path,
-            sep=sep,
-            skiprows=n_comment,
-            dtype=str,
-            keep_default_na=False,
-            compression="gzip" if _is_gzip(path) else None,
-            encoding="utf-8-sig",
-            usecols=range(len(names)),
-        )
-    except (pd.errors.ParserError, ValueError, EOFError, OSError) as exc:
-        raise E(f"{path}: cannot parse the count table ({exc})") from exc
-    raw.columns = names
-    raw[gcol] = raw[gcol].astype(str)
-    first = n_comment + 2  # file line number of the first data row
-    genes = raw[gcol].map(_unquote).str.strip()
-    if (genes == "").any():
-        j = int(np.flatnonzero((genes == "").to_numpy())[0])
-        raise E(f"{path}, line {first + j}: empty gene id in column {gcol!r}")
-    dup = genes.duplicated()
-    if dup.any():
-        j = int(np.flatnonzero(dup.to_numpy())[0])
-        raise E(f"{path}, line {first + j}: duplicate gene id {genes.iloc[j]!r} in column {gcol!r}")
-    samples = [c for c in names if c != gcol]
-    if not samples:
-        raise E(f"{path}: no sample columns besides the gene column {gcol!r}")
-    slow: dict[str, np.ndarray] = {}
-    for c in samples if out is None else ():  # slow path: find and name the first bad cell
-        s = raw[c].map(_unquote).str.strip()
-        num = pd.to_numeric(s.where(~s.isin(["NA", "NaN", "nan", "null", ""]), None), errors="coerce")
-        bad = num.isna() | ~np.isfinite(num.to_numpy(dtype=float, na_value=np.nan))
-        if bad.any():
-            j = int(np.flatnonzero(bad.to_numpy())[0])
-            raise E(
-                f"{path}, line {first + j}, column {c}: value {s.iloc[j]!r} is not a count; "
-                "expected a non-negative integer in every cell (no NA)"
-            )
-        arr = num.to_numpy(dtype=float)
-        neg = arr < 0
-        if neg.any():
-            j = int(np.flatnonzero(neg)[0])
-            raise E(f"{path}, line {first + j}, column {c}: negative count {s.iloc[j]!r}; expected non-negative integers")
-        frac = arr != np.round(arr)
-        if frac.any():
-            j = int(np.flatnonzero(frac)[0])
-            raise E(
-                f"{path}, line {first + j}, column {c}: value {s.iloc[j]!r} is not a whole number; "
-                "counts must be integers. For normalised values (TPM/FPKM/CPM/log2) use dataset kind "
-                "'local' with values: log2 or intensity instead of raw counts"
-            )
-        slow[c] = arr.astype(np.int64)
-    if out is None:  # cells that needed unquoting or stripping, all valid
-        out = np.column_stack([slow[c] for c in samples])
-    df = pd.DataFrame(out, index=pd.Index(genes.to_numpy(dtype=object), name="gene"), columns=samples)
-    # HTSeq-count appends summary rows (__no_feature, __ambiguous, ...): counters, not genes.
-    summary_rows = df.index.str.startswith("__")
-    if summary_rows.any():
-        log.info("%s: dropped %d HTSeq summary row(s) %s", path, summary_rows.sum(), list(df.index[summary_rows]))
-        df = df[~summary_rows]
-    return df

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from prepost import files
-from prepost.io import geo
+from prepost.io import counts as count_tables, geo
 from prepost.prepare import expression, pairing
 from prepost.io.datasets import values_kind
 from prepost.vocabulary import DEFAULT_CONTRASTS
@@ -85,7 +85,7 @@ def _read_local_samples(path: str) -> pd.DataFrame:
 
 def _read_local_expression(path: str, values: str) -> pd.DataFrame:
     if values == "counts":
-        return geo.read_count_table(path)
+        return count_tables.read_count_table(path)
     df = _read_table(path, "expression table", index_col=0)
     bad = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if bad:
@@ -131,7 +131,7 @@ def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
         samples = sm.samples
         summary["accession"] = sm.accession
         if ds["kind"] == "geo_counts":
-            counts = geo.read_count_table(files["counts"], ds["counts"].get("gene_column"))
+            counts = count_tables.read_count_table(files["counts"], ds["counts"].get("gene_column"))
             data = _count_columns_to_samples(
                 counts, samples, ds["counts"].get("sample_key", "title"), files["counts"]
             )
