@@ -351,8 +351,8 @@ def test_demo_parses_with_prepost_geo(regen):
     assert list(platform.columns) == ["ID", "symbol"] and len(platform) == 2330
     rs = geo.parse_series_matrix(p["rnaseq_matrix"])
     assert rs.table.shape[0] == 0 and len(rs.samples) == 21
-    counts = counts.read_count_table(p["rnaseq_counts"])
-    assert counts.shape == (2000, 21) and set(counts.columns) == set(rs.samples["title"])
+    table = counts.read_count_table(p["rnaseq_counts"])
+    assert table.shape == (2000, 21) and set(table.columns) == set(rs.samples["title"])
 
 
 def test_demo_array_through_prepost_expression(regen):

@@ -268,7 +268,7 @@ def test_count_columns_matching_no_sample(tmp_path):
     ds = {"kind": "geo_counts", "accession": "GSE1", "counts": {"file": counts.name},
           "pairing": {"patient": {"field": "patient"},
                       "timepoint": {"field": "timepoint", "map": {"pre": "pre", "post": "post"}}}}
-    with pytest.raises(PrepareError, match=r"GSE1_counts\.tsv: count table column\(s\) \['sampleA', 'sampleB'\] match no sample title.*counts\.sample_key"):
+    with pytest.raises(PrepareError, match=r"GSE1_counts\.tsv: count table column\(s\) \['sampleA', 'sampleB'\] \(2 in all\) match no sample title.*counts\.sample_key"):
         prepare_dataset("d", ds, {"series_matrix": str(sm), "counts": str(counts)})
 
 

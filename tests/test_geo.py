@@ -356,9 +356,9 @@ def test_demo_files_parse():
 
     rs = geo.parse_series_matrix(DEMO / "series/GSE990nnn/GSE990002/matrix/GSE990002_series_matrix.txt.gz")
     assert len(rs.table) == 0 and len(rs.samples) == 21
-    counts = counts.read_count_table(DEMO / "series/GSE990nnn/GSE990002/suppl/GSE990002_raw_counts.tsv.gz", "gene")
-    assert set(counts.columns) == set(rs.samples["title"])
-    assert (counts.dtypes == "int64").all() and (counts.to_numpy() >= 0).all()
+    table = counts.read_count_table(DEMO / "series/GSE990nnn/GSE990002/suppl/GSE990002_raw_counts.tsv.gz", "gene")
+    assert set(table.columns) == set(rs.samples["title"])
+    assert (table.dtypes == "int64").all() and (table.to_numpy() >= 0).all()
 
 
 def test_htseq_summary_rows_are_not_genes(tmp_path):

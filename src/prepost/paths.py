@@ -36,6 +36,9 @@ class Layout:
     def published_table(self, ds: str) -> str:
         return f"{self.resources}/published/{ds}/table"
 
+    def gene_map(self, ds: str, i: int | str) -> str:
+        return f"{self.resources}/gene_maps/{ds}/map{i}"
+
     def gmt(self, collection: str) -> str:
         return f"{self.resources}/genesets/{collection}.gmt"
 

@@ -49,6 +49,7 @@ CLAIM_IDS = claim_ids()
 wildcard_constraints:
     ds="|".join(DATASETS),
     contrast="[a-z_]+",
+    i="[0-9]+",
     file="|".join(
         sorted({re.escape(f) for files in GEO_FILES.values() for f in files}) or ["^$"]
     ),
@@ -78,10 +79,25 @@ def prepare_files(wildcards):
     }
 
 
+def gene_maps_of(ds):
+    """A dataset's configured gene maps (a list; one map may be given alone)."""
+    maps = config["datasets"][ds].get("gene_map", [])
+    return [maps] if isinstance(maps, dict) else maps
+
+
 def prepare_input(wildcards):
+    """The dataset's own files, its sample sheet, its gene maps (fetched into the cache) and
+    the gene-set collections (an id type matching no set stops prepare, not enrichment)."""
     files = prepare_files(wildcards)
+    ds = config["datasets"][wildcards.ds]
     if wildcards.ds in GEO_DATASETS:
         files["manifest"] = P.manifest(wildcards.ds)
+    if "sample_sheet" in ds:
+        files["sample_sheet"] = ds["sample_sheet"]["path"]
+    for i, _ in enumerate(gene_maps_of(wildcards.ds)):
+        files[f"gene_map_{i}"] = P.gene_map(wildcards.ds, i)
+    for i, c in enumerate(config["enrichment"]["collections"]):
+        files[f"gmt_{i}"] = P.gmt(c["name"])
     return files
 
 

@@ -15,7 +15,9 @@ import pandas as pd
 
 from prepost import files
 from prepost.io import counts as count_tables, geo
-from prepost.prepare import expression, pairing
+from prepost.io.gene_maps import GeneMapError, read_gene_maps
+from prepost.prepare import expression, gene_ids, pairing
+from prepost.prepare import samples as sample_tables
 from prepost.io.datasets import values_kind
 from prepost.vocabulary import DEFAULT_CONTRASTS
 
@@ -31,28 +33,6 @@ class Prepared:
     sheet: pd.DataFrame
     ledger: pd.DataFrame
     summary: dict = field(default_factory=dict)
-
-
-def _count_columns_to_samples(
-    counts: pd.DataFrame, samples: pd.DataFrame, key: str, path: str
-) -> pd.DataFrame:
-    """Rename count-table columns (titles, GSM ids...) to sample ids."""
-    if key == "geo_accession":
-        lookup = pd.Series(samples.index, index=samples.index)
-    else:
-        if key not in samples.columns:
-            raise PrepareError(f"{path}: counts.sample_key {key!r} is not a field of the series matrix")
-        lookup = pd.Series(samples.index, index=samples[key].astype(str).str.strip())
-    if lookup.index.has_duplicates:
-        dups = sorted(lookup.index[lookup.index.duplicated()].unique())
-        raise PrepareError(f"{path}: sample {key} values are not unique ({dups[:5]}); use another counts.sample_key")
-    unknown = [c for c in counts.columns if c not in lookup.index]
-    if unknown:
-        raise PrepareError(
-            f"{path}: count table column(s) {unknown[:5]} match no sample {key} in the series "
-            f"matrix (e.g. {list(lookup.index[:3])}); set counts.sample_key"
-        )
-    return counts.rename(columns=lookup.to_dict())
 
 
 def _read_table(path: str, what: str, **kw) -> pd.DataFrame:
@@ -75,17 +55,94 @@ def _first_duplicate(ids: pd.Index, path: str, what: str) -> None:
         )
 
 
-def _read_local_samples(path: str) -> pd.DataFrame:
-    sheet = _read_table(path, "sample sheet", dtype=str)
-    if "sample" not in sheet.columns:
-        raise PrepareError(f"{path}: the sample sheet needs a column 'sample' (found {list(sheet.columns)})")
-    _first_duplicate(pd.Index(sheet["sample"]), path, "sample id")
-    return sheet.set_index("sample")
+def _count_options(ds: dict) -> dict:
+    """read_counts keyword arguments from the dataset's ``counts`` block."""
+    c = ds.get("counts", {})
+    return {
+        "gene_column": c.get("gene_column"),
+        "annotation_columns": c.get("annotation_columns"),
+        "round_values": bool(c.get("round", False)),
+        "duplicates": c.get("duplicates", "error"),
+    }
 
 
-def _read_local_expression(path: str, values: str) -> pd.DataFrame:
-    if values == "counts":
-        return count_tables.read_count_table(path)
+def _read_counts(path: str, ds: dict) -> count_tables.CountTable:
+    table = count_tables.read_counts(path, **_count_options(ds))
+    col = ds.get("counts", {}).get("symbol_column")
+    if col is not None and col not in table.annotation.columns:
+        raise PrepareError(
+            f"{path}: counts.symbol_column {col!r} is not an annotation column of the table "
+            f"(annotation columns: {list(table.annotation.columns)}); list it in counts.annotation_columns"
+        )
+    return table
+
+
+def _guard(fn, name: str):
+    """Run a step whose errors are the user's input: re-raised as PrepareError naming the dataset."""
+    try:
+        return fn()
+    except (sample_tables.SampleSheetError, gene_ids.GeneIdError, GeneMapError) as err:
+        raise PrepareError(f"dataset {name!r}: {err}") from None
+
+
+def _sheet(path: str, id_column: str) -> pd.DataFrame:
+    try:
+        return sample_tables.read_sample_sheet(path, id_column)
+    except sample_tables.SampleSheetError as err:
+        raise PrepareError(str(err)) from None
+
+
+def _gene_symbols(name: str, ds: dict, data: pd.DataFrame, values: str, table, files: dict) -> tuple[pd.DataFrame, dict]:
+    """Map the table's gene ids to symbols (prepare.gene_ids), or stop with the fix."""
+    declared = ds.get("gene_ids", "auto")
+    detected, evidence = gene_ids.detect_id_type(data.index)
+    kind = detected if declared == "auto" else declared
+    where = f"dataset {name!r}, {files.get('counts', files.get('expression'))}"
+    col = ds.get("counts", {}).get("symbol_column")
+    maps = [files[k] for k in sorted(files) if k.startswith("gene_map")]
+    base = {"declared": declared, "detected": detected, "evidence": evidence}
+    if col is not None:  # the table's own symbol column; rows are in the table's order
+        symbols = pd.Series(table.annotation[col].to_numpy())
+        out, ledger = _guard(lambda: gene_ids.map_to_symbols(
+            data, kind, values, symbols=symbols, merge=ds.get("gene_merge")), name)
+        return out, {**base, **ledger, "symbol_column": col}
+    if kind == "symbol":
+        return data, {**base, "id_type": "symbol", "mapped": 0, "ids": int(len(data))}
+    if not maps:
+        raise PrepareError(gene_ids.needs_map_message(kind, evidence, len(data), where))
+    relation = _guard(lambda: read_gene_maps(maps), name)
+    out, ledger = _guard(lambda: gene_ids.map_to_symbols(
+        data, kind, values, relation=relation, merge=ds.get("gene_merge")), name)
+    return out, {**base, **ledger, "maps": maps}
+
+
+# At prepare time, a table whose genes match (almost) none of the gene sets' genes has ids of
+# another type or species: stop before DE instead of failing in enrichment. A targeted panel
+# still matches far more than this (the enrichment step judges coverage per collection).
+MIN_SET_GENES_FOUND = 10
+
+
+def _check_gene_sets(name: str, genes: pd.Index, gmts: list[str], id_ledger: dict | None) -> dict:
+    from prepost.enrich.genesets import read_gmt  # light; the enrichment stack is not needed
+
+    found: dict = {}
+    upper = set(genes.astype(str).str.upper())
+    for path in gmts:
+        set_genes = set(read_gmt(path)["gene"].astype(str).str.upper())
+        hit = len(set_genes & upper)
+        found[Path(path).stem] = {"set_genes": len(set_genes), "found": hit}
+        if hit < min(MIN_SET_GENES_FOUND, len(set_genes)):
+            detected = (id_ledger or {}).get("detected", "symbol")
+            raise PrepareError(
+                f"dataset {name!r}: only {hit} of the {len(set_genes)} genes of the gene-set "
+                f"collection {path} are among the data's {len(genes)} gene ids (e.g. "
+                f"{list(genes[:5])}); the ids look like {detected}s. Gene sets use symbols: set "
+                "gene_ids and gene_map so the ids are mapped to symbols (see README: gene identifiers)"
+            )
+    return found
+
+
+def _read_local_expression(path: str) -> pd.DataFrame:
     df = _read_table(path, "expression table", index_col=0)
     bad = [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if bad:
@@ -123,23 +180,45 @@ def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
     """Parse, map to genes, log-transform when needed, pair and validate one dataset."""
     summary: dict = {"dataset": name, "kind": ds["kind"]}
     kind = values_kind(ds)
+    table = None
     if ds["kind"] == "local":
-        samples = _read_local_samples(files["samples"])
-        data = _read_local_expression(files["expression"], kind)
+        samples = _sheet(files["samples"], ds.get("sample_column", "sample"))
+        if kind == "counts":
+            table = _read_counts(files["expression"], ds)
+        else:
+            data = _read_local_expression(files["expression"])
     else:
         sm = geo.parse_series_matrix(files["series_matrix"])
         samples = sm.samples
         summary["accession"] = sm.accession
         if ds["kind"] == "geo_counts":
-            counts = count_tables.read_count_table(files["counts"], ds["counts"].get("gene_column"))
-            data = _count_columns_to_samples(
-                counts, samples, ds["counts"].get("sample_key", "title"), files["counts"]
-            )
+            table = _read_counts(files["counts"], ds)
         else:
             _check_platform(sm, ds["platform"]["accession"], files["series_matrix"])
             platform = geo.parse_platform(files["platform"], ds["platform"].get("symbol_column"))
             data = sm.table
             summary["probes"] = int(len(data))
+    if "sample_sheet" in files:
+        spec = ds["sample_sheet"]
+        sheet = _sheet(files["sample_sheet"], spec.get("id_column", "sample"))
+        samples, summary["sample_sheet"] = _guard(
+            lambda: sample_tables.join_sample_sheet(
+                samples, sheet, spec.get("join", "geo_accession"), files["sample_sheet"], spec.get("regex")
+            ), name
+        )
+    if table is not None:
+        path = files.get("counts", files.get("expression"))
+        summary["count_table"] = table.layout
+        default_key = "sample" if ds["kind"] == "local" else "title"
+        data, summary["columns"] = _guard(
+            lambda: sample_tables.match_columns(table.counts, samples, ds.get("counts", {}), path, default_key),
+            name,
+        )
+    if ds["kind"] != "geo_series_matrix":
+        data, summary["gene_ids"] = _gene_symbols(name, ds, data, kind, table, files)
+    gmts = [files[k] for k in sorted(files) if k.startswith("gmt")]
+    if gmts:
+        summary["gene_set_overlap"] = _check_gene_sets(name, data.index, gmts, summary.get("gene_ids"))
     if kind != "counts":
         try:
             logged = kind == "log2" or not expression.needs_log2(data)
