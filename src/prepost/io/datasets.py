@@ -40,7 +40,8 @@ def values_kind(ds: dict) -> str:
 # rule is given only these: editing a dataset's description or citation reruns nothing.
 RULE_KEYS = {
     "prepare": ("kind", "accession", "series_matrix_file", "platform", "counts", "expression",
-                "samples", "values", "pairing", "contrasts"),
+                "samples", "values", "pairing", "contrasts", "sample_column", "sample_sheet",
+                "gene_ids", "gene_map", "gene_merge"),
     "de_plots": ("genes_of_interest",),
     "published_table": ("kind", "table", "columns", "sep", "ci_level", "ci_df", "contrast",
                         "n_pairs", "n_groups", "significant_only"),
