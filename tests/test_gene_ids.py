@@ -170,3 +170,45 @@ def test_real_gse91061_prepares_from_the_example_config():
     assert json.dumps(s, default=str)  # the ledger is JSON-serialisable for prepare.json
     assert np.array_equal(p.expression.sum().sort_index().to_numpy(),
                           raw.drop(columns="Pt68_On_AD635729-6").T.groupby(lambda c: "_".join(c.split("_")[:2])).sum().T.sum().reindex(p.expression.columns).sort_index().to_numpy())
+
+
+def test_geo_counts_short_header_sheet_join_and_entrez_map(tmp_path):
+    """A GEO RNA-seq series as it often comes: a series matrix without response, a count table
+    written by R's write.table (header one field short, Entrez ids, library suffixes on the
+    titles), response from the paper's sheet, a two-column id map."""
+    q = lambda xs: "\t".join(f'"{x}"' for x in xs)  # noqa: E731
+    gsm = ["GSM1", "GSM2", "GSM3", "GSM4", "GSM5", "GSM6"]
+    titles = ["P1_pre", "P1_post", "P2_pre", "P2_post", "P3_pre", "P3_post"]
+    sm = tmp_path / "GSE1_series_matrix.txt"
+    sm.write_text("\n".join([
+        '!Series_geo_accession\t"GSE1"', f"!Sample_title\t{q(titles)}", f"!Sample_geo_accession\t{q(gsm)}",
+        f"!Sample_characteristics_ch1\t{q('patient: ' + t[:2] for t in titles)}",
+        f"!Sample_characteristics_ch1\t{q('visit: ' + t[3:] for t in titles)}",
+        "!series_matrix_table_begin", f'"ID_REF"\t{q(gsm)}', "!series_matrix_table_end"]) + "\n")
+    cols = [f"{t}_L{i}" for i, t in enumerate(titles)]
+    rng = np.random.default_rng(5)
+    values = rng.integers(0, 1000, (4, 6))
+    table = tmp_path / "GSE1_counts.txt"
+    table.write_text(" ".join(f'"{c}"' for c in cols) + "\n" + "".join(
+        f'"{g}" ' + " ".join(map(str, v)) + "\n" for g, v in zip(["7157", "672", "675", "999999"], values)))
+    sheet = tmp_path / "paper_table.csv"
+    sheet.write_text("Patient,pCR\nP1,yes\nP2,no\nP3,no\nP9,yes\n")
+    gmap = tmp_path / "map.tsv"
+    gmap.write_text("entrez\tsymbol\n7157\tTP53\n672\tBRCA1\n675\tBRCA2\n")
+    ds = {"kind": "geo_counts", "accession": "GSE1",
+          "counts": {"file": table.name, "sample_regex": r"^(P\d_(?:pre|post))_L"},
+          "sample_sheet": {"path": str(sheet), "id_column": "Patient", "join": "patient"},
+          "gene_map": [{"path": str(gmap)}],
+          "pairing": {"patient": {"field": "patient"},
+                      "timepoint": {"field": "visit", "map": {"pre": "pre", "post": "post"}},
+                      "response": {"field": "pCR", "map": {"yes": "responder", "no": "non_responder"}}},
+          "contrasts": ["post_vs_pre"]}
+    files = {"series_matrix": str(sm), "counts": str(table), "sample_sheet": str(sheet), "gene_map_0": str(gmap)}
+    p = prepare_dataset("d", ds, files)
+    assert p.summary["count_table"]["header_one_short"] is True
+    expect = pd.DataFrame(values, index=["7157", "672", "675", "999999"], columns=gsm)
+    assert p.expression.loc["TP53"].tolist() == expect.loc["7157"].tolist()  # GSM1 has P1_pre's counts
+    assert p.expression.loc["999999"].tolist() == expect.loc["999999"].tolist()  # unmapped keeps its id
+    assert p.summary["sample_sheet"]["sheet_rows_not_used"] == ["P9"]
+    resp = p.sheet.set_index("sample")["response"]
+    assert resp["GSM1"] == "responder" and resp["GSM4"] == "non_responder"
