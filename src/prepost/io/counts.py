@@ -11,7 +11,6 @@ so a short header is recognised instead of moving every sample onto its neighbou
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import os
 import re

@@ -15,6 +15,7 @@ import pandas as pd
 
 from prepost import files
 from prepost.io import counts as count_tables, geo
+from prepost.enrich.genesets import read_gmt
 from prepost.io.gene_maps import GeneMapError, read_gene_maps
 from prepost.prepare import expression, gene_ids, pairing
 from prepost.prepare import samples as sample_tables
@@ -123,8 +124,6 @@ MIN_SET_GENES_FOUND = 10
 
 
 def _check_gene_sets(name: str, genes: pd.Index, gmts: list[str], id_ledger: dict | None) -> dict:
-    from prepost.enrich.genesets import read_gmt  # light; the enrichment stack is not needed
-
     found: dict = {}
     upper = set(genes.astype(str).str.upper())
     for path in gmts:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from prepost.io.geo import _lines, _unquote
+from prepost.io.geo import _lines
 
 __all__ = ["SampleSheetError", "read_sample_sheet", "join_sample_sheet", "match_columns", "REPLICATES"]
 
