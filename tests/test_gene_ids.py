@@ -212,3 +212,35 @@ def test_geo_counts_short_header_sheet_join_and_entrez_map(tmp_path):
     assert p.summary["sample_sheet"]["sheet_rows_not_used"] == ["P9"]
     resp = p.sheet.set_index("sample")["response"]
     assert resp["GSM1"] == "responder" and resp["GSM4"] == "non_responder"
+
+
+def test_gene_map_by_url_through_the_download_client(tmp_path):
+    """A gene map given as a URL is fetched by the download client (127.0.0.1 here), its sha256
+    checked, and parsed once; a wrong checksum is an error naming the config key."""
+    import functools
+    import hashlib
+    import http.server
+    import threading
+
+    from prepost.io import download
+    from prepost.io.gene_maps import fetch_gene_map
+
+    served = tmp_path / "srv"
+    served.mkdir()
+    body = gzip.compress(b"#tax_id\tGeneID\tSymbol\tdbXrefs\n9606\t7157\tTP53\tEnsembl:ENSG00000141510\n")
+    (served / "Homo_sapiens.gene_info.gz").write_bytes(body)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/Homo_sapiens.gene_info.gz"
+        sha = hashlib.sha256(body).hexdigest()
+        row = fetch_gene_map({"url": url, "sha256": sha}, tmp_path / "map0", "datasets.d.gene_map[0]", retries=0)
+        assert row["rows"] == 1 and row["sha256"] == sha
+        assert read_gene_map(tmp_path / "map0").iloc[0]["symbol"] == "TP53"
+        with pytest.raises(download.DownloadError, match=r"datasets\.d\.gene_map\[0\].*does not match"):
+            fetch_gene_map({"url": url, "sha256": "0" * 64}, tmp_path / "map1", "datasets.d.gene_map[0]", retries=0)
+        assert not (tmp_path / "map1").exists()
+    finally:
+        server.shutdown()
