@@ -215,9 +215,6 @@ def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
         )
     if ds["kind"] != "geo_series_matrix":
         data, summary["gene_ids"] = _gene_symbols(name, ds, data, kind, table, files)
-    gmts = [files[k] for k in sorted(files) if k.startswith("gmt")]
-    if gmts:
-        summary["gene_set_overlap"] = _check_gene_sets(name, data.index, gmts, summary.get("gene_ids"))
     if kind != "counts":
         try:
             logged = kind == "log2" or not expression.needs_log2(data)
@@ -232,6 +229,9 @@ def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
             raise PrepareError(f"dataset {name!r}, {sources}: {err}") from None
         kind = "log2"
     summary["genes"] = int(len(data))
+    gmts = [files[k] for k in sorted(files) if k.startswith("gmt")]
+    if gmts:
+        summary["gene_set_overlap"] = _check_gene_sets(name, data.index, gmts, summary.get("gene_ids"))
 
     no_data = [s for s in samples.index if s not in data.columns]
     if kind == "log2":

@@ -72,7 +72,7 @@ def read_sample_sheet(path: str | Path, id_column: str = "sample") -> pd.DataFra
             f"{path}, line {j + 2}: duplicate sample id {ids.iloc[j]!r} (first on line {first + 2}); "
             "each sample must appear once"
         )
-    out = df.set_index(id_column, drop=False)
+    out = df.set_index(id_column, drop=id_column == "sample")  # keep e.g. "Sample" as a field
     out.index.name = "sample"
     out.attrs["renamed_columns"] = renamed
     return out
