@@ -58,7 +58,7 @@ def write_config(workdir: Path, base_url: str) -> Path:
 
 def workflow_cmd(workdir: Path, base_url: str, *extra: str) -> list[str]:
     """The Snakemake command line for the demo in ``workdir`` (writes its config.yaml). The
-    workflow profile (profiles/default) still applies: rerun-incomplete, show-failed-logs.
+    workflow profile (profiles/default) still applies: rerun-incomplete.
     Two settings for speed, neither changes a job or an output (checked byte for byte against
     --cores 2): --cores 4 on a 2-core machine, so a single-threaded job can run beside a rule
     of 2 threads (de, enrich: they keep 2, capped by --cores, and use about one core for most

@@ -5,7 +5,10 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 # The package is installed (`make setup`: pip install -e .; the conda envs: pip -e ..).
+from prepost.claims.catalogue import ClaimsError, load_claims
+from prepost.enrich.genesets import GeneSetError, read_gmt
 from prepost.io.datasets import dataset_params, remote_files, values_kind
+from prepost.io.yamlio import ConfigError, check_scalars, load_strict
 from prepost.paths import DE_PLOTS, GSEA_PLOTS, QC_PLOTS, QC_TABLES, Layout
 from prepost.vocabulary import DEFAULT_CONTRASTS
 
@@ -16,6 +19,20 @@ if not config:
         "no configuration: pass --configfile config/config.yaml (the demo) or your own; "
         "profiles/default sets it when Snakemake loads the workflow profile"
     )
+
+
+def check_config_files():
+    """What Snakemake's YAML loading hides: a key given twice in a config file (the second
+    silently replaces the first) and On/Off/Yes/No read as booleans where text is meant."""
+    try:
+        for path in workflow.configfiles:
+            load_strict(path)
+        check_scalars(config.get("datasets", {}), "datasets")
+    except ConfigError as err:
+        raise WorkflowError(str(err)) from None
+
+
+check_config_files()
 validate(config, "../schemas/config.schema.yaml")
 
 P = Layout(config["results"], config["resources"])
@@ -36,11 +53,36 @@ GEO_FILES = {
 
 
 def claim_ids():
-    """Claim ids of the catalogue, known at parse time (one forest plot each)."""
-    import yaml
+    """Claim ids of the catalogue, known at parse time (one forest plot each). The catalogue
+    is validated here, so a typo stops the run before any job, not after DE and enrichment."""
+    try:
+        claims = load_claims(
+            config["claims"],
+            os.path.join(workflow.basedir, "workflow/schemas/claims.schema.yaml"),
+        )
+    except (ClaimsError, FileNotFoundError) as err:
+        raise WorkflowError(str(err)) from None
+    return [c["id"] for c in claims]
 
-    with open(config["claims"]) as fh:
-        return [c["id"] for c in yaml.safe_load(fh)["claims"]]
+
+def check_collections():
+    """Every local GMT collection and the alias table exist and parse, checked at start."""
+    for c in config["enrichment"]["collections"]:
+        if "path" not in c:
+            continue  # fetched by the genesets rule, checked there
+        try:
+            read_gmt(c["path"])
+        except (GeneSetError, OSError) as err:
+            raise WorkflowError(
+                f"enrichment.collections {c['name']!r}: {c['path']} cannot be used as a GMT "
+                f"collection ({err})"
+            ) from None
+    alias = config["enrichment"].get("alias_table")
+    if alias and not os.path.isfile(alias):
+        raise WorkflowError(f"enrichment.alias_table: {alias}: no such file")
+
+
+check_collections()
 
 
 CLAIM_IDS = claim_ids()

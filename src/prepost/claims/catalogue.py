@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from prepost.io.yamlio import ConfigError, load_strict
+
 
 class ClaimsError(ValueError):
     """A claims catalogue that does not follow the schema."""
@@ -19,16 +21,20 @@ def load_claims(path: str | Path, schema: str | Path | None = None) -> list[dict
     """Read and, when a schema path is given, validate the claims catalogue."""
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ClaimsError(f"{path}: not valid YAML ({err})") from None
+        doc = load_strict(path)  # duplicate keys are an error naming both lines
+    except ConfigError as err:
+        raise ClaimsError(str(err)) from None
     if schema is not None:
         validator = jsonschema.Draft202012Validator(yaml.safe_load(Path(schema).read_text()))
         errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
         if errors:
             err = errors[0]
             where = ".".join(str(p) for p in err.path) or "(top level)"
-            raise ClaimsError(f"{path}: key {where}: {err.message}")
+            parts = list(err.path)
+            claim = ""
+            if len(parts) > 1 and parts[0] == "claims" and isinstance(doc["claims"][parts[1]], dict):
+                claim = f" (claim {doc['claims'][parts[1]].get('id', parts[1])!r})"
+            raise ClaimsError(f"{path}: key {where}{claim}: {err.message}")
     ids = [c["id"] for c in doc["claims"]]
     dups = sorted({i for i in ids if ids.count(i) > 1})
     if dups:

@@ -65,6 +65,12 @@ def _mapped(values: pd.Series, rule: dict, key: str, dataset: str) -> pd.Series:
     mapping = rule.get("map")
     if not mapping:
         return values
+    odd = [k for k in mapping if not isinstance(k, str)]
+    if odd:  # YAML's On/Yes/True -> bool, 0/1 -> int: never equal to the text in the data
+        raise PairingError(
+            f"dataset {dataset!r}: pairing.{key}.map key {odd[0]!r} is not text (an unquoted "
+            "On/Off/Yes/No/True/False or number in YAML); quote it as written in the data, e.g. 'On': post"
+        )
     observed = set(values.dropna().unique())
     unmapped = sorted(observed - set(mapping))
     if unmapped:
