@@ -23,7 +23,8 @@ if not config:
 
 def check_config_files():
     """What Snakemake's YAML loading hides: a key given twice in a config file (the second
-    silently replaces the first) and On/Off/Yes/No read as booleans where text is meant."""
+    silently replaces the first) and On/Off/Yes/No read as booleans where text is meant.
+    """
     try:
         for path in workflow.configfiles:
             load_strict(path)
@@ -54,7 +55,8 @@ GEO_FILES = {
 
 def claim_ids():
     """Claim ids of the catalogue, known at parse time (one forest plot each). The catalogue
-    is validated here, so a typo stops the run before any job, not after DE and enrichment."""
+    is validated here, so a typo stops the run before any job, not after DE and enrichment.
+    """
     try:
         claims = load_claims(
             config["claims"],
@@ -129,7 +131,8 @@ def gene_maps_of(ds):
 
 def prepare_input(wildcards):
     """The dataset's own files, its sample sheet, its gene maps (fetched into the cache) and
-    the gene-set collections (an id type matching no set stops prepare, not enrichment)."""
+    the gene-set collections (an id type matching no set stops prepare, not enrichment).
+    """
     files = prepare_files(wildcards)
     ds = config["datasets"][wildcards.ds]
     if wildcards.ds in GEO_DATASETS:

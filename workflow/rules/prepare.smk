@@ -1,8 +1,13 @@
 rule gene_map:
     """Bring one configured gene identifier map into the cache through the download client
-    (a path is copied, a URL fetched; sha256 checked when given) and check that it parses."""
+    (a path is copied, a URL fetched; sha256 checked when given) and check that it parses.
+    """
     input:
-        lambda wc: [m["path"] for m in gene_maps_of(wc.ds)[int(wc.i): int(wc.i) + 1] if "path" in m],
+        lambda wc: [
+            m["path"]
+            for m in gene_maps_of(wc.ds)[int(wc.i) : int(wc.i) + 1]
+            if "path" in m
+        ],
     output:
         P.gene_map("{ds}", "{i}"),
     log:
