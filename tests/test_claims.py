@@ -91,7 +91,7 @@ def test_bad_catalogue_names_the_key(tmp_path):
     bad = tmp_path / "claims.yaml"
     bad.write_text("claims:\n  - id: x\n    statement: s\n    kind: gene_change\n    genes: [A]\n"
                    "    contrast: post_vs_pre\n    direction: sideways\n    citation: {authors: a, title: t, journal: j, year: 2020, doi: d}\n")
-    with pytest.raises(ClaimsError, match=r"claims\.yaml: key claims\.0\.direction: 'sideways'"):
+    with pytest.raises(ClaimsError, match=r"claims\.yaml: key claims\.0\.direction \(claim 'x'\): 'sideways'"):
         load_claims(bad, SCHEMA)
 
 
