@@ -112,8 +112,21 @@ def geo_files(ds):
     return [P.geo_file(ds, name) for name in GEO_FILES[ds]]
 
 
+def geo_base_url(relpath):
+    """Where a GEO file comes from: GEO's download endpoint for the NCBI-generated counts
+    (download.ncbi_download_url), download.base_url for everything else."""
+    from prepost.io.download import source_base
+
+    return source_base(
+        relpath,
+        config["download"]["base_url"],
+        config["download"].get("ncbi_download_url"),
+    )
+
+
 def prepare_files(wildcards):
-    """Role -> local path of each input file of a dataset (series matrix, platform, counts)."""
+    """Role -> local path of each input file of a dataset: series_matrix (more files:
+    series_matrix_2, ...), family_soft, platform, counts, gene_annotation."""
     ds = config["datasets"][wildcards.ds]
     if ds["kind"] == "local":
         return {"expression": ds["expression"], "samples": ds["samples"]}

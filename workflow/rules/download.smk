@@ -1,7 +1,8 @@
 rule download:
-    """Fetch one GEO file of a dataset (series matrix, platform annotation, supplementary
-    counts) with retries and checks; offline mode uses only the cache. One job per file, so a
-    deleted cached file is fetched again, alone."""
+    """Fetch one GEO file of a dataset (series matrix, family SOFT, platform annotation,
+    supplementary or NCBI-generated counts and their gene annotation) with retries and checks;
+    offline mode uses only the cache. One job per file, so a deleted cached file is fetched
+    again, alone."""
     output:
         file=update(P.geo_file("{ds}", "{file}")),
         record=P.download_record("{ds}", "{file}"),
@@ -17,7 +18,7 @@ rule download:
         runtime=60,
     params:
         relpath=lambda wc: GEO_FILES[wc.ds][wc.file],
-        base_url=config["download"]["base_url"],
+        base_url=lambda wc: geo_base_url(GEO_FILES[wc.ds][wc.file]),
         settings=download_settings(),
     script:
         "../scripts/download.py"

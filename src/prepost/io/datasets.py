@@ -9,21 +9,65 @@ from __future__ import annotations
 from prepost.io import download
 
 
+def series_matrix_names(ds: dict) -> list[str]:
+    """The series matrix file name(s): ``series_matrix_file`` (a name or a list, GEO's
+    GSEnnn-GPLmmm_series_matrix.txt.gz of a series split per platform), else GEO's default."""
+    names = ds.get("series_matrix_file") or f"{ds['accession']}_series_matrix.txt.gz"
+    return [names] if isinstance(names, str) else list(names)
+
+
+def series_matrix_roles(n: int) -> list[str]:
+    """Roles of n series matrices in the prepare files dict: series_matrix, series_matrix_2, ..."""
+    return ["series_matrix"] + [f"series_matrix_{i}" for i in range(2, n + 1)]
+
+
+def counts_source(ds: dict) -> str:
+    return ds.get("counts", {}).get("source", "supplementary")
+
+
+def counts_sample_key(ds: dict) -> str:
+    """Which sample field the count table's columns hold: configured, else GSM ids for GEO's
+    NCBI-generated counts (their columns are GSM accessions) and titles for a supplementary file."""
+    counts = ds.get("counts", {})
+    if "sample_key" in counts:
+        return counts["sample_key"]
+    return "geo_accession" if counts_source(ds) == "ncbi" else "title"
+
+
 def remote_files(ds: dict) -> dict[str, tuple[str, str]]:
-    """Role -> (path relative to the GEO base URL, local file name) for one dataset."""
+    """Role -> (path relative to the GEO base URL, local file name) for one dataset.
+
+    Paths under ``rnaseq_counts/`` are NCBI-generated counts, fetched from
+    ``download.ncbi_download_url`` (see :func:`prepost.io.download.source_base`).
+    """
     kind = ds["kind"]
     if kind in ("local", "published_de"):  # no GEO files (a published table has its own rule)
         return {}
     gse = ds["accession"]
-    sm_name = ds.get("series_matrix_file") or f"{gse}_series_matrix.txt.gz"
-    files = {"series_matrix": (download.series_matrix_relpath(gse, sm_name), sm_name)}
+    if kind == "geo_series_matrix" and ds.get("family_soft"):
+        name = f"{gse}_family.soft.gz"
+        files = {"family_soft": (download.family_soft_relpath(gse), name)}
+    else:
+        names = series_matrix_names(ds)
+        files = {
+            role: (download.series_matrix_relpath(gse, name), name)
+            for role, name in zip(series_matrix_roles(len(names)), names)
+        }
     if kind == "geo_series_matrix":
         plat = ds["platform"]
-        rel = download.platform_relpath(plat["accession"], plat.get("file", "annot"))
-        files["platform"] = (rel, rel.rsplit("/", 1)[-1])
+        if plat.get("file", "annot") != "family":  # "family": the family SOFT's ^PLATFORM section
+            rel = download.platform_relpath(plat["accession"], plat.get("file", "annot"))
+            files["platform"] = (rel, rel.rsplit("/", 1)[-1])
     elif kind == "geo_counts":
-        name = ds["counts"]["file"]
-        files["counts"] = (download.suppl_relpath(gse, name), name)
+        counts = ds["counts"]
+        if counts_source(ds) == "ncbi":
+            rel = download.ncbi_counts_relpath(gse, counts.get("file"))
+            files["counts"] = (rel, rel.rsplit("/", 1)[-1])
+            annot = counts.get("annotation_file", download.NCBI_ANNOT_FILE)
+            files["gene_annotation"] = (download.ncbi_annot_relpath(annot), annot)
+        else:
+            name = counts["file"]
+            files["counts"] = (download.suppl_relpath(gse, name), name)
     return files
 
 
@@ -33,15 +77,15 @@ def values_kind(ds: dict) -> str:
         return "counts"
     if ds["kind"] == "local":
         return ds["values"]
-    return "intensity"
+    return ds.get("values", "intensity")  # geo_series_matrix: log2 decided at prepare unless set
 
 
 # The dataset config keys each rule reads. Snakemake reruns a job when its params change, so a
 # rule is given only these: editing a dataset's description or citation reruns nothing.
 RULE_KEYS = {
     "prepare": ("kind", "accession", "series_matrix_file", "platform", "counts", "expression",
-                "samples", "values", "pairing", "contrasts", "sample_column", "sample_sheet",
-                "gene_ids", "gene_map", "gene_merge"),
+                "samples", "values", "pairing", "contrasts", "family_soft", "sample_column",
+                "sample_sheet", "gene_ids", "gene_map", "gene_merge"),
     "de_plots": ("genes_of_interest",),
     "published_table": ("kind", "table", "columns", "sep", "ci_level", "ci_df", "contrast",
                         "n_pairs", "n_groups", "significant_only"),

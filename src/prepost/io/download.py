@@ -29,6 +29,7 @@ import zlib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
+from urllib.parse import urlencode
 
 import pandas as pd
 import requests
@@ -40,6 +41,10 @@ from prepost.files import read_tsv, write_tsv
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://ftp.ncbi.nlm.nih.gov/geo"
+# GEO's download endpoint for the NCBI-generated RNA-seq counts (query-string URLs, not a tree).
+DEFAULT_NCBI_DOWNLOAD_URL = "https://www.ncbi.nlm.nih.gov/geo/download/"
+NCBI_PREFIX = "rnaseq_counts/"  # relpaths served by that endpoint (and a local mirror's folder)
+NCBI_ANNOT_FILE = "Human.GRCh38.p13.annot.tsv.gz"
 USER_AGENT = (
     f"prepost/{__version__} (paired pre/post-treatment GEO workflow; "
     f"python-requests/{requests.__version__})"
@@ -60,6 +65,10 @@ _sleep = time.sleep
 
 class DownloadError(RuntimeError):
     """A file could not be obtained or failed validation; the message says how to fix it."""
+
+
+class NotFoundError(DownloadError):
+    """The server (404/410) or the local mirror has no such file."""
 
 
 class _Transient(Exception):
@@ -98,6 +107,12 @@ def series_matrix_relpath(gse: str, filename: str | None = None) -> str:
     return f"series/{geo_stub(gse)}/{gse}/matrix/{filename}"
 
 
+def family_soft_relpath(gse: str) -> str:
+    """The series' family SOFT (all platforms and samples with their tables)."""
+    gse = _check_acc(gse, "GSE")
+    return f"series/{geo_stub(gse)}/{gse}/soft/{gse}_family.soft.gz"
+
+
 def suppl_relpath(gse: str, filename: str) -> str:
     gse = _check_acc(gse, "GSE")
     if not filename or "/" in filename:
@@ -114,6 +129,51 @@ def platform_relpath(gpl: str, file: str = "annot") -> str:
     return f"platforms/{geo_stub(gpl)}/{gpl}/{names[file]}"
 
 
+def ncbi_counts_name(gse: str) -> str:
+    """GEO's name for the NCBI-generated raw counts of a human RNA-seq series."""
+    return f"{_check_acc(gse, 'GSE')}_raw_counts_GRCh38.p13_NCBI.tsv.gz"
+
+
+def ncbi_counts_relpath(gse: str, filename: str | None = None) -> str:
+    """``rnaseq_counts/GSEnnn/<file>``: the counts' path in a local mirror folder; over http(s)
+    :func:`geo_url` turns it into the endpoint's query (type=rnaseq_counts&acc=GSEnnn&file=...)."""
+    gse = _check_acc(gse, "GSE")
+    filename = filename or ncbi_counts_name(gse)
+    if "/" in filename:
+        raise ValueError(f"NCBI counts file name must be a bare file name, got {filename!r}")
+    return f"{NCBI_PREFIX}{gse}/{filename}"
+
+
+def ncbi_annot_relpath(filename: str = NCBI_ANNOT_FILE) -> str:
+    """``rnaseq_counts/<annotation file>`` (one file for all series of a genome build)."""
+    if not filename or "/" in filename:
+        raise ValueError(f"NCBI annotation file name must be a bare file name, got {filename!r}")
+    return f"{NCBI_PREFIX}{filename}"
+
+
+def is_ncbi_relpath(relpath: str) -> bool:
+    return str(relpath).startswith(NCBI_PREFIX)
+
+
+def source_base(relpath: str, base_url: str, ncbi_download_url: str | None = None) -> str:
+    """The base a relpath is fetched from: GEO's download endpoint for the NCBI-generated
+    counts, ``download.base_url`` (FTP tree or mirror) for everything else."""
+    if is_ncbi_relpath(relpath):
+        return str(ncbi_download_url or DEFAULT_NCBI_DOWNLOAD_URL)
+    return str(base_url)
+
+
+def _ncbi_query(relpath: str) -> str:
+    parts = relpath[len(NCBI_PREFIX):].split("/")
+    if len(parts) == 2:
+        query = {"type": "rnaseq_counts", "acc": parts[0], "format": "file", "file": parts[1]}
+    elif len(parts) == 1:
+        query = {"type": "rnaseq_counts", "format": "file", "file": parts[0]}
+    else:
+        raise ValueError(f"not an NCBI counts path: {relpath!r} (expected {NCBI_PREFIX}[GSEnnn/]file)")
+    return urlencode(query)
+
+
 def is_remote(url_or_path: str | os.PathLike) -> bool:
     s = str(url_or_path)
     return s.startswith(("http://", "https://"))
@@ -125,6 +185,8 @@ def geo_url(base_url: str | os.PathLike, relpath: str) -> str:
     if base.startswith("file://"):
         base = base[len("file://"):]
     if is_remote(base):
+        if is_ncbi_relpath(relpath):  # GEO's download endpoint: a query, not a path
+            return f"{base}{'&' if '?' in base else '?'}{_ncbi_query(relpath)}"
         return f"{base.rstrip('/')}/{relpath.lstrip('/')}"
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", base):
         raise DownloadError(
@@ -271,7 +333,7 @@ def _http_attempt(
         if status >= 500 or status in _RETRY_STATUS:
             raise _Transient(f"HTTP {status} {resp.reason}", _retry_after(resp))
         if status in (404, 410):
-            raise DownloadError(
+            raise NotFoundError(
                 f"HTTP {status} for {url}: the accession or file may not exist on GEO (check the "
                 "accession and file name in the config; some series have no series matrix or "
                 "supplementary file of that name)."
@@ -319,7 +381,7 @@ def _http_attempt(
 
 def _copy_local(src: Path, part: Path, dest: Path, expect: str) -> tuple[int, str]:
     if not src.is_file():
-        raise DownloadError(
+        raise NotFoundError(
             f"{src} not found in the local GEO mirror (download.base_url); the accession or "
             f"file may not exist, or the mirror is incomplete. Put the file there or at {dest}."
         )
@@ -444,6 +506,35 @@ def _row(url: str, dest: Path, nbytes: int, sha: str, date: str, status: str) ->
 
 # --------------------------------------------------------------------------- many files
 
+_DEFAULT_MATRIX_RE = re.compile(r"series/GSE\d*nnn/(GSE\d+)/matrix/(GSE\d+)_series_matrix\.txt\.gz")
+
+
+def not_found_hint(relpath: str) -> str:
+    """What to configure when a file GEO was asked for does not exist ("" if nothing to add)."""
+    m = _DEFAULT_MATRIX_RE.fullmatch(str(relpath))
+    if m and m.group(1) == m.group(2):
+        gse = m.group(1)
+        return (
+            f" The series may be split per platform: GEO then has no {gse}_series_matrix.txt.gz "
+            f"but one {gse}-GPLmmm_series_matrix.txt.gz per platform (listed under "
+            f"series/{geo_stub(gse)}/{gse}/matrix/). Set the dataset's series_matrix_file to that "
+            "name, or to a list of the names to combine them."
+        )
+    if is_ncbi_relpath(relpath):
+        return (
+            " GEO computes these NCBI raw counts only for some RNA-seq series (human, "
+            "'Download RNA-seq counts' on the series page) and names them "
+            "GSEnnn_raw_counts_GRCh38.p13_NCBI.tsv.gz; check the name there and set counts.file, "
+            "or use counts.source: supplementary with the submitter's count table."
+        )
+    return ""
+
+
+def _hinted(relpath: str, err: NotFoundError) -> NotFoundError:
+    hint = not_found_hint(relpath)
+    return NotFoundError(f"{err}{hint}") if hint else err
+
+
 
 def _expect_for(name: str) -> str:
     return "gzip" if name.endswith(".gz") else "text"
@@ -510,11 +601,14 @@ def fetch_all(
                 recorded = prev.at[name, "sha256"]
                 known = None if pd.isna(recorded) or not recorded else str(recorded)
             try:
-                row = fetch(
-                    url, outdir / name, expect=_expect_for(name), offline=offline,
-                    timeout=timeout, retries=retries, backoff=backoff, known_sha256=known,
-                    session=session,
-                )
+                try:
+                    row = fetch(
+                        url, outdir / name, expect=_expect_for(name), offline=offline,
+                        timeout=timeout, retries=retries, backoff=backoff, known_sha256=known,
+                        session=session,
+                    )
+                except NotFoundError as e:
+                    raise _hinted(relpath, e) from e
             except DownloadError as e:
                 errors.append(f"{name}: {e}")
                 if prev is not None and name in prev.index:
@@ -539,17 +633,25 @@ def fetch_all(
 
 def download_file(
     relpath: str, base_url: str | os.PathLike, dest: str | os.PathLike, record: str | os.PathLike,
-    **fetch_kw,
+    *, ncbi_download_url: str | None = None, **fetch_kw,
 ) -> dict:
     """One file of a dataset into the cache, and its manifest row written to ``record``.
 
     The workflow runs one job per file with the file as the job's output, so Snakemake itself
     notices a deleted cached file and fetches exactly that one again (and --delete-all-output
     knows every file). A file put in the cache by hand is kept (the rule marks it ``update``):
-    offline it is checked and recorded as cached, online it is fetched again.
+    offline it is checked and recorded as cached, online it is fetched again. NCBI-generated
+    counts (``rnaseq_counts/...``) come from ``ncbi_download_url`` when given (else ``base_url``
+    is taken as their base: the workflow passes each file's own base, see common.smk).
     """
     dest = Path(dest)
-    row = fetch(geo_url(base_url, relpath), dest, expect=_expect_for(dest.name), **fetch_kw)
+    base = str(base_url)
+    if ncbi_download_url is not None:
+        base = source_base(relpath, base, ncbi_download_url)
+    try:
+        row = fetch(geo_url(base, relpath), dest, expect=_expect_for(dest.name), **fetch_kw)
+    except NotFoundError as e:
+        raise _hinted(relpath, e) from e
     row["file"] = dest.name
     write_tsv(pd.DataFrame([row], columns=MANIFEST_COLUMNS), record)
     return row

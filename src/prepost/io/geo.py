@@ -31,6 +31,8 @@ __all__ = [
     "CountTableError",
     "SeriesMatrix",
     "parse_series_matrix",
+    "parse_family_soft",
+    "combine_series_matrices",
     "parse_platform",
 ]
 
@@ -66,6 +68,8 @@ class SeriesMatrix:
     series: dict[str, list[str]] = field(default_factory=dict)
     samples: pd.DataFrame = field(default_factory=pd.DataFrame)
     table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # family SOFT read for one platform: the GSMs of the series' other platforms, left out
+    other_platform_samples: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -382,49 +386,333 @@ def _reject_infinite(path: Path, values: np.ndarray, cols: list[str], row_number
 
 
 # --------------------------------------------------------------------------------------------
+# several series matrices (a series split per platform) and the family SOFT
+
+
+def series_platforms(sm: SeriesMatrix) -> list[str]:
+    """The platform(s) a parsed series matrix declares (series and sample lines), in order."""
+    declared = list(dict.fromkeys(sm.series.get("platform_id", [])))
+    if "platform_id" in sm.samples.columns:
+        declared += [p for p in sm.samples["platform_id"].dropna().unique() if p not in declared]
+    return declared
+
+
+def combine_series_matrices(parts: list[tuple[str, SeriesMatrix]], *, table: bool = True) -> SeriesMatrix:
+    """One SeriesMatrix from several files of one series (GEO's GSEnnn-GPLmmm_series_matrix
+    files): sample sheets concatenated (a GSM in two files is an error), series fields merged
+    (values of later files appended when new), tables outer-joined on ID_REF when ``table``
+    (else an empty table: RNA-seq counts take the samples only). ``parts`` is [(path, sm)]."""
+    if len(parts) == 1:
+        return parts[0][1]
+    seen: dict[str, str] = {}
+    for path, sm in parts:
+        for gsm in sm.samples.index:
+            if gsm in seen:
+                raise SeriesMatrixError(
+                    f"{path}: sample {gsm} is also in {seen[gsm]}; each GSM must be in one of the "
+                    "series_matrix_file files only (list each platform's file once)"
+                )
+            seen[gsm] = path
+    accs = {sm.accession for _, sm in parts if sm.accession}
+    if len(accs) > 1:
+        raise SeriesMatrixError(
+            f"{[p for p, _ in parts]}: the files are from different series {sorted(accs)}; "
+            "series_matrix_file lists the files of one series (configure one dataset per series)"
+        )
+    series: dict[str, list[str]] = {}
+    for _, sm in parts:
+        for k, vals in sm.series.items():
+            have = series.setdefault(k, [])
+            have.extend(v for v in vals if v not in have)
+    samples = pd.concat([sm.samples for _, sm in parts], axis=0, sort=False)
+    samples.index.name = "sample"
+    if table:
+        tab = pd.concat([sm.table for _, sm in parts], axis=1, join="outer", sort=False)
+        tab.index.name = "ID_REF"
+    else:
+        tab = pd.DataFrame({g: pd.Series(dtype="float64") for g in samples.index},
+                           index=pd.Index([], name="ID_REF", dtype=str))
+    return SeriesMatrix(accession=next(iter(accs), ""), series=series, samples=samples, table=tab)
+
+
+def parse_family_soft(path: str | os.PathLike, platform: str | None = None) -> SeriesMatrix:
+    """A GSE family SOFT (``GSEnnn_family.soft.gz``) as the SeriesMatrix parse_series_matrix gives.
+
+    ``^SERIES``: ``!Series_key = value`` lines -> ``series``. ``^SAMPLE``: ``!Sample_key = value``
+    lines -> one sample-sheet row with the series matrix's columns (title, geo_accession, ...,
+    one column per characteristics key), and the table between ``!sample_table_begin`` and
+    ``!sample_table_end`` -> that sample's column of ``table`` (its VALUE column by ID_REF;
+    the samples' IDs outer-joined, in the first sample's order, new IDs after). ``^PLATFORM``
+    sections are skipped here (parse_platform reads them). With ``platform`` only the samples
+    whose !Sample_platform_id is that platform are kept; the others are listed in
+    ``other_platform_samples``. A sample without a table has an all-NaN column.
+    """
+    path = Path(path)
+    E = SeriesMatrixError
+    series: dict[str, list[str]] = {}
+    samples: list[dict] = []  # {"acc", "line", "fields": [(n, key, value)], "table": (...)}
+    section = kind = None
+    cur = None
+    in_table = None  # (line of the begin marker, kind of table)
+    tab_lines: list[str] = []
+    tab_n: list[int] = []
+    seen_series = False
+
+    def close_table(n_end: int) -> None:
+        cur["table"] = (in_table[0], list(tab_lines), list(tab_n))
+
+    for n, line in _lines(path, E):
+        if in_table is not None:
+            low = line.strip().lower()
+            if low.startswith("!sample_table_end") or low.startswith("!platform_table_end"):
+                if in_table[1] == "sample":
+                    close_table(n)
+                in_table = None
+                tab_lines.clear()
+                tab_n.clear()
+                continue
+            if line.startswith("^"):
+                raise E(
+                    f"{path}, line {in_table[0]}: !{in_table[1]}_table_begin without "
+                    f"!{in_table[1]}_table_end before the next section (line {n})"
+                )
+            if in_table[1] == "sample" and line.strip() != "":
+                tab_lines.append(line)
+                tab_n.append(n)
+            continue
+        if line.startswith("^"):
+            key, _, val = line[1:].partition("=")
+            kind, section = key.strip().upper(), val.strip()
+            if kind == "SAMPLE":
+                cur = {"acc": section, "line": n, "fields": [], "table": None}
+                samples.append(cur)
+            else:
+                cur = None
+                seen_series |= kind == "SERIES"
+            continue
+        low = line.strip().lower()
+        if low.startswith("!sample_table_begin") or low.startswith("!platform_table_begin"):
+            what = "sample" if low.startswith("!sample") else "platform"
+            if what == "sample" and cur is None:
+                raise E(f"{path}, line {n}: !sample_table_begin outside a ^SAMPLE section")
+            in_table = (n, what)
+            continue
+        if not line.startswith("!"):
+            continue
+        key, sep, val = line[1:].partition("=")
+        key, val = key.strip(), val.strip()
+        if not sep:
+            continue
+        if kind == "SERIES" and key.startswith("Series_"):
+            if val != "":
+                series.setdefault(key[len("Series_"):], []).append(val)
+        elif kind == "SAMPLE" and key.startswith("Sample_"):
+            cur["fields"].append((n, key[len("Sample_"):], val))
+    if in_table is not None:
+        raise E(
+            f"{path}, line {in_table[0]}: !{in_table[1]}_table_begin without "
+            f"!{in_table[1]}_table_end (truncated file?)"
+        )
+    if not seen_series and not samples:
+        raise E(f"{path}: no ^SERIES or ^SAMPLE section; expected a GEO family SOFT (GSEnnn_family.soft.gz)")
+    if not samples:
+        raise E(f"{path}: no ^SAMPLE sections; expected one per GSM of the series")
+
+    other: list[str] = []
+    if platform is not None:
+        keep = []
+        for smp in samples:
+            plats = [v for _, k, v in smp["fields"] if k == "platform_id"]
+            (keep if platform in plats else other).append(smp)
+        if not keep:
+            found = sorted({v for smp in samples for _, k, v in smp["fields"] if k == "platform_id"})
+            raise E(
+                f"{path}: no sample on platform {platform} (the samples' !Sample_platform_id: "
+                f"{found}); set platform.accession to the series' platform"
+            )
+        other = [smp["acc"] for smp in other]
+        if other:
+            log.info("%s: %d sample(s) of other platforms left out: %s", path, len(other), other[:10])
+        samples = keep
+
+    for smp in samples:
+        accs = [v for _, k, v in smp["fields"] if k == "geo_accession"]
+        if not accs:
+            smp["fields"].insert(0, (smp["line"], "geo_accession", smp["acc"]))
+        elif accs[0] != smp["acc"]:
+            raise E(
+                f"{path}, line {smp['line']}: ^SAMPLE = {smp['acc']} but its !Sample_geo_accession "
+                f"is {accs[0]}; expected the same GSM id"
+            )
+    # the series matrix layout: the j-th occurrence of a key is one line with a cell per sample
+    slots: dict[tuple[str, int], list[str]] = {}
+    first_line: dict[tuple[str, int], int] = {}
+    nsamp = len(samples)
+    for i, smp in enumerate(samples):
+        count: dict[str, int] = {}
+        for n, key, val in smp["fields"]:
+            j = count.get(key, 0)
+            count[key] = j + 1
+            slot = slots.setdefault((key, j), [""] * nsamp)
+            slot[i] = val
+            first_line[(key, j)] = min(first_line.get((key, j), n), n)
+    # each (key, j) slot starts on a distinct file line, which orders the columns as in the file
+    order = sorted(slots, key=lambda kj: first_line[kj])
+    lines_for = [(first_line[kj], kj[0], slots[kj]) for kj in order]
+    sheet = _build_samples(path, lines_for, None)
+
+    cols: dict[str, pd.Series] = {}
+    for smp in samples:
+        cols[smp["acc"]] = _sample_values(path, smp)
+    ids: list[str] = []
+    seen_ids: set[str] = set()
+    for series_ in cols.values():
+        for x in series_.index:
+            if x not in seen_ids:
+                seen_ids.add(x)
+                ids.append(x)
+    index = pd.Index(ids, name="ID_REF", dtype=object)
+    table = pd.DataFrame({g: v.reindex(index).to_numpy(dtype="float64") for g, v in cols.items()}, index=index)
+    accession = (series.get("geo_accession") or [""])[0]
+    if not accession:
+        m = re.search(r"GSE\d+", path.name)
+        accession = m.group(0) if m else ""
+    return SeriesMatrix(accession=accession, series=series, samples=sheet, table=table,
+                        other_platform_samples=other)
+
+
+def _sample_values(path: Path, smp: dict) -> pd.Series:
+    """One ^SAMPLE's VALUE column by ID_REF (float64; null/NA/empty are NaN)."""
+    E = SeriesMatrixError
+    gsm = smp["acc"]
+    if smp["table"] is None:
+        return pd.Series(dtype="float64", index=pd.Index([], dtype=object))
+    begin, lines, numbers = smp["table"]
+    if not lines:
+        return pd.Series(dtype="float64", index=pd.Index([], dtype=object))
+    header = [_unquote(c) for c in lines[0].split("\t")]
+    if "ID_REF" not in header or "VALUE" not in header:
+        raise E(
+            f"{path}, line {numbers[0]}: sample {gsm}'s table header is {header[:8]}; expected "
+            "columns ID_REF and VALUE"
+        )
+    iid, ival = header.index("ID_REF"), header.index("VALUE")
+    ids, vals = [], []
+    for line, n in zip(lines[1:], numbers[1:]):
+        cells = line.split("\t")
+        if len(cells) <= max(iid, ival):
+            raise E(
+                f"{path}, line {n}: sample {gsm}'s table row has {len(cells)} cells, expected "
+                f"{len(header)} as in its header (line {numbers[0]})"
+            )
+        ids.append(_unquote(cells[iid]))
+        vals.append(_unquote(cells[ival]))
+    ids_s = pd.Series(ids, dtype=object)
+    if (ids_s == "").any():
+        j = int(np.flatnonzero((ids_s == "").to_numpy())[0])
+        raise E(f"{path}, line {numbers[1 + j]}: sample {gsm}: empty ID_REF; expected a probe id")
+    dup = ids_s.duplicated()
+    if dup.any():
+        j = int(np.flatnonzero(dup.to_numpy())[0])
+        raise E(f"{path}, line {numbers[1 + j]}: sample {gsm}: duplicate ID_REF {ids[j]!r}")
+    raw = pd.Series(vals, dtype=object)
+    null = raw.isin(NULL_VALUES)
+    num = pd.to_numeric(raw.where(~null, None), errors="coerce")
+    bad = num.isna() & ~null
+    if bad.any():
+        j = int(np.flatnonzero(bad.to_numpy())[0])
+        raise E(
+            f"{path}, line {numbers[1 + j]}: sample {gsm}: VALUE {vals[j]!r} is not a number; "
+            "expected numbers or null/NA/empty"
+        )
+    arr = num.to_numpy(dtype="float64", na_value=np.nan)
+    inf = np.isinf(arr)
+    if inf.any():
+        j = int(np.flatnonzero(inf)[0])
+        raise E(
+            f"{path}, line {numbers[1 + j]}: sample {gsm}: infinite VALUE {vals[j]!r}; expected "
+            "finite numbers or null/NA/empty for missing values"
+        )
+    return pd.Series(arr, index=pd.Index(ids, dtype=object))
+
+
+# --------------------------------------------------------------------------------------------
 # platform annotation
 
 
-def parse_platform(path: str | os.PathLike, symbol_column: str | None = None) -> pd.DataFrame:
-    """Probe -> gene symbol table from a GPL .annot(.gz), a family SOFT(.gz) or a plain TSV.
+def parse_platform(
+    path: str | os.PathLike, symbol_column: str | None = None, accession: str | None = None
+) -> pd.DataFrame:
+    """Probe -> gene symbol table from a GPL .annot(.gz), a platform or family SOFT(.gz) or a TSV.
 
     The table is the block between ``!platform_table_begin`` and ``!platform_table_end`` when
     present (reading stops there, so a family SOFT's sample sections are never read); otherwise
-    every line not starting with '#', '!' or '^'. The probe column is "ID" (else the first
-    column). Returns columns ["ID", "symbol"], both str, symbol "" when missing ("---" too);
-    multi-gene cells such as "A /// B" are kept as written for collapse_probes to judge.
+    every line not starting with '#', '!' or '^'. In a file with several ``^PLATFORM = GPLn``
+    sections (a GSE family SOFT of a series on two platforms) ``accession`` picks the section;
+    without it the first table is read. The probe column is "ID" (else the first column).
+
+    The symbol column is ``symbol_column``, else the first of SYMBOL_COLUMNS present, else an
+    Affymetrix Gene/Exon ST ``gene_assignment`` column (``NM_1 // SYM // title // 1p36 // 100 ///
+    NR_2 // SYM2 // ...``: the symbol is the second " // " field of each " /// " part; one
+    distinct symbol gives that symbol, several give "A /// B", i.e. multi-gene as in .annot
+    files). Returns columns ["ID", "symbol"], both str, symbol "" when missing ("---" too);
+    multi-gene cells such as "A /// B" are kept for collapse_probes to judge.
     """
     path = Path(path)
     E = PlatformError
     plain: list[str] = []
+    plain_n: list[int] = []
     table: list[str] = []
-    first_data_line = None
+    table_n: list[int] = []
     begin = end = None
+    section = None  # the ^PLATFORM accession we are in (None outside one / not a SOFT)
+    sections: list[str] = []
+    skipping = None  # line of the !platform_table_begin being skipped
     for n, line in _lines(path, E):
+        if skipping is not None:
+            if line.strip().lower().startswith("!platform_table_end"):
+                skipping = None
+            continue
         if begin is not None:
             if line.strip().lower().startswith("!platform_table_end"):
                 end = n
                 break
             if line.strip() != "":
-                if first_data_line is None:
-                    first_data_line = n
                 table.append(line)
+                table_n.append(n)
             continue
         s = line.strip()
+        if s.startswith("^"):
+            key, _, val = s[1:].partition("=")
+            section = val.strip() if key.strip().upper() == "PLATFORM" else None
+            if section:
+                sections.append(section)
+            continue
         if s.lower().startswith("!platform_table_begin"):
+            if accession is not None and section is not None and section != accession:
+                skipping = n  # another platform's table in a family SOFT
+                continue
             begin = n
             continue
-        if s == "" or s[0] in "#!^":
+        if s == "" or s[0] in "#!":
             continue
-        if first_data_line is None:
-            first_data_line = n
+        if sections:  # a SOFT file: data lines outside a platform table are not the platform
+            continue
         plain.append(line)
+        plain_n.append(n)
+    if skipping is not None:
+        raise E(f"{path}, line {skipping}: !platform_table_begin without !platform_table_end (truncated file?)")
+    if accession is not None and sections and accession not in sections:
+        raise E(
+            f"{path}: no ^PLATFORM = {accession} section (the file has {sections}); expected the "
+            "series' platform, set platform.accession to one of them"
+        )
     if begin is not None:
         if end is None:
             raise E(f"{path}, line {begin}: !platform_table_begin without !platform_table_end (truncated file?)")
-        lines = table
+        lines, numbers = table, table_n
     else:
-        lines = plain
+        lines, numbers = plain, plain_n
     if not lines:
         raise E(f"{path}: no platform table found; expected a header line with ID and a gene symbol column")
     try:
@@ -437,7 +725,7 @@ def parse_platform(path: str | os.PathLike, symbol_column: str | None = None) ->
             engine="c",
         )
     except pd.errors.ParserError as exc:
-        raise E(f"{path}: cannot parse the platform table starting at line {first_data_line} ({exc})") from exc
+        raise E(f"{path}: cannot parse the platform table starting at line {numbers[0]} ({exc})") from exc
     raw.columns = [_unquote(str(c)) for c in raw.columns]
     found = list(raw.columns)
     id_col = "ID" if "ID" in found else found[0]
@@ -450,13 +738,21 @@ def parse_platform(path: str | os.PathLike, symbol_column: str | None = None) ->
         if sym_col is None:
             lower = {c.lower(): c for c in found}
             sym_col = next((lower[c.lower()] for c in SYMBOL_COLUMNS if c.lower() in lower), None)
+            if sym_col is None and GENE_ASSIGNMENT in lower:
+                sym_col = lower[GENE_ASSIGNMENT]
         if sym_col is None:
             raise E(
-                f"{path}: no gene symbol column (looked for {SYMBOL_COLUMNS}); columns are {found}; "
-                "set platform.symbol_column"
+                f"{path}: no gene symbol column (looked for {SYMBOL_COLUMNS} and {GENE_ASSIGNMENT!r}); "
+                f"columns are {found}; set platform.symbol_column"
             )
     ids = raw[id_col].map(_unquote)
     sym = raw[sym_col].map(_unquote)
+    if sym_col.lower() == GENE_ASSIGNMENT:
+        data_lines = numbers[1:]  # numbers[0] is the header
+        sym = pd.Series(
+            [_gene_assignment_symbol(v, path, data_lines[i], sym_col) for i, v in enumerate(sym)],
+            index=sym.index, dtype=object,
+        )
     sym = sym.where(~sym.isin(MISSING_SYMBOLS), "")
     keep = ids != ""
     out = pd.DataFrame({"ID": ids[keep].astype(str), "symbol": sym[keep].astype(str)}).reset_index(drop=True)
@@ -464,3 +760,31 @@ def parse_platform(path: str | os.PathLike, symbol_column: str | None = None) ->
     if dup.any():
         raise E(f"{path}: duplicate probe ID(s) {sorted(set(out.loc[dup, 'ID']))[:5]} in column {id_col!r}")
     return out
+
+
+# Affymetrix Gene/Exon ST platforms' composite annotation column (GPL6244, GPL17586, ...).
+GENE_ASSIGNMENT = "gene_assignment"
+
+
+def _gene_assignment_symbol(cell: str, path: Path, line: int, column: str) -> str:
+    """``acc // SYMBOL // title // cytoband // entrez /// acc2 // SYMBOL2 // ...`` -> the
+    distinct symbols in order, joined with " /// " (one symbol: that symbol; none: "")."""
+    cell = cell.strip()
+    if cell in MISSING_SYMBOLS:
+        return ""
+    symbols: list[str] = []
+    for part in cell.split("///"):
+        part = part.strip()
+        if part in MISSING_SYMBOLS:
+            continue
+        fields = [f.strip() for f in part.split("//")]
+        if len(fields) < 2:
+            raise PlatformError(
+                f"{path}, line {line}, column {column}: {part[:60]!r} is not a gene assignment; "
+                "expected 'accession // symbol // description // ...' parts separated by ' /// ' "
+                "(or set platform.symbol_column to a plain symbol column)"
+            )
+        sym = fields[1]
+        if sym not in MISSING_SYMBOLS and sym not in symbols:
+            symbols.append(sym)
+    return " /// ".join(symbols)

@@ -19,7 +19,7 @@ from prepost.enrich.genesets import read_gmt
 from prepost.io.gene_maps import GeneMapError, read_gene_maps
 from prepost.prepare import expression, gene_ids, pairing
 from prepost.prepare import samples as sample_tables
-from prepost.io.datasets import values_kind
+from prepost.io.datasets import counts_sample_key, series_matrix_roles, values_kind
 from prepost.vocabulary import DEFAULT_CONTRASTS
 
 
@@ -100,7 +100,9 @@ def _gene_symbols(name: str, ds: dict, data: pd.DataFrame, values: str, table, f
     kind = detected if declared == "auto" else declared
     where = f"dataset {name!r}, {files.get('counts', files.get('expression'))}"
     col = ds.get("counts", {}).get("symbol_column")
-    maps = [files[k] for k in sorted(files) if k.startswith("gene_map")]
+    # GEO's annotation of its NCBI-generated counts first, then the configured maps
+    maps = [files[k] for k in ("gene_annotation",) if k in files]
+    maps += [files[k] for k in sorted((k for k in files if k.startswith("gene_map_")), key=lambda k: int(k[9:]))]
     base = {"declared": declared, "detected": detected, "evidence": evidence}
     if col is not None:  # the table's own symbol column; rows are in the table's order
         symbols = pd.Series(table.annotation[col].to_numpy())
@@ -175,6 +177,60 @@ def _check_platform(sm: geo.SeriesMatrix, configured: str, path: str) -> None:
         )
 
 
+def load_series(ds: dict, files: dict[str, str]) -> geo.SeriesMatrix:
+    """The dataset's series metadata, sample sheet and table: from the family SOFT (only the
+    configured platform's samples), or from one or several series matrices (GEO's per-platform
+    files of one series, combined; a geo_series_matrix dataset must be one platform)."""
+    if "family_soft" in files:
+        plat = ds["platform"]["accession"] if ds["kind"] == "geo_series_matrix" else None
+        return geo.parse_family_soft(files["family_soft"], plat)
+    roles = [r for r in series_matrix_roles(len(files)) if r in files]
+    parts = [(files[r], geo.parse_series_matrix(files[r])) for r in roles]
+    if ds["kind"] == "geo_series_matrix" and len(parts) > 1:
+        per_file = {path: geo.series_platforms(sm) for path, sm in parts}
+        distinct = sorted({p for plats in per_file.values() for p in plats})
+        if len(distinct) > 1:
+            listing = "; ".join(f"{path}: {plats}" for path, plats in per_file.items())
+            raise PrepareError(
+                f"series_matrix_file lists files of different platforms ({listing}). Probe ids "
+                "and annotations differ between platforms: configure one geo_series_matrix "
+                "dataset per platform (each with its series_matrix_file and platform.accession)"
+            )
+    return geo.combine_series_matrices(parts, table=ds["kind"] == "geo_series_matrix")
+
+
+def load_platform(ds: dict, files: dict[str, str]) -> pd.DataFrame:
+    """Probe -> symbol table: the GPL .annot / SOFT file, or (``platform.file: family``) the
+    ^PLATFORM section of the series' own family SOFT."""
+    plat = ds["platform"]
+    if plat.get("file") == "family":
+        if "family_soft" not in files:
+            raise PrepareError(
+                "platform.file: family reads the platform from the series' family SOFT; set "
+                "family_soft: true on the dataset (or platform.file: annot / soft)"
+            )
+        return geo.parse_platform(files["family_soft"], plat.get("symbol_column"), plat["accession"])
+    return geo.parse_platform(files["platform"], plat.get("symbol_column"))
+
+
+def decide_log2(ds: dict, kind: str, data: pd.DataFrame) -> tuple[bool, dict]:
+    """Whether ``data`` is already log2, and the summary's record of the decision.
+
+    A geo_series_matrix dataset's ``values`` (log2 | intensity) overrides GEO2R's automatic
+    rule; a local dataset's ``values: log2`` is taken as given; otherwise needs_log2 decides.
+    """
+    forced = ds["kind"] == "geo_series_matrix" and ds.get("values") in ("log2", "intensity")
+    if forced:
+        logged = ds["values"] == "log2"
+    else:
+        logged = kind == "log2" or not expression.needs_log2(data)
+    record = {
+        "values_input": "log2" if logged else "intensity",
+        "values_automatic": not forced and kind != "log2",
+    }
+    return logged, record
+
+
 def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
     """Parse, map to genes, log-transform when needed, pair and validate one dataset."""
     summary: dict = {"dataset": name, "kind": ds["kind"]}
@@ -187,14 +243,16 @@ def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
         else:
             data = _read_local_expression(files["expression"])
     else:
-        sm = geo.parse_series_matrix(files["series_matrix"])
+        sm = load_series(ds, files)
         samples = sm.samples
         summary["accession"] = sm.accession
+        if sm.other_platform_samples:
+            summary["other_platform_samples"] = list(sm.other_platform_samples)
         if ds["kind"] == "geo_counts":
             table = _read_counts(files["counts"], ds)
         else:
-            _check_platform(sm, ds["platform"]["accession"], files["series_matrix"])
-            platform = geo.parse_platform(files["platform"], ds["platform"].get("symbol_column"))
+            _check_platform(sm, ds["platform"]["accession"], files.get("series_matrix") or files["family_soft"])
+            platform = load_platform(ds, files)
             data = sm.table
             summary["probes"] = int(len(data))
     if "sample_sheet" in files:
@@ -208,7 +266,7 @@ def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
     if table is not None:
         path = files.get("counts", files.get("expression"))
         summary["count_table"] = table.layout
-        default_key = "sample" if ds["kind"] == "local" else "title"
+        default_key = "sample" if ds["kind"] == "local" else counts_sample_key(ds)
         data, summary["columns"] = _guard(
             lambda: sample_tables.match_columns(table.counts, samples, ds.get("counts", {}), path, default_key),
             name,
@@ -217,15 +275,16 @@ def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
         data, summary["gene_ids"] = _gene_symbols(name, ds, data, kind, table, files)
     if kind != "counts":
         try:
-            logged = kind == "log2" or not expression.needs_log2(data)
+            logged, decision = decide_log2(ds, kind, data)
+            summary.update(decision)
             if not logged:
                 data = expression.log2_transform(data)
-            summary["log2_transformed"] = not logged if kind != "log2" else False
+            summary["log2_transformed"] = not logged
             if ds["kind"] == "geo_series_matrix":
                 data, dropped = expression.collapse_probes(data, platform)
                 summary["probe_collapse"] = dropped
         except expression.ExpressionError as err:
-            sources = " with ".join(files[r] for r in ("series_matrix", "platform", "expression") if r in files)
+            sources = " with ".join(files[r] for r in ("series_matrix", "family_soft", "platform", "expression") if r in files)
             raise PrepareError(f"dataset {name!r}, {sources}: {err}") from None
         kind = "log2"
     summary["genes"] = int(len(data))
