@@ -195,7 +195,7 @@ def test_ncbi_annot_is_a_gene_map(tmp_path):
 def series_matrix_text(gse: str, gpl: str, gsms: list[str], titles: list[str], probes: list[str],
                        values: np.ndarray | None = None) -> str:
     q = lambda xs: "\t".join(f'"{x}"' for x in xs)  # noqa: E731
-    lines = [f'!Series_title\t"written fixture"', f'!Series_geo_accession\t"{gse}"',
+    lines = ['!Series_title\t"written fixture"', f'!Series_geo_accession\t"{gse}"',
              f'!Series_platform_id\t"{gpl}"', f"!Sample_title\t{q(titles)}",
              f"!Sample_geo_accession\t{q(gsms)}", f"!Sample_platform_id\t{q([gpl] * len(gsms))}",
              f"!Sample_characteristics_ch1\t{q(['patient: P' + t.split()[0] for t in titles])}",

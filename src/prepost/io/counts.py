@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from prepost.io.geo import CountTableError, _is_gzip, _lines, _unquote
+from prepost.io.geo import CountTableError, _is_gzip, _lines, _unquote, first_duplicate
 
-__all__ = ["CountTable", "read_counts", "read_count_table", "ANNOTATION_COLUMNS", "DUPLICATES"]
+__all__ = ["CountTable", "read_counts", "read_count_table", "collapse_labels", "ANNOTATION_COLUMNS", "DUPLICATES"]
 
 log = logging.getLogger(__name__)
 
@@ -317,29 +317,35 @@ def _check_counts(path, block, cols, idx, line_of, round_values, text) -> None:
         )
 
 
+def collapse_labels(df: pd.DataFrame, how: str) -> pd.DataFrame:
+    """Rows sharing an index label made one, in order of first appearance: "sum" adds them (NaN
+    only where every row is NaN), "first" keeps the first. The one rule for repeated gene ids,
+    ids mapped to one symbol, and technical replicates (columns: pass ``df.T``)."""
+    if how == "sum":
+        return df.groupby(level=0, sort=False).sum(min_count=1)
+    if how == "first":
+        return df[~df.index.duplicated(keep="first")]
+    raise ValueError(f"collapse_labels: how must be 'sum' or 'first', not {how!r}")
+
+
 def _duplicates(path, counts, annotation, how, layout, line_of):
-    dup = counts.index.duplicated(keep=False)
-    if not dup.any():
+    hit = first_duplicate(counts.index)
+    if hit is None:
         return counts, annotation
+    dup = counts.index.duplicated(keep=False)
     ids = counts.index[dup]
-    first_dup = int(np.flatnonzero(counts.index.duplicated())[0])
     n_ids = int(pd.Index(ids).nunique())
     if how == "error":
-        gid = counts.index[first_dup]
-        first = int(np.flatnonzero(counts.index == gid)[0])
+        j, first = hit
         raise CountTableError(
-            f"{path}, line {line_of(first_dup)}: duplicate gene id {gid!r} (first on line "
+            f"{path}, line {line_of(j)}: duplicate gene id {counts.index[j]!r} (first on line "
             f"{line_of(first)}); {n_ids} id(s) appear on several rows. Set counts.duplicates: sum "
             "(two loci sharing a name) or first (keep the first row), or fix the file"
         )
     layout["duplicate_ids"] = {"policy": how, "ids": n_ids, "rows": int(dup.sum()),
                                "examples": sorted(pd.Index(ids).unique())[:10]}
-    if how == "sum":
-        summed = counts.groupby(level=0, sort=False).sum()
-        annotation = annotation[~annotation.index.duplicated()]
-        return summed, annotation.reindex(summed.index)
-    keep = ~counts.index.duplicated(keep="first")
-    return counts[keep], annotation[keep]
+    merged = collapse_labels(counts, how)
+    return merged, collapse_labels(annotation, "first").reindex(merged.index)
 
 
 def read_count_table(path: str | os.PathLike, gene_column: str | None = None, **kw) -> pd.DataFrame:

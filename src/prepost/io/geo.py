@@ -109,6 +109,17 @@ def _unquote(cell: str) -> str:
     return cell
 
 
+def first_duplicate(ids) -> tuple[int, int] | None:
+    """(position of the first repeated id, position of its first occurrence), or None: the
+    two line numbers a "duplicate id" message names."""
+    ids = pd.Index(ids)
+    dup = ids.duplicated()
+    if not dup.any():
+        return None
+    j = int(dup.argmax())
+    return j, int((ids == ids[j]).argmax())
+
+
 def _split(line: str) -> list[str]:
     """Split a tab-separated metadata line into raw cells, dropping *unquoted* trailing empties.
 

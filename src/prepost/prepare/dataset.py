@@ -46,10 +46,9 @@ def _read_table(path: str, what: str, **kw) -> pd.DataFrame:
 
 def _first_duplicate(ids: pd.Index, path: str, what: str) -> None:
     """Duplicated ids would be silently merged or mis-paired later: stop, naming file and line."""
-    dup = ids.duplicated()
-    if dup.any():
-        j = int(dup.argmax())
-        first = int((ids == ids[j]).argmax())
+    hit = geo.first_duplicate(ids)
+    if hit is not None:
+        j, first = hit
         raise PrepareError(
             f"{path}, line {j + 2}: duplicate {what} {ids[j]!r} (first on line {first + 2}); "
             f"each {what} must appear once"

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from prepost.io.counts import collapse_labels
+
 __all__ = ["GeneIdError", "ID_TYPES", "MERGE", "detect_id_type", "needs_map_message", "map_to_symbols"]
 
 ID_TYPES = ("symbol", "entrez", "ensembl")
@@ -128,7 +130,7 @@ def map_to_symbols(
                 "set gene_merge: sum (counts) or max_mean to merge them"
             )
         if merge == "sum":
-            out = out.groupby(level=0, sort=False).sum(min_count=1)
+            out = collapse_labels(out, "sum")
         else:
             mean = out.mean(axis=1, skipna=True).to_numpy()
             order = pd.DataFrame({"g": out.index, "m": -mean, "i": ids.to_numpy()})

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from prepost.io.geo import _lines
+from prepost.io.counts import collapse_labels
+from prepost.io.geo import _lines, first_duplicate
 
 __all__ = ["SampleSheetError", "read_sample_sheet", "join_sample_sheet", "match_columns", "REPLICATES"]
 
@@ -64,10 +65,9 @@ def read_sample_sheet(path: str | Path, id_column: str = "sample") -> pd.DataFra
     ids = df[id_column]
     if ids.isna().any():
         raise SampleSheetError(f"{path}, line {int(np.flatnonzero(ids.isna())[0]) + 2}: empty sample id in column {id_column!r}")
-    dup = ids.duplicated()
-    if dup.any():
-        j = int(np.flatnonzero(dup.to_numpy())[0])
-        first = int(np.flatnonzero((ids == ids.iloc[j]).to_numpy())[0])
+    hit = first_duplicate(ids)
+    if hit is not None:
+        j, first = hit
         raise SampleSheetError(
             f"{path}, line {j + 2}: duplicate sample id {ids.iloc[j]!r} (first on line {first + 2}); "
             "each sample must appear once"
@@ -158,22 +158,15 @@ def match_columns(data: pd.DataFrame, samples: pd.DataFrame, opts: dict, path: s
     reps = groups[groups.map(len) > 1]
     policy = opts.get("replicates", "error")
     ledger["replicates"] = {"policy": policy, "samples": {k: list(map(str, v)) for k, v in reps.items()}}
-    if len(reps):
-        if policy == "error":
-            k = reps.index[0]
-            raise SampleSheetError(
-                f"{path}: columns {list(map(str, reps.iloc[0]))} all match sample {k!r} ({len(reps)} "
-                "sample(s) with several columns): technical replicates? Set counts.replicates: sum "
-                "(DESeq2's collapseReplicates) or first, or tell them apart with sample_regex / sample_map"
-            )
-        if policy == "sum":
-            summed = data.T.groupby(target.to_numpy(), sort=False).sum().T
-            data = summed
-        else:
-            keep = ~pd.Index(target.to_numpy()).duplicated(keep="first")
-            data = data.loc[:, keep]
-            data.columns = target.to_numpy()[keep]
-        return data, ledger
+    if len(reps) and policy == "error":
+        raise SampleSheetError(
+            f"{path}: columns {list(map(str, reps.iloc[0]))} all match sample {reps.index[0]!r} "
+            f"({len(reps)} sample(s) with several columns): technical replicates? Set "
+            "counts.replicates: sum (DESeq2's collapseReplicates) or first, or tell them apart "
+            "with sample_regex / sample_map"
+        )
     data = data.copy()
     data.columns = target.to_numpy()
+    if len(reps):
+        data = collapse_labels(data.T, policy).T
     return data, ledger
