@@ -231,6 +231,7 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
         ident = _read(qc["pair_identity"], "pair identity table", dtype={"post_sample": str, "patient": str})
         sec["pair_identity"] = _rows(ident, list(ident.columns))
         sec["identity_flags"] = int(ident["flag"].astype(str).str.lower().eq("true").sum()) if len(ident) else 0
+        sec["identity_basis"] = str(ident["basis"].iloc[0]) if len(ident) and "basis" in ident else ""
     if qc.get("samples_qc"):
         sq = _read(qc["samples_qc"], "sample QC table", dtype={"sample": str, "patient": str})
         sec["outliers"] = sq.loc[sq["outlier"].astype(str).str.lower().eq("true"), "sample"].tolist()
