@@ -65,6 +65,10 @@ class Layout:
         suffix = "tsv" if name in QC_TABLES else "png"
         return f"{self.results}/{ds}/qc/{name}.{suffix}"
 
+    def lanes(self, ds: str) -> str:
+        """NanoString lane QC of a nanostring dataset (prepost.qc.lanes)."""
+        return f"{self.results}/{ds}/qc/lanes.tsv"
+
     # de
     def de_table(self, ds: str, contrast: str) -> str:
         return f"{self.results}/{ds}/de/{contrast}.tsv"

@@ -153,3 +153,14 @@ def screen_housekeeping(counts: pd.DataFrame, probes: pd.DataFrame) -> tuple[lis
     if len(keep) < 2:
         raise LaneQcError(f"only {len(keep)} housekeeping gene(s) pass the screen ({out}); cannot normalise on them")
     return keep, out
+
+
+def run_lane_qc(paths: list[str], settings: dict | None, dest) -> dict:
+    """The lane_qc rule: read the RCC files, write the lane QC table (results/{ds}/qc/lanes.tsv)."""
+    from prepost import files
+    from prepost.io.rcc import combine, read_rcc_files
+
+    rset = combine(read_rcc_files(list(paths)))
+    table = lane_qc(rset.counts, rset.probes, rset.lanes, settings)
+    files.write_tsv(table, dest)
+    return {"lanes": int(len(table)), "flagged": table.loc[table["flag"], "sample"].tolist()}
