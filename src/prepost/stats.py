@@ -107,6 +107,20 @@ def normalised_log2(counts: pd.DataFrame, sf=None) -> pd.DataFrame:
     return np.log2(counts.astype(float) / sf + 1)
 
 
+def control_genes_of(summary: dict) -> list[str] | None:
+    """The size-factor control genes prepare recorded (a NanoString panel's retained
+    housekeeping genes, prepare.json ``size_factors.control_genes``), else None."""
+    return (summary.get("size_factors") or {}).get("control_genes")
+
+
+def panel_size_factors(counts: pd.DataFrame, control_genes) -> pd.Series | None:
+    """Size factors of these columns from control genes (None without control genes)."""
+    if control_genes is None:
+        return None
+    sf = size_factors(count_values(counts), control=control_mask(counts.index, control_genes))
+    return pd.Series(sf, index=counts.columns, name="size_factor")
+
+
 def log2_scale(data: pd.DataFrame, values: str, sf=None) -> pd.DataFrame:
     """The log2 scale every per-sample comparison uses: counts -> normalised_log2 (``sf`` as
     there), log2 array values as they are. ``values`` is prepare's COUNTS or LOG2."""

@@ -19,7 +19,7 @@ from prepost.claims.effects import dataset_effects
 from prepost.claims.published import absent_reason, read_published
 from prepost.claims.verdicts import verdicts
 from prepost.prepare.dataset import read_prepared
-from prepost.stats import bh_adjust as bh
+from prepost.stats import bh_adjust as bh, control_genes_of
 from prepost.vocabulary import ALPHA, PAIRED_GROUP
 
 COLUMNS = [
@@ -208,6 +208,7 @@ def run_claims(
             scores = files.read_tsv(t["set_scores"], dtype={"sample": str}) if t.get("set_scores") else None
             effects[ds] = dataset_effects(
                 rows[rows["contrast"].isin(list(t["de"]))], data, summary["values"], sheet, ds, scores,
+                control_genes=control_genes_of(summary),
             )
     gsea = {ds: {c: files.read_tsv(p) for c, p in t.get("gsea", {}).items()} for ds, t in tables.items()}
     sets = {ds: files.read_tsv(t["set_tests"]) for ds, t in tables.items() if t.get("set_tests")}

@@ -12,7 +12,8 @@ from scipy import stats
 from prepost.de import contrasts, nb
 from prepost.de.general import deseq2
 from prepost.de.limma import moderated_t
-from prepost.stats import control_mask, count_values, log2_scale, size_factors
+from prepost.stats import count_values, log2_scale, size_factors
+from prepost.stats import panel_size_factors as stats_panel_size_factors
 from prepost.vocabulary import COUNTS, GROUPED, POST_VS_PRE, RESPONDER_VS_NON_RESPONDER_PRE
 
 CHECK_COLUMNS = ["n_pairs", "n_up", "n_down", "paired_t_p", "wilcoxon_p"]
@@ -76,11 +77,9 @@ def panel_size_factors(counts: pd.DataFrame, values: str, control_genes) -> pd.S
     """Size factors of a contrast's samples from control genes (DESeq2's
     ``estimateSizeFactors(controlGenes = ...)``: housekeeping genes of a targeted panel), over
     all the matrix's genes; None when no control genes are set or the values are not counts."""
-    if control_genes is None or values != COUNTS:
+    if values != COUNTS:
         return None
-    mask = control_mask(counts.index, control_genes)
-    return pd.Series(size_factors(count_values(counts), control=mask), index=counts.columns.astype(str),
-                     name="size_factor")
+    return stats_panel_size_factors(counts, control_genes)
 
 
 def fit_contrast(

@@ -18,8 +18,8 @@ from prepost.enrich.scores import paired_set_test, set_scores
 from prepost.io import download
 from prepost.prepare.dataset import read_prepared
 from prepost.plots.enrich import gsea_dotplot, running_score_plot, set_slope_plot
-from prepost.stats import log2_scale
-from prepost.vocabulary import ALL_PATIENTS
+from prepost.stats import control_genes_of, log2_scale, panel_size_factors
+from prepost.vocabulary import ALL_PATIENTS, COUNTS
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,8 @@ def run_set_scores(
 ) -> dict:
     """Per-sample set scores, and their paired change per patient (all, and by response)."""
     data, sheet, summary = read_prepared(expression_path, samples_path, summary_path)
-    data = log2_scale(data, summary["values"])
+    sf = panel_size_factors(data, control_genes_of(summary)) if summary["values"] == COUNTS else None
+    data = log2_scale(data, summary["values"], sf)  # a panel: size factors from its control genes
     sets, _ = load_sets(gmt_paths, data.index, settings.get("alias_table"),
                         settings.get("min_coverage", MIN_COVERAGE))
     scores = set_scores(data, sets, method=settings["score_method"], min_size=settings["min_size"])
