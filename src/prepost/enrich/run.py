@@ -61,6 +61,9 @@ def fetch_collections(collections: list[dict], outdir, provenance_path, **fetch_
 
 
 MIN_COVERAGE = 0.2  # enrichment.min_coverage default
+# fewer genes of a collection than this among the data's: not a panel, another id type (as
+# prepare.dataset.MIN_SET_GENES_FOUND)
+MIN_GENES_FOUND = 10
 SET_COLUMNS = ["set", "description", "gene", "gene_set_id", "collection"]
 
 
@@ -89,6 +92,14 @@ def load_sets(gmt_paths: dict[str, str], genes, aliases=None, min_coverage: floa
         except genesets.OverlapError as err:
             raise genesets.OverlapError(f"{path}: {err}") from None
         median = float(rep["fraction"].median())
+        n_all, n_hit = sets["gene"].nunique(), m["gene"].nunique()
+        if n_hit < min(MIN_GENES_FOUND, n_all):  # ids of another type or species: an error
+            raise genesets.OverlapError(
+                f"{path}: {name}: only {median:.1%} of a typical set's genes are in the data, and "
+                f"{n_hit} of the collection's {n_all} genes at all (data ids e.g. "
+                f"{list(pd.Index(genes)[:5])}). Are the identifiers of the same type (symbols vs "
+                "Ensembl/Entrez, species)?"
+            )
         if median < min_coverage:
             why = (f"skipped: only {median:.1%} of a typical set's genes are among the "
                    f"{len(pd.Index(genes))} measured genes (median over {len(rep)} sets; "
