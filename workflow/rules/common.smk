@@ -306,6 +306,7 @@ def report_layout():
                     "fit": P.de_fit(ds, c),
                     **{kind: P.de_plot(ds, c, kind) for kind in DE_PLOTS},
                     "gsea": P.enrich(ds, c, "gsea"),
+                    "genesets_found": P.enrich(ds, c, "genesets_found"),
                     "dotplot": P.gsea_plot(ds, c, "dotplot"),
                 }
                 for c in contrasts_of(ds)
