@@ -1,6 +1,7 @@
 rule lane_qc:
     """NanoString lane QC of a nanostring dataset's RCC files: imaging, binding density,
-    positive-control linearity and limit of detection (thresholds in prepost.qc.lanes)."""
+    positive-control linearity and limit of detection (thresholds in prepost.qc.lanes).
+    """
     input:
         rcc=lambda wc: rcc_files(config["datasets"][wc.ds]),
     output:

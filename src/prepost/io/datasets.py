@@ -7,6 +7,7 @@ tests agree without repeating the GEO layout, and names the config keys each rul
 from __future__ import annotations
 
 from prepost.io import download
+from prepost.io.rcc import RccError, rcc_paths
 
 
 def series_matrix_names(ds: dict) -> list[str]:
@@ -37,8 +38,6 @@ def counts_sample_key(ds: dict) -> str:
 def rcc_files(ds: dict) -> list[str]:
     """A nanostring dataset's input files: ``rcc.path`` as a folder (its *.RCC / *.RCC.gz,
     listed when the workflow is parsed), a tar (GEO's GSEnnn_RAW.tar) or a list of files."""
-    from prepost.io.rcc import RccError, rcc_paths
-
     try:
         return rcc_paths(ds["rcc"]["path"])
     except RccError as err:

@@ -18,6 +18,7 @@ from prepost.io import counts as count_tables, geo, rcc
 from prepost.enrich.genesets import read_gmt
 from prepost.io.gene_maps import GeneMapError, read_gene_maps
 from prepost.prepare import expression, gene_ids, pairing
+from prepost.qc.lanes import LaneQcError, screen_housekeeping
 from prepost.prepare import samples as sample_tables
 from prepost.io.datasets import counts_sample_key, rcc_roles, series_matrix_roles, values_kind
 from prepost.vocabulary import DEFAULT_CONTRASTS
@@ -277,8 +278,6 @@ def _panel_normalisation(name: str, ds: dict, panel: Panel, keep: list[str]) -> 
     (prepost.qc.lanes.screen_housekeeping on the analysed samples), the default; or DESeq2's
     median of ratios over all genes. Housekeeping genes are not tested unless
     ``rcc.test_housekeeping``."""
-    from prepost.qc.lanes import LaneQcError, screen_housekeeping
-
     spec = ds.get("rcc", {})
     hk = sorted(panel.probes.index[panel.probes["CodeClass"] == rcc.HOUSEKEEPING])
     out: dict = {}

@@ -25,7 +25,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from prepost.io.rcc import HOUSEKEEPING, NEGATIVE, POSITIVE
+from prepost import files
+from prepost.io.rcc import HOUSEKEEPING, NEGATIVE, POSITIVE, combine, read_rcc_files
 
 FOV_RATIO_MIN = 0.75
 BINDING_DENSITY = (0.1, 2.25)
@@ -157,9 +158,6 @@ def screen_housekeeping(counts: pd.DataFrame, probes: pd.DataFrame) -> tuple[lis
 
 def run_lane_qc(paths: list[str], settings: dict | None, dest) -> dict:
     """The lane_qc rule: read the RCC files, write the lane QC table (results/{ds}/qc/lanes.tsv)."""
-    from prepost import files
-    from prepost.io.rcc import combine, read_rcc_files
-
     rset = combine(read_rcc_files(list(paths)))
     table = lane_qc(rset.counts, rset.probes, rset.lanes, settings)
     files.write_tsv(table, dest)
