@@ -253,6 +253,8 @@ def claims_tables():
             "gsea": {c: P.enrich(ds, c, "gsea") for c in contrasts_of(ds)},
             "set_tests": P.set_tests(ds),
             "set_scores": P.set_scores(ds),
+            # gene-set coverage (the same genes in every contrast): why a collection was skipped
+            "coverage": P.enrich(ds, contrasts_of(ds)[0], "genesets_found"),
             **P.prepared(ds),
         }
         for ds in EXPRESSION
