@@ -227,3 +227,46 @@ def test_control_gene_size_factors_against_direct_formula():
     assert control_mask(["a", "b"], ["b"]).tolist() == [False, True]
     with pytest.raises(ValueError, match="not in the count matrix"):
         control_mask(["a"], ["zz"])
+
+
+def test_geo_raw_tar_with_series_characteristics(tmp_path):
+    """GEO's layout: GSEnnn_RAW.tar of GSMnnn_<name>.RCC.gz, sample fields from the series
+    matrix characteristics (patient, visit), joined by the GSM prefix of each file name."""
+    from prepost.io import datasets
+    from prepost.prepare.dataset import PrepareError, prepare_dataset
+
+    rng = np.random.default_rng(5)
+    gsms = [f"GSM10{i}" for i in range(8)]
+    titles = [f"{p} {v}" for p in (1, 2, 3, 4) for v in ("pre", "post")]
+    members = {}
+    for g, t in zip(gsms, titles):
+        counts = {f"GENE{j}": int(rng.integers(50, 5000)) for j in range(30)}
+        counts.update({f"HK{j}": int(1000 * (j + 1) * rng.lognormal(0, 0.05)) for j in range(4)})
+        members[f"{g}_{t.replace(' ', '_')}.RCC.gz"] = gzip.compress(rcc_text(counts).encode())
+    tar = _tar(tmp_path, members)
+    q = lambda xs: "\t".join(f'"{x}"' for x in xs)  # noqa: E731
+    sm = "\n".join([
+        '!Series_geo_accession\t"GSE1"', '!Series_platform_id\t"GPL1"', f"!Sample_title\t{q(titles)}",
+        f"!Sample_geo_accession\t{q(gsms)}",
+        f"!Sample_characteristics_ch1\t{q(['patient: P' + t.split()[0] for t in titles])}",
+        f"!Sample_characteristics_ch1\t{q(['visit: ' + t.split()[1] for t in titles])}",
+        "!series_matrix_table_begin", "\t".join(['"ID_REF"'] + [f'"{g}"' for g in gsms]),
+        "!series_matrix_table_end", ""])
+    (tmp_path / "GSE1_series_matrix.txt.gz").write_bytes(gzip.compress(sm.encode()))
+    ds = {"kind": "nanostring", "accession": "GSE1", "rcc": {"path": str(tar)},
+          "pairing": {"patient": {"field": "patient"},
+                      "timepoint": {"field": "visit", "map": {"pre": "pre", "post": "post"}}}}
+    roles = datasets.remote_files(ds)
+    assert set(roles) == {"series_matrix"}
+    files = {role: str(tmp_path / name) for role, (_, name) in roles.items()}
+    files.update({f"rcc_{i}": p for i, p in enumerate(datasets.rcc_files(ds))})
+    p = prepare_dataset("panel", ds, files)
+    assert sorted(p.expression.columns) == sorted(gsms)
+    assert p.summary["pairs"] == 4 and p.summary["accession"] == "GSE1"
+    assert p.summary["not_tested"] == ["HK0", "HK1", "HK2", "HK3"]
+    assert p.sheet.set_index("sample").loc["GSM101", "rcc_file"].endswith(":GSM101_1_post.RCC.gz")
+    # a file without its GSM prefix cannot be matched: an error naming it
+    members["renamed_1_pre.RCC.gz"] = members.pop(f"{gsms[0]}_1_pre.RCC.gz")
+    tar = _tar(tmp_path, members)
+    with pytest.raises(PrepareError, match=r"renamed_1_pre\.RCC\.gz does not start with a GSM accession"):
+        prepare_dataset("panel", ds, files)

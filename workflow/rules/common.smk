@@ -40,7 +40,10 @@ P = Layout(config["results"], config["resources"])
 DATASETS = sorted(config["datasets"])
 KIND = {ds: config["datasets"][ds]["kind"] for ds in DATASETS}
 GEO_DATASETS = [
-    d for d in DATASETS if KIND[d] not in ("local", "published_de", "nanostring")
+    d
+    for d in DATASETS
+    if KIND[d] not in ("local", "published_de")
+    and not (KIND[d] == "nanostring" and "accession" not in config["datasets"][d])
 ]
 # NanoString RCC datasets: lane QC (workflow/rules/lanes.smk)
 NANOSTRING = [d for d in DATASETS if KIND[d] == "nanostring"]
@@ -134,8 +137,14 @@ def prepare_files(wildcards):
     ds = config["datasets"][wildcards.ds]
     if ds["kind"] == "local":
         return {"expression": ds["expression"], "samples": ds["samples"]}
-    if ds["kind"] == "nanostring":
-        return {f"rcc_{i}": p for i, p in enumerate(rcc_files(ds))}
+    if ds["kind"] == "nanostring":  # the RCC files, and the series matrix with an accession
+        return {
+            **{f"rcc_{i}": p for i, p in enumerate(rcc_files(ds))},
+            **{
+                role: P.geo_file(wildcards.ds, local)
+                for role, (_, local) in remote_files(ds).items()
+            },
+        }
     return {
         role: P.geo_file(wildcards.ds, local)
         for role, (_, local) in remote_files(ds).items()

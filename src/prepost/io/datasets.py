@@ -56,7 +56,9 @@ def remote_files(ds: dict) -> dict[str, tuple[str, str]]:
     ``download.ncbi_download_url`` (see :func:`prepost.io.download.source_base`).
     """
     kind = ds["kind"]
-    if kind in ("local", "published_de", "nanostring"):  # no GEO files (a published table has its own rule)
+    if kind in ("local", "published_de"):  # no GEO files (a published table has its own rule)
+        return {}
+    if kind == "nanostring" and "accession" not in ds:  # RCC files only, no GEO sample sheet
         return {}
     gse = ds["accession"]
     if kind == "geo_series_matrix" and ds.get("family_soft"):

@@ -190,7 +190,7 @@ def _code_summary(lines: list[tuple[int, str]], source: str) -> pd.DataFrame:
 
 
 def _decode(data: bytes, source: str) -> str:
-    if source.lower().endswith(".gz"):
+    if source.lower().endswith(".gz") or data[:2] == b"\x1f\x8b":  # by name or gzip magic
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as err:

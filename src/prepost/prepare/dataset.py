@@ -7,6 +7,7 @@ in seconds with the reason instead of after the DE step.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -272,6 +273,42 @@ def _read_panel(name: str, ds: dict, files: dict) -> tuple[Panel, pd.DataFrame, 
     return Panel(rset.counts, rset.probes, record), samples, data
 
 
+GSM_IN_NAME = re.compile(r"^(GSM\d+)(?![0-9])")
+
+
+def _join_geo_samples(name: str, panel: Panel, samples: pd.DataFrame, data: pd.DataFrame,
+                      geo_samples: pd.DataFrame) -> tuple[Panel, pd.DataFrame, pd.DataFrame]:
+    """RCC files named as GEO serves them (GSMnnn_<name>.RCC in GSEnnn_RAW.tar) joined to the
+    series' sample sheet by that GSM: the samples become the GSM ids with GEO's fields; the
+    file-name fields (rcc.sample_regex) are kept beside them (a clash gets " (file name)").
+    A file without a GSM prefix, two files of one GSM or a GSM not in the series stop prepare."""
+    gsm = {}
+    for s in data.columns:
+        m = GSM_IN_NAME.match(s)
+        if m is None:
+            raise PrepareError(
+                f"dataset {name!r}: RCC file {samples.loc[s, 'rcc_file']} does not start with a GSM "
+                "accession (GEO's GSMnnn_<name>.RCC); with an accession the files are matched to "
+                "the series' samples by it"
+            )
+        if m.group(1) in gsm.values():
+            other = next(k for k, v in gsm.items() if v == m.group(1))
+            raise PrepareError(f"dataset {name!r}: RCC files {other!r} and {s!r} are both {m.group(1)}")
+        gsm[s] = m.group(1)
+    absent = sorted(set(gsm.values()) - set(geo_samples.index.astype(str)))
+    if absent:
+        raise PrepareError(f"dataset {name!r}: RCC files of {absent[:5]} whose GSM is not a sample of the series")
+    own = samples.rename(index=gsm)
+    own = own.rename(columns={c: f"{c} (file name)" for c in own.columns if c in geo_samples.columns})
+    geo_part = geo_samples.copy()
+    geo_part.index = geo_part.index.astype(str)
+    joined = geo_part.loc[list(own.index)].join(own)
+    joined.index.name = "sample"
+    panel = Panel(panel.counts.rename(columns=gsm), panel.probes,
+                  {**panel.record, "geo_samples_without_rcc": sorted(set(geo_part.index) - set(own.index))})
+    return panel, joined, data.rename(columns=gsm)
+
+
 def _panel_normalisation(name: str, ds: dict, panel: Panel, keep: list[str]) -> dict:
     """How a panel is normalised and which genes are tested (prepare.json keys size_factors,
     not_tested): size factors from the housekeeping genes that pass the a-priori screen
@@ -307,6 +344,10 @@ def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
     panel = None
     if ds["kind"] == "nanostring":
         panel, samples, data = _read_panel(name, ds, files)
+        if any(k.startswith("series_matrix") or k == "family_soft" for k in files):
+            sm = load_series(ds, files)  # GEO's sample sheet: characteristics by GSM
+            summary["accession"] = sm.accession
+            panel, samples, data = _join_geo_samples(name, panel, samples, data, sm.samples)
         summary["rcc"] = panel.record
     elif ds["kind"] == "local":
         samples = _sheet(files["samples"], ds.get("sample_column", "sample"))
