@@ -93,7 +93,7 @@ def load_sets(gmt_paths: dict[str, str], genes, aliases=None, min_coverage: floa
             raise genesets.OverlapError(f"{path}: {err}") from None
         median = float(rep["fraction"].median())
         n_all, n_hit = sets["gene"].nunique(), m["gene"].nunique()
-        if n_hit < min(MIN_GENES_FOUND, n_all):  # ids of another type or species: an error
+        if median < min_coverage and n_hit < min(MIN_GENES_FOUND, n_all):  # ids of another type or species
             raise genesets.OverlapError(
                 f"{path}: {name}: only {median:.1%} of a typical set's genes are in the data, and "
                 f"{n_hit} of the collection's {n_all} genes at all (data ids e.g. "
