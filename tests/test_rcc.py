@@ -270,3 +270,44 @@ def test_geo_raw_tar_with_series_characteristics(tmp_path):
     tar = _tar(tmp_path, members)
     with pytest.raises(PrepareError, match=r"renamed_1_pre\.RCC\.gz does not start with a GSM accession"):
         prepare_dataset("panel", ds, files)
+
+
+def test_given_size_factors_reach_every_engine(monkeypatch):
+    """fit_contrast with control genes: the nb engines and pydeseq2 (covariates) use the
+    control-gene size factors, and the housekeeping genes are not in the table."""
+    from prepost.de.fit import fit_contrast
+
+    rng = np.random.default_rng(11)
+    n_pat, genes = 6, [f"G{i}" for i in range(60)] + ["HK1", "HK2", "HK3"]
+    samples = [f"s{p}{t}" for p in range(n_pat) for t in "ab"]
+    depth = rng.lognormal(0, 0.4, len(samples))
+    mu = rng.lognormal(5, 1, (len(genes), 1)) * depth
+    counts = pd.DataFrame(rng.poisson(mu), index=genes, columns=samples)
+    sheet = pd.DataFrame({
+        "sample": samples, "patient": [f"P{p}" for p in range(n_pat) for _ in "ab"],
+        "timepoint": ["pre", "post"] * n_pat, "response": ["responder"] * 6 + ["non_responder"] * 6,
+        "in_pair": True, "usable": True, "age": rng.normal(60, 5, len(samples)).round(),
+    })
+    hk = ["HK1", "HK2", "HK3"]
+    expected = size_factors(counts.to_numpy(float), control=control_mask(counts.index, hk))
+    nb_table = fit_contrast(counts, "counts", sheet, "post_vs_pre", "t", control_genes=hk, not_tested=hk)
+    assert "HK1" not in set(nb_table["gene"]) and len(nb_table) == 60
+    assert nb_table.attrs["fit"]["size_factors"]["control_genes"] == hk
+    # the cross-check columns are on the same size factors: recompute one gene's paired t
+    from scipy import stats as sps
+    g = "G3"
+    logv = np.log2(counts.loc[g].to_numpy(float) / expected + 1)
+    p_t = sps.ttest_rel(logv[1::2], logv[0::2]).pvalue
+    assert nb_table.set_index("gene").loc[g, "paired_t_p"] == pytest.approx(p_t, rel=1e-10)
+    # pydeseq2 path (a covariate): the given size factors replace its own
+    from prepost.de import fit as fit_module
+    seen = {}
+    orig = fit_module.deseq2
+
+    def spy(*a, **k):
+        out = orig(*a, **k)
+        seen["sf"] = out[1]
+        return out
+    monkeypatch.setattr(fit_module, "deseq2", spy)
+    fit_contrast(counts, "counts", sheet, "post_vs_pre", "t", covariates=["age"], control_genes=hk, not_tested=hk)
+    np.testing.assert_allclose(seen["sf"][samples].to_numpy(), expected, rtol=1e-12)
