@@ -137,9 +137,8 @@ def prepare_files(wildcards):
     ds = config["datasets"][wildcards.ds]
     if ds["kind"] == "local":
         return {"expression": ds["expression"], "samples": ds["samples"]}
-    if (
-        ds["kind"] == "nanostring"
-    ):  # the RCC files, and the series matrix with an accession
+    # nanostring: the RCC files, and the series matrix with an accession
+    if ds["kind"] == "nanostring":
         return {
             **{f"rcc_{i}": p for i, p in enumerate(rcc_files(ds))},
             **{
