@@ -315,6 +315,36 @@ def _engine_sentences(datasets: list[dict]) -> list[str]:
     return out + warn
 
 
+def _panel_sentences(datasets: list[dict]) -> list[str]:
+    """Per NanoString dataset: lane QC and housekeeping normalisation, as run."""
+    out = []
+    for d in datasets:
+        sf = d.get("size_factors")
+        if "lanes" in d:
+            n = len(d["lanes"]["rows"])
+            flagged = d.get("lanes_flagged") or []
+            out.append(
+                f"{d['name']} (NanoString RCC files): lane QC by nSolver 4.0's default rules "
+                f"(imaging, binding density, positive-control linearity, limit of detection) flagged "
+                f"{len(flagged)} of {n} lanes."
+            )
+        if sf and sf.get("method") == "housekeeping":
+            screened = len(sf.get("screened_out") or [])
+            out.append(
+                f"Its size factors were DESeq2's median of ratios over {len(sf.get('control_genes') or [])} "
+                f"housekeeping genes (controlGenes; {screened} screened out as low or unstable by a "
+                f"rule fixed in advance), and the {sf.get('not_tested', 0)} housekeeping genes were not tested."
+            )
+        skipped = sorted({s.split(":", 1)[0] for c in d.get("contrasts", []) for s in c.get("skipped", [])})
+        if skipped:
+            out.append(
+                f"Gene-set collection{'s' if len(skipped) != 1 else ''} {', '.join(skipped)} covered too "
+                f"little of {d['name']}'s measured genes (enrichment.min_coverage) and "
+                f"{'were' if len(skipped) != 1 else 'was'} not tested there."
+            )
+    return out
+
+
 def methods_text(config: dict, datasets: list[dict], versions: dict) -> str:
     """A methods paragraph from what was run (counts, models, versions, thresholds)."""
     n_ds = len(datasets)
@@ -344,6 +374,7 @@ def methods_text(config: dict, datasets: list[dict], versions: dict) -> str:
             "tested with a patient-blocked linear model and limma's empirical-Bayes moderated t."
         )
     parts.extend(_engine_sentences(datasets))
+    parts.extend(_panel_sentences(datasets))
     parts.append(
         "P-values were adjusted by Benjamini-Hochberg. Sample QC used DESeq2's blind variance-"
         "stabilising transformation (counts) or log2 values (arrays): PCA of the 500 most "
