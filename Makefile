@@ -72,3 +72,8 @@ bench-scale: $(STAMP)
 # Snakemake overhead: dry run and --dag of 16 datasets (target < 10 s)
 bench-dag: $(STAMP)
 	$(BIN)/python benchmarks/scale/run.py --dag $(BENCH_ARGS)
+
+.PHONY: bench-qc
+# QC rules against simulated truth: detection and false-flag rates (benchmarks/qc/rates.py)
+bench-qc: $(STAMP)
+	$(BIN)/python benchmarks/qc/rates.py $(BENCH_ARGS)

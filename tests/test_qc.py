@@ -58,33 +58,6 @@ def test_top_variable_takes_the_largest_variances():
     assert set(top.index) == set(v.nlargest(50).index)
 
 
-def test_pair_identity_no_swap_no_flag():
-    data, sheet = _cohort()
-    ident = qc.pair_identity(data, sheet)
-    assert len(ident) == 8
-    assert not ident["flag"].any()
-    assert (ident["own_pre_rank"] == 1).all()
-    assert (ident["best_pre_patient"] == ident["patient"]).all()
-
-
-def test_planted_swap_flags_both_post_samples():
-    data, sheet = _cohort()
-    # swap the post labels of patients P03 and P06: the sheet says S03post belongs to P06 ...
-    sheet.loc[sheet["sample"] == "S03post", "patient"] = "P06"
-    sheet.loc[sheet["sample"] == "S06post", "patient"] = "P03"
-    ident = qc.pair_identity(data, sheet).set_index("patient")
-    flagged = set(ident.index[ident["flag"]])
-    assert flagged == {"P03", "P06"}
-    assert ident.at["P03", "post_sample"] == "S06post"
-    assert ident.at["P03", "best_pre_patient"] == "P06"
-    assert ident.at["P06", "best_pre_patient"] == "P03"
-    assert (ident.loc[["P03", "P06"], "own_pre_rank"] > 1).all()
-    assert (ident.loc[["P03", "P06"], "corr_best"] > ident.loc[["P03", "P06"], "corr_own_pre"]).all()
-    res = qc.qc_dataset(data, "log2", sheet)
-    assert res.samples.set_index("sample").loc[["S03post", "S06post"], "pair_identity"].eq("mismatch").all()
-    assert res.samples["pair_identity"].eq("mismatch").sum() == 2
-
-
 def test_planted_outlier_is_the_only_one_flagged():
     data, sheet = _cohort(n_pat=10, seed=3)
     rng = np.random.default_rng(7)
@@ -133,19 +106,24 @@ def test_run_qc_writes_identical_files_twice(tmp_path):
     rng = np.random.default_rng(2)
     counts = pd.DataFrame(rng.poisson(np.exp2(data.to_numpy() - 3)), index=data.index, columns=data.columns)
     counts.to_parquet(tmp_path / "expr.parquet")
+    sheet["usable"] = True
     sheet.to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
-    (tmp_path / "prepare.json").write_text(json.dumps({"values": "counts"}))
-    names = ["samples_qc.tsv", "pair_identity.tsv", "pca.png", "correlation.png", "distribution.png",
-             "library_size.png"]
+    sheet.assign(status="kept", reason="complete pair")[["sample", "patient", "timepoint", "status", "reason"]].to_csv(
+        tmp_path / "pairs.tsv", sep="\t", index=False)
+    (tmp_path / "prepare.json").write_text(json.dumps({"values": "counts", "dataset": "t"}))
+    tables = ["samples_qc", "pair_identity", "pair_distances", "pc_associations", "exclusions",
+              "samples_used", "pairs_used"]
+    plots = ["pca", "correlation", "distribution", "scree", "associations"]
     outs = []
     for run in ("a", "b"):
         d = tmp_path / run
-        qc_run.run_qc(tmp_path / "expr.parquet", tmp_path / "samples.tsv", tmp_path / "prepare.json", "t",
-                  samples_qc=d / names[0], pair_identity_out=d / names[1], pca_png=d / names[2],
-                  correlation_png=d / names[3], distribution_png=d / names[4],
-                  library_size_png=d / names[5])
-        outs.append([(d / n).read_bytes() for n in names])
+        out = {**{t: d / f"{t}.tsv" for t in tables}, **{p: d / f"{p}.png" for p in plots}}
+        qc_run.run_qc(tmp_path / "expr.parquet", tmp_path / "samples.tsv", tmp_path / "prepare.json",
+                      tmp_path / "pairs.tsv", "t", out=out)
+        outs.append([out[k].read_bytes() for k in [*tables, *plots]])
     assert outs[0] == outs[1]
-    assert all(b[:8] == b"\x89PNG\r\n\x1a\n" for b in outs[0][2:])
+    assert all(b[:8] == b"\x89PNG\r\n\x1a\n" for b in outs[0][len(tables):])
     ident = pd.read_csv(tmp_path / "a/pair_identity.tsv", sep="\t")
-    assert list(ident.columns) == qc.PAIR_COLUMNS and len(ident) == 5
+    assert len(ident) == 5 and "z_own" in ident
+    used = pd.read_csv(tmp_path / "a/samples_used.tsv", sep="\t")
+    assert used["sample"].tolist() == sheet["sample"].tolist() and not used["qc_excluded"].any()

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 DE_PLOTS = ("volcano", "ma", "slopes")
 GSEA_PLOTS = ("dotplot", "running")
-QC_TABLES = ("samples_qc", "pair_identity")
-QC_PLOTS = ("pca", "correlation", "distribution")
+QC_TABLES = ("samples_qc", "pair_identity", "pair_distances", "pc_associations", "exclusions", "impact")
+QC_PLOTS = ("pca", "correlation", "distribution", "scree", "associations")
 
 
 @dataclass(frozen=True)
@@ -61,13 +61,26 @@ class Layout:
 
     # qc
     def qc(self, ds: str, name: str) -> str:
-        """name: samples_qc, pair_identity (TSV) or pca, correlation, distribution, library_size (PNG)."""
+        """name: one of QC_TABLES (TSV) or QC_PLOTS, library_size (PNG)."""
         suffix = "tsv" if name in QC_TABLES else "png"
         return f"{self.results}/{ds}/qc/{name}.{suffix}"
 
     def lanes(self, ds: str) -> str:
         """NanoString lane QC of a nanostring dataset (prepost.qc.lanes)."""
         return f"{self.results}/{ds}/qc/lanes.tsv"
+
+    def analysis_samples(self, ds: str) -> str:
+        """The sample sheet the models use: samples.tsv after qc.exclude (prepost.qc.exclude)."""
+        return f"{self.results}/{ds}/qc/samples_used.tsv"
+
+    def analysis_pairs(self, ds: str) -> str:
+        """pairs.tsv with each sample's QC status and reason."""
+        return f"{self.results}/{ds}/qc/pairs_used.tsv"
+
+    def analysis(self, ds: str) -> dict[str, str]:
+        """What the models read: prepared expression and summary, the sheet after QC."""
+        return {"expression": self.expression(ds), "samples": self.analysis_samples(ds),
+                "summary": self.summary(ds)}
 
     # de
     def de_table(self, ds: str, contrast: str) -> str:

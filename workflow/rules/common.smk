@@ -210,7 +210,10 @@ def enrichment_targets():
 
 
 def qc_names(ds):
-    return [*QC_TABLES, *QC_PLOTS, *(["library_size"] if ds in COUNT_DATASETS else [])]
+    """QC outputs of a dataset; impact (with vs without QC-flagged samples) refits
+    post_vs_pre, so only where that contrast is configured."""
+    tables = [t for t in QC_TABLES if t != "impact" or "post_vs_pre" in contrasts_of(ds)]
+    return [*tables, *QC_PLOTS, *(["library_size"] if ds in COUNT_DATASETS else [])]
 
 
 def qc_targets():
@@ -265,7 +268,7 @@ def claims_tables():
             "set_scores": P.set_scores(ds),
             # gene-set coverage (the same genes in every contrast): why a collection was skipped
             "coverage": P.enrich(ds, contrasts_of(ds)[0], "genesets_found"),
-            **P.prepared(ds),
+            **P.analysis(ds),
         }
         for ds in EXPRESSION
     }
@@ -297,17 +300,24 @@ def report_layout():
         "correlation": "Sample correlation",
         "distribution": "Distribution",
         "library_size": "Library size",
+        "scree": "Scree plot",
+        "associations": "PC-field associations",
     }
     datasets = {
         ds: {
             "samples": P.samples(ds),
-            "pairs": P.pairs(ds),
+            "pairs": P.analysis_pairs(ds),
             "summary": P.summary(ds),
             "manifest": P.manifest(ds) if ds in GEO_DATASETS else None,
             "lanes": P.lanes(ds) if ds in NANOSTRING else None,
             "qc": {
                 "samples_qc": P.qc(ds, "samples_qc"),
                 "pair_identity": P.qc(ds, "pair_identity"),
+                **{
+                    t: P.qc(ds, t)
+                    for t in ("exclusions", "pc_associations", "impact")
+                    if t in qc_names(ds)
+                },
                 "plots": {
                     labels[n]: P.qc(ds, n) for n in qc_names(ds) if n not in QC_TABLES
                 },

@@ -4,7 +4,7 @@ rule de:
     Bayes) for log2 arrays; the fit record names the engine and dispersion trend.
     """
     input:
-        **P.prepared("{ds}"),
+        **P.analysis("{ds}"),
     output:
         table=P.de_table("{ds}", "{contrast}"),
         fit=P.de_fit("{ds}", "{contrast}"),
@@ -30,7 +30,7 @@ rule de_plots:
     DE's size factors) for the genes of interest (default: every gene named in the claims).
     """
     input:
-        **P.prepared("{ds}"),
+        **P.analysis("{ds}"),
         table=rules.de.output.table,
         claims=config["claims"],
     output:

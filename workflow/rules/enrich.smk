@@ -55,7 +55,7 @@ rule enrich:
 rule set_scores:
     """Per-sample gene-set scores and their paired change per patient (all, and by response)."""
     input:
-        **P.prepared("{ds}"),
+        **P.analysis("{ds}"),
         gmts=rules.genesets.output.gmts,
         aliases=alias_table(),
     output:
@@ -111,7 +111,7 @@ rule set_slopes:
     input:
         scores=rules.set_scores.output.scores,
         tests=rules.set_scores.output.tests,
-        samples=P.samples("{ds}"),
+        samples=P.analysis_samples("{ds}"),
     output:
         slopes=P.set_slopes("{ds}"),
     log:

@@ -1,9 +1,12 @@
 rule qc:
-    """Sample QC of a dataset: PCA (top 500 variable genes, VST or log2) with patients' pre and
-    post joined, sample correlation heatmap, per-sample distributions, pre/post pair-identity
-    check and outlier flags (rules in prepost.qc.samples)."""
+    """Sample QC of a dataset and what the models use: PCA (top 500 variable genes, VST or
+    log2) with patients' pre and post joined, scree plot, PC-field associations, correlation
+    heatmap, distributions; robust-distance and correlation outliers, expressed sex, pair
+    identity on germline-driven genes, foreign reads (prepost.qc); then qc.exclude applied to
+    the sample sheet (samples_used.tsv, pairs_used.tsv; prepost.qc.exclude)."""
     input:
         **P.prepared("{ds}"),
+        pairs=P.pairs("{ds}"),
     output:
         samples_qc=report(
             P.qc("{ds}", "samples_qc"),
@@ -17,6 +20,11 @@ rule qc:
             category="QC",
             subcategory="{ds}",
         ),
+        pair_distances=P.qc("{ds}", "pair_distances"),
+        pc_associations=P.qc("{ds}", "pc_associations"),
+        exclusions=P.qc("{ds}", "exclusions"),
+        samples_used=P.analysis_samples("{ds}"),
+        pairs_used=P.analysis_pairs("{ds}"),
         pca=report(
             P.qc("{ds}", "pca"),
             caption="../report/pca.rst",
@@ -35,6 +43,13 @@ rule qc:
             category="QC",
             subcategory="{ds}",
         ),
+        scree=P.qc("{ds}", "scree"),
+        associations=report(
+            P.qc("{ds}", "associations"),
+            caption="../report/associations.rst",
+            category="QC",
+            subcategory="{ds}",
+        ),
     log:
         P.log("{ds}", "qc"),
     benchmark:
@@ -44,8 +59,39 @@ rule qc:
     resources:
         mem_mb=4000,
         runtime=20,
+    params:
+        exclude=lambda wc: config["datasets"][wc.ds].get("qc", {}).get("exclude", "none"),
+        listed=lambda wc: config["datasets"][wc.ds].get("qc", {}).get("samples", []),
     script:
         "../scripts/qc.py"
+
+
+rule qc_impact:
+    """post_vs_pre with and without the samples QC flagged: the numbers of DE genes side by
+    side (prepost.qc.impact); one row saying so when QC flagged nothing."""
+    input:
+        **P.prepared("{ds}"),
+        samples_used=P.analysis_samples("{ds}"),
+        pairs=P.pairs("{ds}"),
+        samples_qc=P.qc("{ds}", "samples_qc"),
+        fit=P.de_fit("{ds}", "post_vs_pre"),
+    output:
+        impact=P.qc("{ds}", "impact"),
+    log:
+        P.log("{ds}", "qc_impact"),
+    benchmark:
+        P.benchmark("{ds}", "qc_impact")
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        exclude=lambda wc: config["datasets"][wc.ds].get("qc", {}).get("exclude", "none"),
+        listed=lambda wc: config["datasets"][wc.ds].get("qc", {}).get("samples", []),
+    script:
+        "../scripts/qc_impact.py"
 
 
 rule qc_library_size:

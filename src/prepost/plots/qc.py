@@ -121,3 +121,53 @@ def library_size_plot(data: pd.DataFrame, sheet: pd.DataFrame, dest, title: str,
         ax.set_title(f"{title}\nlibrary sizes", fontsize=9)
         save(fig, dest, dpi)
     return {"samples": n, "min": float(lib.min()), "max": float(lib.max())}
+
+
+def scree_plot(res: QcResult, dest, title: str, *, dpi: int = DPI) -> dict:
+    """Percent of variance of PC1-10 (bars) and cumulative (line), plotPCA's top genes."""
+    v = 100 * res.percent_var[:10]
+    with matplotlib.style.context("default"):
+        fig = new_figure(5.6, 3.6, dpi)
+        ax = fig.add_subplot()
+        x = range(1, len(v) + 1)
+        ax.bar(x, v, color="#0072B2", width=0.7, label="component")
+        ax.plot(x, v.cumsum(), color="#D55E00", marker="o", ms=3, label="cumulative")
+        ax.set_xticks(list(x), [f"PC{i}" for i in x], fontsize=7)
+        ax.set_ylabel("% of variance")
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=7)
+        ax.set_title(f"{title}\nscree plot, top {res.info['top_genes']} variable genes", fontsize=9)
+        save(fig, dest, dpi)
+    return {"components": int(len(v))}
+
+
+def association_heatmap(res: QcResult, dest, title: str, *, dpi: int = DPI) -> dict:
+    """R² of each sample field on PC1-5 (prepost.qc.samples.pc_associations), p < 0.05 starred."""
+    a = res.associations if res.associations is not None else pd.DataFrame()
+    with matplotlib.style.context("default"):
+        if a is None or a.empty:
+            fig = new_figure(5.0, 1.6, dpi)
+            ax = fig.add_subplot()
+            ax.axis("off")
+            ax.text(0.5, 0.5, "no sample field with 2 or more levels to associate", ha="center",
+                    va="center", fontsize=8)
+            ax.set_title(f"{title}\nPC-field associations", fontsize=9)
+            save(fig, dest, dpi)
+            return {"fields": 0}
+        r2 = a.pivot(index="field", columns="pc", values="r2")
+        p = a.pivot(index="field", columns="pc", values="pvalue").reindex_like(r2)
+        r2 = r2.loc[r2.max(axis=1).sort_values(ascending=False).index[:30]]
+        p = p.loc[r2.index]
+        fig = new_figure(2.6 + 0.7 * r2.shape[1], 1.2 + 0.28 * len(r2), dpi)
+        ax = fig.add_subplot()
+        im = ax.imshow(r2.to_numpy(float), cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        ax.set_xticks(range(r2.shape[1]), list(r2.columns), fontsize=7)
+        ax.set_yticks(range(len(r2)), [str(x)[:40] for x in r2.index], fontsize=7)
+        for i in range(len(r2)):
+            for j in range(r2.shape[1]):
+                if p.iat[i, j] < 0.05:
+                    ax.text(j, i, "*", ha="center", va="center", color="white", fontsize=9)
+        fig.colorbar(im, ax=ax, shrink=0.8, label="R²")
+        ax.set_title(f"{title}\nwhich sample fields explain PC1-5 (* p < 0.05)", fontsize=9)
+        save(fig, dest, dpi)
+    return {"fields": int(len(r2))}

@@ -5,32 +5,45 @@ from __future__ import annotations
 import logging
 
 from prepost import files
-from prepost.plots.qc import correlation_heatmap, distribution_plot, library_size_plot, pca_plot
+from prepost.plots.qc import (
+    association_heatmap, correlation_heatmap, distribution_plot, library_size_plot, pca_plot,
+    scree_plot,
+)
 from prepost.prepare.dataset import read_prepared
+from prepost.qc.exclude import apply_exclusion
 from prepost.qc.samples import qc_dataset
 from prepost.vocabulary import COUNTS
 
 log = logging.getLogger(__name__)
 
 
-def run_qc(expression_path, samples_path, summary_path, title: str, *, samples_qc, pair_identity_out,
-           pca_png, correlation_png, distribution_png, library_size_png=None) -> dict:
-    """Read a prepared dataset, write the QC tables and plots; returns QcResult.info."""
+def run_qc(expression_path, samples_path, summary_path, pairs_path, title: str, *, out: dict,
+           exclude: str = "none", listed=()) -> dict:
+    """Read a prepared dataset; write the QC tables and plots and, after ``qc.exclude``
+    (prepost.qc.exclude), the analysis sheet and pairs table every model reads. ``out`` maps
+    samples_qc, pair_identity, pair_distances, pc_associations, exclusions, samples_used,
+    pairs_used (TSV) and pca, correlation, distribution, scree, associations (PNG) to paths."""
     data, sheet, summary = read_prepared(expression_path, samples_path, summary_path)
     values = summary.get("values")
     res = qc_dataset(data, values, sheet)
-    ident = res.pair_identity.copy()
-    files.write_tsv(ident, pair_identity_out)
-    files.write_tsv(res.samples, samples_qc)
-    pca_plot(res, sheet, pca_png, title)
-    correlation_heatmap(res, sheet, correlation_png, title)
-    distribution_plot(res, sheet, distribution_png, title)
-    if library_size_png:
-        if values != COUNTS:
-            raise ValueError(f"{summary_path}: library sizes need counts; this dataset has {values!r}")
-        library_size_plot(data, sheet, library_size_png, title)
-    log.info("qc %s: %s", title, res.info)
-    return res.info
+    files.write_tsv(res.pair_identity, out["pair_identity"])
+    files.write_tsv(res.pair_rule, out["pair_distances"])
+    files.write_tsv(res.associations, out["pc_associations"])
+    files.write_tsv(res.samples, out["samples_qc"])
+    pairs = files.read_tsv(pairs_path, dtype={"sample": str, "patient": str})
+    used, used_pairs, table = apply_exclusion(sheet, pairs, res.samples, exclude, listed,
+                                              summary.get("dataset", title))
+    files.write_tsv(table, out["exclusions"])
+    pca_plot(res, sheet, out["pca"], title)
+    correlation_heatmap(res, sheet, out["correlation"], title)
+    distribution_plot(res, sheet, out["distribution"], title)
+    scree_plot(res, out["scree"], title)
+    association_heatmap(res, out["associations"], title)
+    files.write_tsv(used_pairs, out["pairs_used"])
+    files.write_tsv(used, out["samples_used"])
+    info = {**res.info, "exclude": exclude, "excluded": table.loc[table["excluded"], "sample"].tolist()}
+    log.info("qc %s: %s", title, info)
+    return info
 
 
 def run_library_size(expression_path, samples_path, summary_path, title: str, dest) -> dict:

@@ -10,12 +10,11 @@ Rules (documented here, stated in the output tables):
   samples, centred per gene, not scaled; singular value decomposition; percent of variance =
   squared singular value / sum. Each component's sign is fixed so its largest-magnitude
   loading is positive (deterministic output).
-* Pair identity: each post sample is compared with every pre sample by the Pearson correlation
-  of gene-centred values over the same top-variable genes (centring removes the gene means that
-  make every raw correlation ~0.99 and leaves the patient-specific deviations). The post sample
-  should be most similar to its own patient's pre sample; ``flag`` is set when another
-  patient's pre sample correlates better (own-pre rank > 1). Two swapped post labels flag both.
-* Outliers: for each sample the median Pearson correlation with every other sample over all
+* Outliers: robust distances on principal components of the samples and of the pairs'
+  differences (prepost.qc.outliers), or the correlation rule below; pair identity, expressed
+  sex and foreign reads: prepost.qc.identity; ``qc_flags`` sums every flag up in words.
+* PC associations: which sample-sheet fields explain PC1-5 (``pc_associations``).
+* The correlation rule: for each sample the median Pearson correlation with every other sample over all
   complete genes of the QC matrix (not centred); a sample is an outlier when its median is below
   Q1 - 3 IQR of the medians of all samples (Tukey's "far out" lower fence; quantiles as numpy
   "linear", R type 7). Needs at least 4 samples; with fewer no sample is flagged. Why 3 and not
@@ -41,15 +40,14 @@ log = logging.getLogger(__name__)
 
 N_TOP = 500
 FENCE = 3.0
-OUTLIER_RULE = "median correlation with the other samples < Q1 - 3 IQR of all samples' medians"
-IDENTITY_RULE = "own pre sample is not the best-correlated pre sample (gene-centred Pearson, top variable genes)"
-PAIR_COLUMNS = [
-    "post_sample", "patient", "best_pre_sample", "best_pre_patient", "own_pre_sample",
-    "corr_own_pre", "corr_best", "own_pre_rank", "n_pre", "flag",
-]
+OUTLIER_RULE = ("outlier: robust distance of the sample or of its pair's post - pre difference (prepost.qc.outliers), or median correlation with the other samples < Q1 - 3 IQR")
 SAMPLE_COLUMNS = [
-    "sample", "patient", "timepoint", "response", "library_size", "median_correlation",
-    "outlier_threshold", "outlier", "pair_identity", "PC1", "PC2", "rule",
+    "sample", "patient", "timepoint", "response", "library_size", "qc_flags", "outlier",
+    "distance_outlier", "pair_rule", "distance_reason", "score_distance", "sd_cutoff",
+    "orthogonal_distance", "od_cutoff", "correlation_outlier", "median_correlation",
+    "outlier_threshold", "pair_identity", "sex_expr", "sex_sheet", "sex_mismatch", "y_score",
+    "xist", "foreign_share", "n_foreign_genes", "foreign_genes", "contamination", "PC1", "PC2",
+    "rule",
 ]
 
 
@@ -64,6 +62,8 @@ class QcResult:
     correlation: pd.DataFrame  # samples x samples, on the top variable genes (not centred)
     dropped_genes: int = 0
     info: dict = field(default_factory=dict)
+    pair_rule: pd.DataFrame | None = None  # prepost.qc.outliers.pair_outliers
+    associations: pd.DataFrame | None = None  # pc_associations
 
 
 def qc_matrix(data: pd.DataFrame, values: str) -> tuple[pd.DataFrame, int]:
@@ -114,36 +114,6 @@ def _corr(x: np.ndarray) -> np.ndarray:
     return z.T @ z
 
 
-def pair_identity(mat: pd.DataFrame, sheet: pd.DataFrame, n_top: int = N_TOP) -> pd.DataFrame:
-    """For each paired post sample: its best-correlated pre sample and the rank of its own."""
-    pairs = complete_pairs(mat, sheet, "pair identity")
-    if pairs.empty:
-        return pd.DataFrame(columns=PAIR_COLUMNS)
-    top = top_variable(mat, n_top)
-    centred = top.sub(top.mean(axis=1), axis=0)
-    pre = list(pairs["pre"])
-    post = list(pairs["post"])
-    c = _corr(centred[pre + post].to_numpy())[len(pre):, : len(pre)]  # post x pre
-    c = np.nan_to_num(c, nan=-np.inf)
-    best = np.argmax(c, axis=1)  # first maximum: the earlier patient in sorted order
-    own = np.arange(len(post))
-    rank = 1 + np.sum(c > c[own, own][:, None], axis=1)
-    patients = list(pairs.index.astype(str))
-    out = pd.DataFrame({
-        "post_sample": post,
-        "patient": patients,
-        "best_pre_sample": [pre[i] for i in best],
-        "best_pre_patient": [patients[i] for i in best],
-        "own_pre_sample": pre,
-        "corr_own_pre": c[own, own],
-        "corr_best": c[own, best],
-        "own_pre_rank": rank,
-        "n_pre": len(pre),
-        "flag": rank > 1,
-    })
-    return out[PAIR_COLUMNS]
-
-
 def correlation_outliers(mat: pd.DataFrame) -> pd.DataFrame:
     """Median correlation with the other samples and the Tukey lower-fence outlier flag."""
     c = _corr(mat.to_numpy())
@@ -162,8 +132,54 @@ def correlation_outliers(mat: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def pc_associations(scores: pd.DataFrame, sheet: pd.DataFrame, n_pcs: int = 5) -> pd.DataFrame:
+    """Which sample fields explain PC1-5: per field and PC, R² of a linear model (numeric field:
+    squared Pearson correlation; categorical: one-way ANOVA, eta²) and its F-test p-value.
+    Fields: sample sheet columns with 2..n-1 distinct non-missing values (numeric columns with
+    >= 3 values taken as numbers), excluding ids, URLs and free text that is unique per sample."""
+    from scipy import stats as st
+
+    s = sheet.set_index("sample").reindex(scores.index)
+    pcs = [c for c in scores.columns[:n_pcs]]
+    rows = []
+    skip = {"sample", "title", "geo_accession", "in_pair", "usable"}
+    for col in s.columns:
+        if col in skip or str(col).startswith("supplementary_file"):
+            continue
+        v = s[col]
+        ok = v.notna() & (v.astype(str).str.strip() != "")
+        nun = v[ok].astype(str).nunique()
+        if ok.sum() < 4 or nun < 2 or (nun >= ok.sum() and not pd.api.types.is_numeric_dtype(v)):
+            continue
+        num = pd.to_numeric(v[ok], errors="coerce")
+        numeric = num.notna().all() and nun >= 3
+        for pc in pcs:
+            y = scores.loc[ok.to_numpy(), pc].to_numpy(float)
+            if numeric:
+                r, p = st.pearsonr(num.to_numpy(float), y)
+                r2, kind = r * r, "numeric"
+            else:
+                groups = [y[(v[ok].astype(str) == g).to_numpy()] for g in sorted(v[ok].astype(str).unique())]
+                if len(groups) >= len(y):
+                    continue
+                ss_tot = np.sum((y - y.mean()) ** 2)
+                ss_b = sum(len(g) * (g.mean() - y.mean()) ** 2 for g in groups)
+                r2 = ss_b / ss_tot if ss_tot > 0 else np.nan
+                p = st.f_oneway(*groups).pvalue if all(len(g) > 0 for g in groups) else np.nan
+                kind = f"categorical ({len(groups)} levels)"
+            rows.append({"field": str(col), "pc": pc, "r2": float(r2), "pvalue": float(p),
+                         "kind": kind, "n": int(ok.sum())})
+    return pd.DataFrame(rows, columns=["field", "pc", "r2", "pvalue", "kind", "n"])
+
+
 def qc_dataset(data: pd.DataFrame, values: str, sheet: pd.DataFrame, n_top: int = N_TOP) -> QcResult:
-    """All QC numbers of one dataset (no files)."""
+    """All QC numbers of one dataset (no files): PCA, correlations, distance and correlation
+    outliers (prepost.qc.outliers), expressed sex, pair identity and foreign reads
+    (prepost.qc.identity), PC-field associations."""
+    from prepost.qc import identity as idn
+    from prepost.qc import outliers as out_rules
+    from prepost.stats import count_values, size_factors
+
     sheet = sheet.copy()
     sheet["sample"] = sheet["sample"].astype(str)
     missing = [s for s in data.columns.astype(str) if s not in set(sheet["sample"])]
@@ -172,9 +188,19 @@ def qc_dataset(data: pd.DataFrame, values: str, sheet: pd.DataFrame, n_top: int 
     data = data.copy()
     data.columns = data.columns.astype(str)
     mat, dropped = qc_matrix(data, values)
+    norm = None
+    if values == COUNTS:
+        raw = count_values(data)
+        sf = size_factors(raw)
+        norm = pd.DataFrame(raw / sf, index=data.index, columns=data.columns)
     scores, frac = pca(mat, n_top)
-    ident = pair_identity(mat, sheet, n_top)
-    out = correlation_outliers(mat)
+    pairs = complete_pairs(mat, sheet, "pair identity")
+    dist, pair_rule = out_rules.sample_outliers(
+        out_rules.expressed(mat, norm.mean(axis=1) if norm is not None else None), sheet, pairs
+    )
+    corr_out = correlation_outliers(mat)
+    sex = idn.expressed_sex(mat, norm)
+    ident = idn.pair_identity(mat, pairs, sex, norm)
     s = sheet.set_index("sample").reindex(mat.columns)
     samples = pd.DataFrame({
         "sample": mat.columns,
@@ -183,13 +209,26 @@ def qc_dataset(data: pd.DataFrame, values: str, sheet: pd.DataFrame, n_top: int 
         "response": s["response"].to_numpy() if "response" in s else np.nan,
         "library_size": data.sum(axis=0).reindex(mat.columns).to_numpy() if values == COUNTS else np.nan,
     })
-    samples = samples.join(out, on="sample")
-    flag = ident.set_index("post_sample")["flag"] if len(ident) else pd.Series(dtype=bool)
+    samples = samples.join(corr_out.rename(columns={"outlier": "correlation_outlier"}), on="sample")
+    samples = samples.join(dist.drop(columns=["patient"]), on="sample")
+    samples["outlier"] = samples["correlation_outlier"] | samples["distance_outlier"]
+    samples = samples.join(sex, on="sample")
+    samples["sex_sheet"] = samples["sample"].map(idn.sheet_sex(sheet))
+    called = samples["sex_expr"].isin(["male", "female"]) & samples["sex_sheet"].notna()
+    samples["sex_mismatch"] = called & (samples["sex_expr"] != samples["sex_sheet"])
+    if norm is not None:
+        samples = samples.join(idn.foreign_reads(data.loc[:, mat.columns], norm.loc[:, mat.columns]), on="sample")
+    else:
+        samples["foreign_share"], samples["foreign_genes"] = np.nan, ""
+        samples["n_foreign_genes"], samples["contamination"] = 0, False
+    flagged_pairs = ident[ident["flag"]] if len(ident) else ident
+    mismatch = set(flagged_pairs["post_sample"]) | set(flagged_pairs["own_pre_sample"])
     samples["pair_identity"] = samples["sample"].map(
-        lambda x: ("mismatch" if flag[x] else "ok") if x in flag.index else ""
+        lambda x: "mismatch" if x in mismatch else ("ok" if x in set(pairs["pre"]) | set(pairs["post"]) else "")
     )
     samples["PC1"] = scores["PC1"].to_numpy()
     samples["PC2"] = scores["PC2"].to_numpy() if "PC2" in scores else np.nan
+    samples["qc_flags"] = [_flags(r) for r in samples.itertuples()]
     samples["rule"] = OUTLIER_RULE
     top = top_variable(mat, n_top)
     corr = pd.DataFrame(_corr(top.to_numpy()), index=mat.columns, columns=mat.columns)
@@ -199,8 +238,25 @@ def qc_dataset(data: pd.DataFrame, values: str, sheet: pd.DataFrame, n_top: int 
         "genes_dropped_missing": dropped,
         "top_genes": int(len(top)),
         "outliers": samples.loc[samples["outlier"], "sample"].tolist(),
-        "identity_mismatches": ident.loc[ident["flag"], "post_sample"].tolist() if len(ident) else [],
+        "identity_mismatches": flagged_pairs["post_sample"].tolist() if len(ident) else [],
+        "identity_basis": ident["basis"].iloc[0] if len(ident) else "",
+        "flagged": samples.loc[samples["qc_flags"] != "", "sample"].tolist(),
     }
-    return QcResult(mat, values, scores, frac, ident, samples[SAMPLE_COLUMNS], corr, dropped, info)
+    return QcResult(mat, values, scores, frac, ident, samples[SAMPLE_COLUMNS], corr, dropped, info,
+                    pair_rule, pc_associations(scores, sheet))
 
 
+def _flags(r) -> str:
+    """The sample's QC flags as one readable string ("" when none)."""
+    out = []
+    if r.distance_outlier:  # a patient-level deviation is in distance_reason, not a flag
+        out.append(f"outlier: {r.distance_reason}")
+    if r.correlation_outlier:
+        out.append("outlier: median correlation below the Tukey far-out fence")
+    if r.pair_identity == "mismatch":
+        out.append("pair identity: pre and post may not be one patient's")
+    if r.sex_mismatch:
+        out.append(f"sex: expressed {r.sex_expr}, sample sheet {r.sex_sheet}")
+    if r.contamination:
+        out.append(f"foreign reads {100 * r.foreign_share:.1f}% ({r.foreign_genes})")
+    return "; ".join(out)

@@ -236,6 +236,30 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
         sec["outliers"] = sq.loc[sq["outlier"].astype(str).str.lower().eq("true"), "sample"].tolist()
         sec["outlier_rule"] = str(sq["rule"].iloc[0]) if len(sq) else ""
         sec["samples_qc"] = _rows(sq, [c for c in sq.columns if c != "rule"])
+        sexes = sq["sex_expr"].fillna("unknown").value_counts() if "sex_expr" in sq else {}
+        sec["sex_calls"] = ", ".join(f"{k}: {v}" for k, v in sorted(dict(sexes).items()))
+        fs = pd.to_numeric(sq.get("foreign_share"), errors="coerce") if "foreign_share" in sq else None
+        if fs is not None and fs.notna().any():
+            top = sq.assign(fs=fs).sort_values("fs", ascending=False).head(3)
+            sec["foreign_top"] = [f"{r.sample} {100 * r.fs:.1f}% ({r.foreign_genes})"
+                                  for r in top.itertuples() if r.fs > 0]
+    if qc.get("exclusions"):
+        ex = _read(qc["exclusions"], "QC exclusion table", dtype={"sample": str, "patient": str})
+        truthy = lambda col: ex[col].astype(str).str.lower().eq("true")  # noqa: E731
+        sec["qc_exclude"] = {
+            "excluded": ex.loc[truthy("excluded"), "sample"].tolist(),
+            "partners": ex.loc[truthy("partner_excluded"), "sample"].tolist(),
+            "would": ex.loc[truthy("would_exclude"), "sample"].tolist(),
+            "table": _rows(ex, list(ex.columns)) if len(ex) else None,
+        }
+    if qc.get("impact"):
+        imp = _read(qc["impact"], "QC impact table")
+        sec["qc_impact"] = _rows(imp, list(imp.columns))
+    if qc.get("pc_associations"):
+        pa = _read(qc["pc_associations"], "PC association table")
+        if len(pa):
+            pa = pa.sort_values("pvalue").head(15)
+            sec["pc_associations"] = _rows(pa, list(pa.columns))
     sec["contrasts"] = []
     for c, paths in (d.get("contrasts") or {}).items():  # the configured order
         entry = {"name": c, "plots": []}
