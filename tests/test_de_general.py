@@ -234,7 +234,10 @@ def cov_results():
 
 # measured relative errors (log2fc, stat, -log10 p; see _deseq2_errors), tolerances ~1.2x above
 COV_MEASURED = {
-    "post_vs_pre": ((0.00163, 0.0641, 0.0259), (0.002, 0.077, 0.032)),
+    # log2fc: 0.00163 where the fixture was written, 0.00280 (gene c0138; stat 0.0107, -log10 p
+    # 0.0188) on the 2026-12-02 machine, deterministic on each: pydeseq2's optimiser lands
+    # differently per CPU/BLAS, so the bound is 1.2x the larger of the two measurements
+    "post_vs_pre": ((0.00280, 0.0641, 0.0259), (0.0034, 0.077, 0.032)),
     "post_vs_pre_responder": ((0.0486, 0.0793, 0.110), (0.059, 0.096, 0.14)),
     "interaction": ((0.186, 0.111, 0.118), (0.23, 0.14, 0.15)),
     "responder_vs_non_responder_pre": ((0.0474, 0.00478, 0.00222), (0.057, 0.0058, 0.0027)),

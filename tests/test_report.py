@@ -84,6 +84,16 @@ def results(tmp_path):
             "summary": str(d / "prepare.json"), "manifest": _tsv(manifest, d / "manifest.tsv"),
             "qc": {"samples_qc": _tsv(sq, d / "qc/samples_qc.tsv"),
                    "pair_identity": _tsv(ident, d / "qc/pair_identity.tsv"),
+                   "exclusions": _tsv(pd.DataFrame({
+                       "sample": ["GSM3post"], "patient": ["P3"], "timepoint": ["post"],
+                       "qc_flags": ["outlier: far from the other samples"], "would_exclude": [True],
+                       "excluded": [False], "partner_excluded": [False], "reason": [""]}),
+                       d / "qc/exclusions.tsv"),
+                   "impact": _tsv(pd.DataFrame({
+                       "analysis": ["as run (qc.exclude: none)", "QC-flagged samples excluded"],
+                       "excluded_samples": ["", "GSM3post"], "pairs": [3, 2], "genes_tested": [30, 30],
+                       "genes_padj_below_0.05": [7, 5], "genes_padj_below_0.1": [9, 6], "note": ["", ""]}),
+                       d / "qc/impact.tsv"),
                    "plots": {"PCA": _png(d / "qc/pca.png", "red"), "Missing": str(d / "qc/none.png")}},
             "contrasts": {"post_vs_pre": {
                 "table": _tsv(de, d / "de.tsv"), "volcano": _png(d / "volcano.png", "blue"),
@@ -119,7 +129,9 @@ def test_report_is_self_contained_escaped_and_deterministic(results, tmp_path):
     assert "2026-01-01" not in html  # download dates (timestamps) stay in the manifest
     # content: top-20 DE table, flags, verdict classes, methods, versions, config
     assert html.count("<td>DEG") == 20 and "<td>DEG0</td>" in html and "<td>DEG29</td>" not in html
-    assert "2 post sample(s) match another patient" in html and "Outliers: GSM3post" in html
+    assert "Pair identity doubted for 2 pair(s)" in html and "Outliers: GSM3post" in html
+    assert "QC would exclude GSM3post (qc.exclude: outliers); they are kept" in html
+    assert "What exclusion changes (post_vs_pre)" in html and "<td>QC-flagged samples excluded</td>" in html
     for cls in ("v-rep", "v-contra", "v-same", "v-nt"):
         assert f'<tr class="{cls}">' in html
     assert "3 patients with both a pre- and a post-treatment sample" in html

@@ -212,7 +212,9 @@ def enrichment_targets():
 def qc_names(ds):
     """QC outputs of a dataset; impact (with vs without QC-flagged samples) refits
     post_vs_pre, so only where that contrast is configured."""
-    tables = [t for t in QC_TABLES if t != "impact" or "post_vs_pre" in contrasts_of(ds)]
+    tables = [
+        t for t in QC_TABLES if t != "impact" or "post_vs_pre" in contrasts_of(ds)
+    ]
     return [*tables, *QC_PLOTS, *(["library_size"] if ds in COUNT_DATASETS else [])]
 
 

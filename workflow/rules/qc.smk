@@ -60,7 +60,9 @@ rule qc:
         mem_mb=4000,
         runtime=20,
     params:
-        exclude=lambda wc: config["datasets"][wc.ds].get("qc", {}).get("exclude", "none"),
+        exclude=lambda wc: config["datasets"][wc.ds]
+        .get("qc", {})
+        .get("exclude", "none"),
         listed=lambda wc: config["datasets"][wc.ds].get("qc", {}).get("samples", []),
     script:
         "../scripts/qc.py"
@@ -88,7 +90,9 @@ rule qc_impact:
         mem_mb=4000,
         runtime=60,
     params:
-        exclude=lambda wc: config["datasets"][wc.ds].get("qc", {}).get("exclude", "none"),
+        exclude=lambda wc: config["datasets"][wc.ds]
+        .get("qc", {})
+        .get("exclude", "none"),
         listed=lambda wc: config["datasets"][wc.ds].get("qc", {}).get("samples", []),
     script:
         "../scripts/qc_impact.py"

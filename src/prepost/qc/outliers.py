@@ -39,6 +39,7 @@ import warnings
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.covariance import MinCovDet
 
 K_MAX = 5
 MIN_UNITS = 20
@@ -78,8 +79,6 @@ def robust_distances(x: np.ndarray, k_max: int = K_MAX) -> pd.DataFrame:
     scores = xc @ vt[:k].T
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MinCovDet warns on singular subsets of tiny cohorts
-        from sklearn.covariance import MinCovDet
-
         mcd = MinCovDet(support_fraction=SUPPORT, random_state=0).fit(scores)
     sd2 = mcd.mahalanobis(scores)
     sd_cut = SD_FACTOR * stats.chi2.ppf(SD_QUANTILE, k)
@@ -129,7 +128,8 @@ def pair_outliers(mat: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     })[PAIR_COLUMNS]
 
 
-def sample_outliers(mat: pd.DataFrame, sheet: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+def sample_outliers(mat: pd.DataFrame, sheet: pd.DataFrame,
+                    pairs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per sample: raw robust distances, the pair rule's attribution, and the outlier flag with
     its reason (see the module docstring)."""
     raw = robust_distances(mat.to_numpy(float).T)

@@ -32,8 +32,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from scipy import stats as st
+
 from prepost.de.vst import vst
 from prepost.prepare.pairing import complete_pairs
+from prepost.qc import identity as idn
+from prepost.qc import outliers as out_rules
+from prepost.stats import count_values, size_factors
 from prepost.vocabulary import COUNTS, LOG2
 
 log = logging.getLogger(__name__)
@@ -137,8 +142,6 @@ def pc_associations(scores: pd.DataFrame, sheet: pd.DataFrame, n_pcs: int = 5) -
     squared Pearson correlation; categorical: one-way ANOVA, eta²) and its F-test p-value.
     Fields: sample sheet columns with 2..n-1 distinct non-missing values (numeric columns with
     >= 3 values taken as numbers), excluding ids, URLs and free text that is unique per sample."""
-    from scipy import stats as st
-
     s = sheet.set_index("sample").reindex(scores.index)
     pcs = [c for c in scores.columns[:n_pcs]]
     rows = []
@@ -176,10 +179,6 @@ def qc_dataset(data: pd.DataFrame, values: str, sheet: pd.DataFrame, n_top: int 
     """All QC numbers of one dataset (no files): PCA, correlations, distance and correlation
     outliers (prepost.qc.outliers), expressed sex, pair identity and foreign reads
     (prepost.qc.identity), PC-field associations."""
-    from prepost.qc import identity as idn
-    from prepost.qc import outliers as out_rules
-    from prepost.stats import count_values, size_factors
-
     sheet = sheet.copy()
     sheet["sample"] = sheet["sample"].astype(str)
     missing = [s for s in data.columns.astype(str) if s not in set(sheet["sample"])]
