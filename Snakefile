@@ -11,6 +11,7 @@ include: "workflow/rules/de.smk"
 include: "workflow/rules/enrich.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/qc.smk"
+include: "workflow/rules/lanes.smk"
 include: "workflow/rules/report.smk"
 
 

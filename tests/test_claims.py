@@ -202,3 +202,24 @@ def test_real_data_config_validates_and_builds_the_dag(tmp_path):
     out = run.stdout + run.stderr
     for rule in ("download", "prepare", "de", "claims", "claims_meta"):
         assert f"\n{rule} " in out, rule
+
+
+def test_set_claim_of_a_skipped_collection_names_why():
+    """A targeted panel: a set claim whose collection was skipped for coverage says so."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from prepost.claims.evaluate import _skipped_collection
+
+    cov = pd.DataFrame({
+        "collection": ["curated", "curated"], "set": ["ISG", "OTHER"], "n_genes": [20, 10],
+        "n_found": [3, 9], "fraction": [0.15, 0.9],
+        "collection_status": ["skipped: only 15.0% of a typical set's genes are among the 730 measured genes", "tested"],
+    })
+    ev = {"reason": "gene set not tested (absent or too few genes found)"}
+    out = _skipped_collection(SimpleNamespace(feature="ISG"), ev, cov)
+    assert out["reason"] == ("gene-set collection curated skipped: only 15.0% of a typical set's genes are "
+                             "among the 730 measured genes; this set: 3 of 20 genes measured")
+    assert _skipped_collection(SimpleNamespace(feature="OTHER"), ev, cov) == ev
+    assert _skipped_collection(SimpleNamespace(feature="ISG"), {"reason": "", "effect": 1.0}, cov)["reason"] == ""

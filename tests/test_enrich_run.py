@@ -58,3 +58,33 @@ def test_alias_table_lets_previous_symbols_match(tmp_path):
     assert "AMER1" not in set(without["gene"])
     assert set(with_alias.loc[with_alias.set == "SET_B", "gene"]) == {"MX1", "IFIT1", "AMER1"}
     assert report.set_index("set").loc["SET_B", "n_found"] == 3
+
+
+def test_low_coverage_collection_is_skipped_with_reason_not_fatal(tmp_path):
+    """A targeted panel against genome-wide sets: the collection below enrichment.min_coverage
+    is skipped (reason in the report), the other one is tested; ids of another type stay an
+    error."""
+    panel = pd.Index([f"G{i}" for i in range(40)])
+    wide = tmp_path / "wide.gmt"  # each set: 5 panel genes of 50 (10 % coverage)
+    wide.write_text("".join(
+        f"W{k}\td\t" + "\t".join([f"G{k * 5 + j}" for j in range(5)] + [f"X{k}_{j}" for j in range(45)]) + "\n"
+        for k in range(4)))
+    small = tmp_path / "small.gmt"  # fully covered
+    small.write_text("S1\td\t" + "\t".join(f"G{j}" for j in range(10)) + "\n"
+                     "S2\td\t" + "\t".join(f"G{j}" for j in range(10, 20)) + "\n")
+    with pytest.warns(Warning):
+        sets, report = enrich_run.load_sets({"wide": str(wide), "small": str(small)}, panel, min_coverage=0.2)
+    assert set(sets["collection"]) == {"small"}
+    status = report.drop_duplicates("collection").set_index("collection")["collection_status"]
+    assert status["small"] == "tested"
+    assert status["wide"].startswith("skipped: only 10.0% of a typical set's genes are among the 40 measured genes")
+    assert "enrichment.min_coverage 20%" in status["wide"]
+    assert (report.loc[report["collection"] == "wide", "fraction"] == 0.1).all()  # coverage per set
+    # threshold configurable: at 5 % the panel's overlap is tested
+    with pytest.warns(Warning):
+        sets, _ = enrich_run.load_sets({"wide": str(wide)}, panel, min_coverage=0.05)
+    assert set(sets["set"]) == {"W0", "W1", "W2", "W3"}
+    # every collection skipped: empty sets, and prerank/ORA give empty tables
+    with pytest.warns(Warning):
+        sets, _ = enrich_run.load_sets({"wide": str(wide)}, panel, min_coverage=0.5)
+    assert sets.empty

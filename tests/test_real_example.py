@@ -53,3 +53,49 @@ def test_gse91061_example_runs_end_to_end(tmp_path):
     genes = claims[claims["kind"] == "gene_change"]
     assert len(genes) and not genes["reason"].fillna("").str.contains("not in the expression data").any()
     assert (res / "report.html").stat().st_size > 0
+
+
+MALAGA = ROOT / "config/examples/malaga_nac.yaml"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED_DATA / "nanostring/malaga_nac/RCCData").is_dir(), reason="../shared/data absent")
+def test_malaga_nac_example_runs_end_to_end(tmp_path):
+    """config/examples/malaga_nac.yaml on the 204 RCC files as they are: lane QC, housekeeping
+    size factors, DE, enrichment skipped (not aborted) for collections the panel barely covers,
+    claims and report."""
+    cfg = yaml.safe_load(MALAGA.read_text())
+    cfg["results"], cfg["resources"] = "results", "resources"
+    cfg["claims"] = str(ROOT / cfg["claims"])
+    for coll in cfg["enrichment"]["collections"]:
+        coll["path"] = _real_path(coll["path"])
+    ds = cfg["datasets"]["malaga_nac"]
+    ds["rcc"]["path"] = _real_path(ds["rcc"]["path"])
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run(
+        SNAKEMAKE + ["-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path), "--configfile",
+                     str(config), "--cores", "2", "--scheduler", "greedy"],
+        capture_output=True, text=True, timeout=2400,
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    res = tmp_path / "results"
+    summary = json.loads((res / "malaga_nac/prepare.json").read_text())
+    assert summary["pairs"] == 70 and summary["rcc"]["files"] == 204
+    assert summary["size_factors"]["method"] == "housekeeping"
+    pairs = pd.read_csv(res / "malaga_nac/pairs.tsv", sep="\t", dtype=str)
+    excluded = pairs[pairs["reason"] == "timepoint value mapped to exclude: 2"]
+    assert len(excluded) == 23  # the undocumented third samples: reported, not silently dropped
+    lanes = pd.read_csv(res / "malaga_nac/qc/lanes.tsv", sep="\t")
+    assert len(lanes) == 204 and {"flag", "reason", "pos_linearity_r2"} <= set(lanes.columns)
+    de = pd.read_csv(res / "malaga_nac/de/post_vs_pre.tsv", sep="\t")
+    assert len(de) == 730  # Endogenous genes; housekeeping genes not tested
+    found = pd.read_csv(res / "malaga_nac/enrich/post_vs_pre/genesets_found.tsv", sep="\t")
+    status = found.drop_duplicates("collection").set_index("collection")["collection_status"]
+    assert status["prepost_curated"].startswith("skipped: only 17.1%")
+    claims = pd.read_csv(res / "claims.tsv", sep="\t")
+    genes = claims[(claims["kind"] == "gene_change") & claims["feature"].isin(["BRCA1", "BRCA2", "ATM", "FANCA", "GADD45A", "FAS"])
+                   & ~claims["reason"].fillna("").str.startswith("wrong treatment")]
+    assert len(genes) == 7 and genes["verdict"].ne("not testable").all()  # gene claims survive
+    html = (res / "report.html").read_text()
+    assert "NanoString lane QC" in html and "Collection skipped: prepost_curated" in html

@@ -193,3 +193,34 @@ def test_report_renders_in_headless_chromium(results, tmp_path):
     assert pixels.std() > 10  # not a blank page
     for bad in ("Uncaught", "Failed to load", "ERR_FILE_NOT_FOUND", "Not allowed to load local resource"):
         assert bad not in shot.stderr
+
+
+def test_nanostring_sections(results, tmp_path):
+    """A NanoString dataset: the lane QC table with flagged lanes first and highlighted, the
+    housekeeping size factors with the screened-out genes, and a skipped gene-set collection
+    with its reason (DE section, enrichment section and methods)."""
+    d = results["dir"]
+    lanes = pd.DataFrame({
+        "sample": ["L1", "L2", "L3"], "fov_ratio": [0.99, 0.70, 0.98], "binding_density": [0.9, 1.0, 2.4],
+        "pos_linearity_r2": 0.99, "neg_mean_2sd": 20.0, "pos_e_count": 100.0,
+        "flag": [False, True, True], "reason": ["", "FOV counted/count < 0.75", "binding density outside 0.1-2.25"],
+    })
+    summary = json.loads((d / "prepare.json").read_text())
+    summary.update(size_factors={"method": "housekeeping", "control_genes": ["HK1", "HK2"],
+                                 "housekeeping_screened_out": {"HK3": "low: at or below the lane's limit of detection in 80% of samples"}},
+                   not_tested=["HK1", "HK2", "HK3"])
+    (d / "prepare.json").write_text(json.dumps(summary))
+    found = pd.DataFrame({"collection": "c", "set": ["SET_A"], "n_genes": 50, "n_found": 5, "fraction": 0.1,
+                          "missing": "", "collection_status": "skipped: only 10.0% of a typical set's genes are among the 30 measured genes"})
+    layout = results["layout"]
+    layout["datasets"]["dsA"]["lanes"] = _tsv(lanes, d / "qc/lanes.tsv")
+    layout["datasets"]["dsA"]["contrasts"]["post_vs_pre"]["genesets_found"] = _tsv(found, d / "found.tsv")
+    out = tmp_path / "n.html"
+    report.build_report(layout, out, results["config"])
+    html = out.read_text()
+    assert "Flagged lanes (2): L2, L3" in html
+    rows = html.split("Lane QC (3 lanes, flagged first)")[1].split("</table>")[0]
+    assert rows.index("<td>L2</td>") < rows.index("<td>L1</td>") and rows.count('class="flag-row"') == 2
+    assert "controlGenes: 2 housekeeping genes: HK1, HK2" in html and "HK3 (low: at or below" in html
+    assert "Collection skipped: c: skipped: only 10.0%" in html
+    assert "flagged 2 of 3 lanes" in html and "Gene-set collection c covered too little" in html

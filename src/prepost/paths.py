@@ -65,6 +65,10 @@ class Layout:
         suffix = "tsv" if name in QC_TABLES else "png"
         return f"{self.results}/{ds}/qc/{name}.{suffix}"
 
+    def lanes(self, ds: str) -> str:
+        """NanoString lane QC of a nanostring dataset (prepost.qc.lanes)."""
+        return f"{self.results}/{ds}/qc/lanes.tsv"
+
     def analysis_samples(self, ds: str) -> str:
         """The sample sheet the models use: samples.tsv after qc.exclude (prepost.qc.exclude)."""
         return f"{self.results}/{ds}/qc/samples_used.tsv"

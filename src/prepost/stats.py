@@ -53,9 +53,18 @@ def count_values(counts: pd.DataFrame) -> np.ndarray:
     return values
 
 
-def size_factors(counts: np.ndarray) -> np.ndarray:
+def size_factors(counts: np.ndarray, control=None) -> np.ndarray:
     """DESeq2's median-of-ratios size factors (estimateSizeFactorsForMatrix, type "ratio"),
-    over the genes with no zero count (Anders & Huber 2010)."""
+    over the genes with no zero count (Anders & Huber 2010). ``control``: a boolean mask over
+    the rows (or row indices) of the genes to compute them on, as DESeq2's
+    ``estimateSizeFactors(controlGenes = ...)`` (housekeeping genes of a NanoString panel);
+    the geometric means are then those of the control genes only, as in DESeq2."""
+    counts = np.asarray(counts, dtype=float)
+    if control is not None:
+        idx = np.asarray(control)
+        counts = counts[idx]
+        if counts.shape[0] == 0:
+            raise ValueError("no control gene: cannot compute size factors from control genes")
     with np.errstate(divide="ignore"):
         logc = np.log(counts)
     loggeo = logc.mean(axis=1)
@@ -65,6 +74,18 @@ def size_factors(counts: np.ndarray) -> np.ndarray:
     sub = logc[use] - loggeo[use, None]
     sub[~np.isfinite(sub)] = np.nan  # zero counts are left out of each sample's median
     return np.exp(np.nanmedian(sub, axis=0))
+
+
+def control_mask(genes, control_genes) -> np.ndarray | None:
+    """Boolean mask of ``control_genes`` over ``genes`` (None when no control genes are set);
+    a control gene missing from ``genes`` is an error, never silently dropped."""
+    if control_genes is None:
+        return None
+    genes = pd.Index(genes).astype(str)
+    missing = [g for g in control_genes if g not in genes]
+    if missing:
+        raise ValueError(f"control gene(s) {missing[:5]} are not in the count matrix")
+    return genes.isin(list(control_genes))
 
 
 def normalised_log2(counts: pd.DataFrame, sf=None) -> pd.DataFrame:
@@ -84,6 +105,20 @@ def normalised_log2(counts: pd.DataFrame, sf=None) -> pd.DataFrame:
             f"size factors: expected {counts.shape[1]} finite values > 0, got {sf.tolist()[:5]}"
         )
     return np.log2(counts.astype(float) / sf + 1)
+
+
+def control_genes_of(summary: dict) -> list[str] | None:
+    """The size-factor control genes prepare recorded (a NanoString panel's retained
+    housekeeping genes, prepare.json ``size_factors.control_genes``), else None."""
+    return (summary.get("size_factors") or {}).get("control_genes")
+
+
+def panel_size_factors(counts: pd.DataFrame, control_genes) -> pd.Series | None:
+    """Size factors of these columns from control genes (None without control genes)."""
+    if control_genes is None:
+        return None
+    sf = size_factors(count_values(counts), control=control_mask(counts.index, control_genes))
+    return pd.Series(sf, index=counts.columns, name="size_factor")
 
 
 def log2_scale(data: pd.DataFrame, values: str, sf=None) -> pd.DataFrame:

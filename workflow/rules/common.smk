@@ -7,7 +7,7 @@ from snakemake.utils import min_version, validate
 # The package is installed (`make setup`: pip install -e .; the conda envs: pip -e ..).
 from prepost.claims.catalogue import ClaimsError, load_claims
 from prepost.enrich.genesets import GeneSetError, read_gmt
-from prepost.io.datasets import dataset_params, remote_files, values_kind
+from prepost.io.datasets import dataset_params, rcc_files, remote_files, values_kind
 from prepost.io.yamlio import ConfigError, check_scalars, load_strict
 from prepost.paths import DE_PLOTS, GSEA_PLOTS, QC_PLOTS, QC_TABLES, Layout
 from prepost.vocabulary import DEFAULT_CONTRASTS
@@ -39,7 +39,14 @@ validate(config, "../schemas/config.schema.yaml")
 P = Layout(config["results"], config["resources"])
 DATASETS = sorted(config["datasets"])
 KIND = {ds: config["datasets"][ds]["kind"] for ds in DATASETS}
-GEO_DATASETS = [d for d in DATASETS if KIND[d] not in ("local", "published_de")]
+GEO_DATASETS = [
+    d
+    for d in DATASETS
+    if KIND[d] not in ("local", "published_de")
+    and not (KIND[d] == "nanostring" and "accession" not in config["datasets"][d])
+]
+# NanoString RCC datasets: lane QC (workflow/rules/lanes.smk)
+NANOSTRING = [d for d in DATASETS if KIND[d] == "nanostring"]
 # expression datasets get prepare, DE, enrichment and QC; a published DE table only claims
 EXPRESSION = [d for d in DATASETS if KIND[d] != "published_de"]
 PUBLISHED = [d for d in DATASETS if KIND[d] == "published_de"]
@@ -130,6 +137,15 @@ def prepare_files(wildcards):
     ds = config["datasets"][wildcards.ds]
     if ds["kind"] == "local":
         return {"expression": ds["expression"], "samples": ds["samples"]}
+    # nanostring: the RCC files, and the series matrix with an accession
+    if ds["kind"] == "nanostring":
+        return {
+            **{f"rcc_{i}": p for i, p in enumerate(rcc_files(ds))},
+            **{
+                role: P.geo_file(wildcards.ds, local)
+                for role, (_, local) in remote_files(ds).items()
+            },
+        }
     return {
         role: P.geo_file(wildcards.ds, local)
         for role, (_, local) in remote_files(ds).items()
@@ -203,7 +219,9 @@ def qc_names(ds):
 
 
 def qc_targets():
-    return [P.qc(ds, name) for ds in EXPRESSION for name in qc_names(ds)]
+    return [P.qc(ds, name) for ds in EXPRESSION for name in qc_names(ds)] + [
+        P.lanes(ds) for ds in NANOSTRING
+    ]
 
 
 def all_targets():
@@ -250,6 +268,8 @@ def claims_tables():
             "gsea": {c: P.enrich(ds, c, "gsea") for c in contrasts_of(ds)},
             "set_tests": P.set_tests(ds),
             "set_scores": P.set_scores(ds),
+            # gene-set coverage (the same genes in every contrast): why a collection was skipped
+            "coverage": P.enrich(ds, contrasts_of(ds)[0], "genesets_found"),
             **P.analysis(ds),
         }
         for ds in EXPRESSION
@@ -291,6 +311,7 @@ def report_layout():
             "pairs": P.analysis_pairs(ds),
             "summary": P.summary(ds),
             "manifest": P.manifest(ds) if ds in GEO_DATASETS else None,
+            "lanes": P.lanes(ds) if ds in NANOSTRING else None,
             "qc": {
                 "samples_qc": P.qc(ds, "samples_qc"),
                 "pair_identity": P.qc(ds, "pair_identity"),
@@ -309,6 +330,7 @@ def report_layout():
                     "fit": P.de_fit(ds, c),
                     **{kind: P.de_plot(ds, c, kind) for kind in DE_PLOTS},
                     "gsea": P.enrich(ds, c, "gsea"),
+                    "genesets_found": P.enrich(ds, c, "genesets_found"),
                     "dotplot": P.gsea_plot(ds, c, "dotplot"),
                 }
                 for c in contrasts_of(ds)

@@ -27,8 +27,8 @@ import pandas as pd
 from scipy import special
 
 from prepost.de import contrasts as ct
-from prepost.stats import log2_scale
-from prepost.vocabulary import INTERACTION, NON_RESPONDER, RESPONDER, RESPONDER_VS_NON_RESPONDER_PRE
+from prepost.stats import log2_scale, panel_size_factors
+from prepost.vocabulary import COUNTS, INTERACTION, NON_RESPONDER, RESPONDER, RESPONDER_VS_NON_RESPONDER_PRE
 
 
 def hedges_j(df) -> np.ndarray:
@@ -106,7 +106,7 @@ def effect_from_t(t, n=None, n1=None, n2=None) -> pd.DataFrame:
 
 def dataset_effects(
     features: pd.DataFrame, expr: pd.DataFrame, values: str, sheet: pd.DataFrame, dataset: str,
-    set_scores: pd.DataFrame | None = None,
+    set_scores: pd.DataFrame | None = None, control_genes: list[str] | None = None,
 ) -> pd.DataFrame:
     """Standardised effect of each (contrast, kind, feature) row in one expression dataset.
 
@@ -128,7 +128,9 @@ def dataset_effects(
             continue
         rows = out.loc[idx]
         samples = spec.samples
-        logv = log2_scale(expr[list(samples.index)], values)  # size factors as the DE's
+        sub = expr[list(samples.index)]
+        sf = panel_size_factors(sub, control_genes) if values == COUNTS else None
+        logv = log2_scale(sub, values, sf)  # size factors as the DE's (a panel: control genes)
         is_gene = rows["kind"].eq("gene_change").to_numpy()
         mat = pd.concat([
             logv.reindex(rows["feature"][is_gene]),

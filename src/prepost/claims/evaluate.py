@@ -19,7 +19,7 @@ from prepost.claims.effects import dataset_effects
 from prepost.claims.published import absent_reason, read_published
 from prepost.claims.verdicts import verdicts
 from prepost.prepare.dataset import read_prepared
-from prepost.stats import bh_adjust as bh
+from prepost.stats import bh_adjust as bh, control_genes_of
 from prepost.vocabulary import ALPHA, PAIRED_GROUP
 
 COLUMNS = [
@@ -50,6 +50,19 @@ def _gene_evidence(row, de: pd.DataFrame | None, absent: str = "gene not in the 
         moved = g["n_down"] if row.direction_expected == "down" else g["n_up"]
         out.update(n_pairs=g["n_pairs"], n_moved=moved)
     return out
+
+
+def _skipped_collection(row, ev: dict, coverage: pd.DataFrame | None) -> dict:
+    """A set claim without evidence because its collection was skipped (a targeted panel):
+    the reason names the collection, why, and the set's own coverage."""
+    if not ev.get("reason") or coverage is None or "collection_status" not in coverage:
+        return ev
+    hit = coverage[coverage["set"] == row.feature]
+    if hit.empty or str(hit.iloc[0]["collection_status"]) == "tested":
+        return ev
+    h = hit.iloc[0]
+    return {**ev, "reason": f"gene-set collection {h['collection']} {h['collection_status']}; "
+                            f"this set: {int(h['n_found'])} of {int(h['n_genes'])} genes measured"}
 
 
 def _set_evidence(row, gsea: pd.DataFrame | None, set_tests: pd.DataFrame | None) -> dict:
@@ -97,6 +110,7 @@ def evaluate_dataset(
     adjust: str = "claims",
     effects: pd.DataFrame | None = None,
     published: dict | None = None,
+    coverage: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Verdicts of every claim row in one dataset.
 
@@ -105,7 +119,9 @@ def evaluate_dataset(
     testable there). ``effects`` (contrast, feature, smd, smd_se) gives the standardised
     effect of prepost.claims.effects for testable rows. ``published``: the dataset's config when it is a
     published DE table (``de`` then holds its one contrast; gene-set claims are not testable).
-    Claim rows are few, so they are looked up one by one.
+    Claim rows are few, so they are looked up one by one. ``coverage``: the dataset's
+    genesets_found table (set, n_found, n_genes, collection, collection_status); a set claim
+    whose collection was skipped for low coverage says so.
     """
     gsea = gsea or {}
     records = []
@@ -127,6 +143,7 @@ def evaluate_dataset(
             ev = _gene_evidence(row, de.get(row.contrast))
         else:
             ev = _set_evidence(row, gsea.get(row.contrast), set_tests)
+            ev = _skipped_collection(row, ev, coverage)
         records.append(ev)
     ev = pd.DataFrame(records, index=rows.index)
     out = rows.drop(columns="treatment").copy()
@@ -165,6 +182,7 @@ def evaluate(
     adjust: str = "claims",
     effects: dict[str, pd.DataFrame] | None = None,
     published: dict[str, dict] | None = None,
+    coverage: dict[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """The claims table across datasets; the table arguments map dataset -> (contrast ->) table;
     ``effects`` and ``published`` map dataset -> as in :func:`evaluate_dataset`."""
@@ -175,7 +193,7 @@ def evaluate(
         evaluate_dataset(
             rows, ds, de_tables[ds], gsea=gsea_tables.get(ds), set_tests=set_tests.get(ds),
             treatment=treatments.get(ds), alpha=alpha, adjust=adjust, effects=effects.get(ds),
-            published=published.get(ds),
+            published=published.get(ds), coverage=(coverage or {}).get(ds),
         )
         for ds in sorted(de_tables)
     ]
@@ -189,7 +207,8 @@ def run_claims(
     """Read the catalogue and each dataset's tables, write the claims table.
 
     ``tables``: dataset -> {"de": {contrast: path}, "gsea": {contrast: path}, "set_tests": path,
-    and for the standardised effects "expression", "samples", "summary", "set_scores": path};
+    "coverage": path (genesets_found.tsv, optional), and for the standardised effects
+    "expression", "samples", "summary", "set_scores": path};
     a published DE table: dataset -> {"published": path, "config": the dataset's config}.
     """
     claims = load_claims(claims_path, schema_path)
@@ -208,10 +227,13 @@ def run_claims(
             scores = files.read_tsv(t["set_scores"], dtype={"sample": str}) if t.get("set_scores") else None
             effects[ds] = dataset_effects(
                 rows[rows["contrast"].isin(list(t["de"]))], data, summary["values"], sheet, ds, scores,
+                control_genes=control_genes_of(summary),
             )
     gsea = {ds: {c: files.read_tsv(p) for c, p in t.get("gsea", {}).items()} for ds, t in tables.items()}
     sets = {ds: files.read_tsv(t["set_tests"]) for ds, t in tables.items() if t.get("set_tests")}
+    coverage = {ds: files.read_tsv(t["coverage"]) for ds, t in tables.items() if t.get("coverage")}
     table = evaluate(claims, de, gsea_tables=gsea, set_tests=sets, treatments=treatments,
-                     alpha=alpha, adjust=adjust, effects=effects, published=published)
+                     alpha=alpha, adjust=adjust, effects=effects, published=published,
+                     coverage=coverage)
     files.write_tsv(table, dest)
     return table

@@ -10,7 +10,7 @@ from prepost.claims.catalogue import load_claims
 from prepost.de import contrasts
 from prepost.plots.de import ma_plot, slope_plot, volcano
 from prepost.prepare.dataset import read_prepared
-from prepost.stats import count_values, size_factors
+from prepost.stats import control_genes_of, count_values, panel_size_factors, size_factors
 from prepost.vocabulary import ALPHA, COUNTS, LOG2, PAIRED
 
 
@@ -26,7 +26,7 @@ def genes_of_interest(dataset: dict, claims_path) -> list[str]:
 
 
 def slope_samples(data: pd.DataFrame, values: str, sheet: pd.DataFrame, contrast: str,
-                  dataset: str, covariates=()) -> tuple[pd.DataFrame, pd.Series | None]:
+                  dataset: str, covariates=(), control_genes=None) -> tuple[pd.DataFrame, pd.Series | None]:
     """The patients a contrast's slope plot draws and the size factors it normalises with.
 
     A paired contrast draws the pairs of its model (a within-group contrast: that group's) on
@@ -46,7 +46,9 @@ def slope_samples(data: pd.DataFrame, values: str, sheet: pd.DataFrame, contrast
     if values != COUNTS:
         return rows, None
     samples = [str(s) for s in spec.samples.index]
-    sf = pd.Series(size_factors(count_values(data[samples])), index=samples, name="size_factor")
+    sf = panel_size_factors(data[samples], control_genes)  # a panel: its control genes
+    if sf is None:
+        sf = pd.Series(size_factors(count_values(data[samples])), index=samples, name="size_factor")
     return rows, sf
 
 
@@ -58,7 +60,8 @@ def plot_contrast(
     data, sheet, summary = read_prepared(expression_path, samples_path, summary_path)
     counts = summary["values"] == COUNTS
     de = files.read_tsv(de_path)
-    rows, sf = slope_samples(data, summary["values"], sheet, contrast, summary["dataset"], covariates)
+    rows, sf = slope_samples(data, summary["values"], sheet, contrast, summary["dataset"], covariates,
+                             control_genes_of(summary))
     return {
         "volcano": volcano(de, volcano_png, title, alpha=alpha, label_genes=genes),
         "ma": ma_plot(de, ma_png, title, alpha=alpha, log_x=counts, label_genes=genes),

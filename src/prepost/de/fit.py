@@ -13,6 +13,7 @@ from prepost.de import contrasts, nb
 from prepost.de.general import deseq2
 from prepost.de.limma import moderated_t
 from prepost.stats import count_values, log2_scale, size_factors
+from prepost.stats import panel_size_factors as stats_panel_size_factors
 from prepost.vocabulary import COUNTS, GROUPED, POST_VS_PRE, RESPONDER_VS_NON_RESPONDER_PRE
 
 CHECK_COLUMNS = ["n_pairs", "n_up", "n_down", "paired_t_p", "wilcoxon_p"]
@@ -72,6 +73,15 @@ def paired_checks(values: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def panel_size_factors(counts: pd.DataFrame, values: str, control_genes) -> pd.Series | None:
+    """Size factors of a contrast's samples from control genes (DESeq2's
+    ``estimateSizeFactors(controlGenes = ...)``: housekeeping genes of a targeted panel), over
+    all the matrix's genes; None when no control genes are set or the values are not counts."""
+    if values != COUNTS:
+        return None
+    return stats_panel_size_factors(counts, control_genes)
+
+
 def fit_contrast(
     data: pd.DataFrame,
     values: str,
@@ -82,6 +92,8 @@ def fit_contrast(
     n_cpus: int = 1,
     covariates: list[str] | None = None,
     lfc_shrink: str = "none",
+    control_genes: list[str] | None = None,
+    not_tested: list[str] | None = None,
 ) -> pd.DataFrame:
     """DE table of one contrast: DESeq2 for ``values == "counts"``, else the moderated t on
     log2 values; paired contrasts get the cross-check columns (CHECK_COLUMNS) appended. For
@@ -98,11 +110,20 @@ def fit_contrast(
     limma.fit_info); a contrast that nb gave to pydeseq2 also has ``fallback`` (nb's error)
     and ``fallback_from`` ("prepost.de.nb"). ``attrs["contrast"]`` is the contrast's summary
     (samples, coefficients, df_residual, pairs, group sizes, covariates; see
-    contrasts.build_contrast), the coefficient weights tested and their meaning."""
+    contrasts.build_contrast), the coefficient weights tested and their meaning.
+    ``control_genes`` (counts): size factors from these genes (panel_size_factors) on all genes
+    of the contrast's samples; ``not_tested``: genes left out of the model after that
+    (a panel's housekeeping genes)."""
     if lfc_shrink not in SHRINK:
         raise contrasts.ContrastError(f"dataset {dataset!r}: lfc_shrink {lfc_shrink!r}; expected one of {list(SHRINK)}")
     spec = contrasts.build_contrast(sheet, name, dataset, available=data.columns, covariates=covariates)
     sub = data[list(spec.samples.index)]
+    # -- targeted panels (NanoString): size factors from control genes, genes not tested --
+    given_sf = panel_size_factors(sub, values, control_genes)
+    if not_tested:
+        sub = sub.drop(index=[g for g in not_tested if g in sub.index])
+    sfkw = {} if given_sf is None else {"size_factors": given_sf}
+    # -- end targeted panels --
     if values == COUNTS:
         table = None
         fallback = None  # why prepost.de.nb gave the contrast to pydeseq2
@@ -113,7 +134,7 @@ def fit_contrast(
             # Covariates go through pydeseq2 (general designs).
             try:
                 table = nb.fast_paired_deseq2(
-                    sub, spec.samples, n_cpus=n_cpus, lfc_shrink=lfc_shrink
+                    sub, spec.samples, n_cpus=n_cpus, lfc_shrink=lfc_shrink, **sfkw
                 )
             except ArithmeticError as err:  # parametric trend failed: pydeseq2 (mean trend)
                 fallback = str(err)
@@ -125,9 +146,9 @@ def fit_contrast(
             groups = sorted(spec.samples["response"].unique())
             try:
                 if len(groups) == 1:
-                    table = nb.fast_paired_deseq2(sub, spec.samples, n_cpus=n_cpus)
+                    table = nb.fast_paired_deseq2(sub, spec.samples, n_cpus=n_cpus, **sfkw)
                 else:
-                    table = nb.fast_grouped_paired_deseq2(sub, spec.samples, n_cpus=n_cpus)[name]
+                    table = nb.fast_grouped_paired_deseq2(sub, spec.samples, n_cpus=n_cpus, **sfkw)[name]
             except ArithmeticError as err:  # parametric trend failed: pydeseq2 (mean trend)
                 fallback = str(err)
         elif name == RESPONDER_VS_NON_RESPONDER_PRE and not spec.summary.get("covariates") and lfc_shrink == "none":
@@ -136,11 +157,11 @@ def fit_contrast(
             # filtering (equal to DESeq2 1.38, tests/test_nb.py, test_nb_real.py). Covariates and apeglm
             # shrinkage stay with pydeseq2.
             try:
-                table = nb.fast_two_group_deseq2(sub, spec.samples, n_cpus=n_cpus)
+                table = nb.fast_two_group_deseq2(sub, spec.samples, n_cpus=n_cpus, given=given_sf)
             except ArithmeticError as err:  # parametric trend failed: pydeseq2 (mean trend)
                 fallback = str(err)
         if table is not None:
-            sf = size_factors(count_values(sub))
+            sf = size_factors(count_values(sub)) if given_sf is None else given_sf.to_numpy()
         if table is None:
             if fallback is not None:
                 log.warning(
@@ -154,6 +175,7 @@ def fit_contrast(
                 n_cpus=n_cpus,
                 return_size_factors=True,
                 lfc_shrink=lfc_shrink,
+                **sfkw,
             )
             sf = fitted_sf[sub.columns].to_numpy()
             if fallback is not None:
@@ -167,6 +189,10 @@ def fit_contrast(
         table = moderated_t(sub, spec.design, spec.contrast)
         logv = log2_scale(sub, values)
     fit = dict(table.attrs.get("fit") or {})  # captured: join need not keep attrs
+    if given_sf is not None:  # targeted panels
+        fit["size_factors"] = {"method": "control genes", "control_genes": sorted(control_genes)}
+    if not_tested:
+        fit["not_tested"] = sorted(g for g in not_tested if g in data.index)
     if spec.pairs is not None:
         checks = paired_checks(logv, spec.pairs)
         table = table.join(checks, on="gene")

@@ -90,6 +90,7 @@ def deseq2(
     n_cpus: int = 1,
     return_size_factors: bool = False,
     lfc_shrink: str = "none",
+    size_factors: pd.Series | None = None,
 ):
     """DESeq2 Wald test of one contrast on raw counts (genes x samples) with pydeseq2.
 
@@ -102,7 +103,8 @@ def deseq2(
     (matrix) index. Returns the contract columns (mean_expr = baseMean) sorted by pvalue then
     gene, with ``attrs["fit"]`` (fit_info), and with return_size_factors also the size factors
     (Series by sample). All-zero genes keep NaN statistics; independent filtering (alpha 0.1)
-    and Cook's outliers give NaN padj (pvalue) as in R.
+    and Cook's outliers give NaN padj (pvalue) as in R. ``size_factors`` (Series by sample):
+    used instead of pydeseq2's median of ratios, as DESeq2's ``sizeFactors(dds) <-``.
     """
     from pydeseq2.dds import DeseqDataSet
 
@@ -153,6 +155,8 @@ def deseq2(
         n_cpus=n_cpus,
         quiet=True,
     )
+    if size_factors is not None:
+        _fix_size_factors(dds, size_factors, ids)
     dds.deseq2()
     info = fit_info(dds, design)
     tables = {k: _results(dds, vec, genes, n_cpus, lfc_shrink) for k, vec in vecs.items()}
@@ -163,6 +167,25 @@ def deseq2(
         sf = pd.Series(np.asarray(dds.obs["size_factors"], float), index=ids, name="size_factor")
         return out, sf
     return out
+
+
+def _fix_size_factors(dds, size_factors: pd.Series, ids: list[str]) -> None:
+    """Make the DeseqDataSet use given size factors: its own fit runs (it also sets the gene
+    filters later steps read), then the factors and normalised counts are replaced."""
+    sf = pd.Series(size_factors)
+    sf.index = sf.index.astype(str)
+    lacking = [s for s in ids if s not in sf.index]
+    if lacking:
+        raise ValueError(f"size factors lack sample(s) {lacking[:5]}")
+    values = sf.reindex(ids).to_numpy(dtype=float)
+    own = dds.fit_size_factors
+
+    def fit_size_factors(*args, **kwargs):
+        own(*args, **kwargs)
+        dds.obs["size_factors"] = values
+        dds.layers["normed_counts"] = np.asarray(dds.X, dtype=float) / values[:, None]
+
+    dds.fit_size_factors = fit_size_factors
 
 
 def _results(dds, vec, genes: pd.Index, n_cpus: int, lfc_shrink: str = "none") -> pd.DataFrame:

@@ -52,6 +52,8 @@ def run_contrast(
         n_cpus=n_cpus,
         covariates=list(covariates or []),
         lfc_shrink=lfc_shrink,
+        control_genes=(summary.get("size_factors") or {}).get("control_genes"),
+        not_tested=summary.get("not_tested"),
     )
     files.write_tsv(table, dest)
     if fit_dest is not None:

@@ -78,6 +78,10 @@ def prerank(
     size = {k: len(set(v)) for k, v in gene_sets.items()}
     in_rank = set(rnk.index)
     gene_sets = {k: list(dict.fromkeys(g for g in v if g in in_rank)) for k, v in gene_sets.items()}
+    if not any(min_size <= len(v) <= max_size for v in gene_sets.values()):
+        # no set to test (every collection skipped, or no set within min_size..max_size on
+        # these genes): an empty table, as when gseapy tests nothing
+        return pd.DataFrame(columns=GSEA_COLUMNS)
     # gseapy upper-cases one side or the other by a majority vote; hand it uppercase ids on both
     # sides and map the leading edge back to the data's spelling.
     upper = rnk.index.str.upper()

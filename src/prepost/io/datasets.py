@@ -7,6 +7,7 @@ tests agree without repeating the GEO layout, and names the config keys each rul
 from __future__ import annotations
 
 from prepost.io import download
+from prepost.io.rcc import RccError, rcc_paths
 
 
 def series_matrix_names(ds: dict) -> list[str]:
@@ -34,6 +35,20 @@ def counts_sample_key(ds: dict) -> str:
     return "geo_accession" if counts_source(ds) == "ncbi" else "title"
 
 
+def rcc_files(ds: dict) -> list[str]:
+    """A nanostring dataset's input files: ``rcc.path`` as a folder (its *.RCC / *.RCC.gz,
+    listed when the workflow is parsed), a tar (GEO's GSEnnn_RAW.tar) or a list of files."""
+    try:
+        return rcc_paths(ds["rcc"]["path"])
+    except RccError as err:
+        raise ValueError(f"rcc.path: {err}") from None
+
+
+def rcc_roles(files: dict) -> list[str]:
+    """The rcc_0, rcc_1, ... roles of a prepare files dict, in order."""
+    return sorted((k for k in files if k.startswith("rcc_") and k[4:].isdigit()), key=lambda k: int(k[4:]))
+
+
 def remote_files(ds: dict) -> dict[str, tuple[str, str]]:
     """Role -> (path relative to the GEO base URL, local file name) for one dataset.
 
@@ -42,6 +57,8 @@ def remote_files(ds: dict) -> dict[str, tuple[str, str]]:
     """
     kind = ds["kind"]
     if kind in ("local", "published_de"):  # no GEO files (a published table has its own rule)
+        return {}
+    if kind == "nanostring" and "accession" not in ds:  # RCC files only, no GEO sample sheet
         return {}
     gse = ds["accession"]
     if kind == "geo_series_matrix" and ds.get("family_soft"):
@@ -73,7 +90,7 @@ def remote_files(ds: dict) -> dict[str, tuple[str, str]]:
 
 def values_kind(ds: dict) -> str:
     """'counts' for count models, 'log2' or 'intensity' for arrays (log2 decided at prepare)."""
-    if ds["kind"] == "geo_counts":
+    if ds["kind"] in ("geo_counts", "nanostring"):
         return "counts"
     if ds["kind"] == "local":
         return ds["values"]
@@ -85,7 +102,7 @@ def values_kind(ds: dict) -> str:
 RULE_KEYS = {
     "prepare": ("kind", "accession", "series_matrix_file", "platform", "counts", "expression",
                 "samples", "values", "pairing", "contrasts", "family_soft", "sample_column",
-                "sample_sheet", "gene_ids", "gene_map", "gene_merge"),
+                "sample_sheet", "gene_ids", "gene_map", "gene_merge", "rcc"),
     "de_plots": ("genes_of_interest",),
     "published_table": ("kind", "table", "columns", "sep", "ci_level", "ci_df", "contrast",
                         "n_pairs", "n_groups", "significant_only"),

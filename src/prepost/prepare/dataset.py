@@ -7,6 +7,7 @@ in seconds with the reason instead of after the DE step.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,12 +15,13 @@ import numpy as np
 import pandas as pd
 
 from prepost import files
-from prepost.io import counts as count_tables, geo
+from prepost.io import counts as count_tables, geo, rcc
 from prepost.enrich.genesets import read_gmt
 from prepost.io.gene_maps import GeneMapError, read_gene_maps
 from prepost.prepare import expression, gene_ids, pairing
+from prepost.qc.lanes import LaneQcError, screen_housekeeping
 from prepost.prepare import samples as sample_tables
-from prepost.io.datasets import counts_sample_key, series_matrix_roles, values_kind
+from prepost.io.datasets import counts_sample_key, rcc_roles, series_matrix_roles, values_kind
 from prepost.vocabulary import DEFAULT_CONTRASTS
 
 
@@ -230,12 +232,124 @@ def decide_log2(ds: dict, kind: str, data: pd.DataFrame) -> tuple[bool, dict]:
     return logged, record
 
 
+# -- targeted panels (NanoString RCC files) ------------------------------------------------
+
+@dataclass
+class Panel:
+    counts: pd.DataFrame  # every probe x every lane read
+    probes: pd.DataFrame  # CodeClass, Accession by probe
+    record: dict  # prepare.json's "rcc"
+
+
+# The probes analysed as genes; Negative/Positive ERCC controls are used by the lane QC only.
+PANEL_GENE_CLASSES = (rcc.ENDOGENOUS, rcc.HOUSEKEEPING)
+
+
+def _read_panel(name: str, ds: dict, files: dict) -> tuple[Panel, pd.DataFrame, pd.DataFrame]:
+    """RCC files -> (panel, sample sheet from the file names, counts of the gene probes)."""
+    spec = ds.get("rcc", {})
+    paths = [files[k] for k in rcc_roles(files)]
+    try:
+        rset = rcc.combine(rcc.read_rcc_files(paths))
+        lanes = list(rset.counts.columns)
+        if spec.get("sample_regex"):
+            samples = rcc.samples_from_names(lanes, spec["sample_regex"], f"dataset {name!r}: rcc.sample_regex")
+        else:
+            samples = pd.DataFrame(index=pd.Index(lanes, name="sample"))
+    except rcc.RccError as err:
+        raise PrepareError(f"dataset {name!r}: {err}") from None
+    samples.insert(0, "rcc_file", [rset.sources[s] for s in samples.index])
+    genes = rset.probes.index[rset.probes["CodeClass"].isin(PANEL_GENE_CLASSES)]
+    data = rset.counts.loc[genes].astype(np.int64)
+    data.index.name = "gene"
+    record = {
+        "files": len(lanes),
+        "panel": sorted(set(rset.lanes.get("Sample.GeneRLF", pd.Series(dtype=str)).dropna())),
+        "file_versions": sorted(set(rset.lanes.get("Header.FileVersion", pd.Series(dtype=str)).dropna())),
+        "code_classes": rset.probes["CodeClass"].value_counts().sort_index().to_dict(),
+        "genes_analysed": {c: int((rset.probes.loc[genes, "CodeClass"] == c).sum()) for c in PANEL_GENE_CLASSES},
+        "sample_regex": spec.get("sample_regex"),
+    }
+    return Panel(rset.counts, rset.probes, record), samples, data
+
+
+GSM_IN_NAME = re.compile(r"^(GSM\d+)(?![0-9])")
+
+
+def _join_geo_samples(name: str, panel: Panel, samples: pd.DataFrame, data: pd.DataFrame,
+                      geo_samples: pd.DataFrame) -> tuple[Panel, pd.DataFrame, pd.DataFrame]:
+    """RCC files named as GEO serves them (GSMnnn_<name>.RCC in GSEnnn_RAW.tar) joined to the
+    series' sample sheet by that GSM: the samples become the GSM ids with GEO's fields; the
+    file-name fields (rcc.sample_regex) are kept beside them (a clash gets " (file name)").
+    A file without a GSM prefix, two files of one GSM or a GSM not in the series stop prepare."""
+    gsm = {}
+    for s in data.columns:
+        m = GSM_IN_NAME.match(s)
+        if m is None:
+            raise PrepareError(
+                f"dataset {name!r}: RCC file {samples.loc[s, 'rcc_file']} does not start with a GSM "
+                "accession (GEO's GSMnnn_<name>.RCC); with an accession the files are matched to "
+                "the series' samples by it"
+            )
+        if m.group(1) in gsm.values():
+            other = next(k for k, v in gsm.items() if v == m.group(1))
+            raise PrepareError(f"dataset {name!r}: RCC files {other!r} and {s!r} are both {m.group(1)}")
+        gsm[s] = m.group(1)
+    absent = sorted(set(gsm.values()) - set(geo_samples.index.astype(str)))
+    if absent:
+        raise PrepareError(f"dataset {name!r}: RCC files of {absent[:5]} whose GSM is not a sample of the series")
+    own = samples.rename(index=gsm)
+    own = own.rename(columns={c: f"{c} (file name)" for c in own.columns if c in geo_samples.columns})
+    geo_part = geo_samples.copy()
+    geo_part.index = geo_part.index.astype(str)
+    joined = geo_part.loc[list(own.index)].join(own)
+    joined.index.name = "sample"
+    panel = Panel(panel.counts.rename(columns=gsm), panel.probes,
+                  {**panel.record, "geo_samples_without_rcc": sorted(set(geo_part.index) - set(own.index))})
+    return panel, joined, data.rename(columns=gsm)
+
+
+def _panel_normalisation(name: str, ds: dict, panel: Panel, keep: list[str]) -> dict:
+    """How a panel is normalised and which genes are tested (prepare.json keys size_factors,
+    not_tested): size factors from the housekeeping genes that pass the a-priori screen
+    (prepost.qc.lanes.screen_housekeeping on the analysed samples), the default; or DESeq2's
+    median of ratios over all genes. Housekeeping genes are not tested unless
+    ``rcc.test_housekeeping``."""
+    spec = ds.get("rcc", {})
+    hk = sorted(panel.probes.index[panel.probes["CodeClass"] == rcc.HOUSEKEEPING])
+    out: dict = {}
+    if spec.get("size_factors", "housekeeping") == "housekeeping":
+        try:
+            retained, screened = screen_housekeeping(panel.counts[keep], panel.probes)
+        except LaneQcError as err:
+            raise PrepareError(f"dataset {name!r}: {err}") from None
+        out["size_factors"] = {
+            "method": "housekeeping",
+            "control_genes": sorted(retained),
+            "housekeeping_screened_out": dict(sorted(screened.items())),
+            "samples_screened_on": len(keep),
+        }
+    else:
+        out["size_factors"] = {"method": "median_of_ratios"}
+    if not spec.get("test_housekeeping", False):
+        out["not_tested"] = hk
+    return out
+
+
 def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
     """Parse, map to genes, log-transform when needed, pair and validate one dataset."""
     summary: dict = {"dataset": name, "kind": ds["kind"]}
     kind = values_kind(ds)
     table = None
-    if ds["kind"] == "local":
+    panel = None
+    if ds["kind"] == "nanostring":
+        panel, samples, data = _read_panel(name, ds, files)
+        if any(k.startswith("series_matrix") or k == "family_soft" for k in files):
+            sm = load_series(ds, files)  # GEO's sample sheet: characteristics by GSM
+            summary["accession"] = sm.accession
+            panel, samples, data = _join_geo_samples(name, panel, samples, data, sm.samples)
+        summary["rcc"] = panel.record
+    elif ds["kind"] == "local":
         samples = _sheet(files["samples"], ds.get("sample_column", "sample"))
         if kind == "counts":
             table = _read_counts(files["expression"], ds)
@@ -310,6 +424,9 @@ def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
         tally = "; ".join(f"{k}: {v}" for k, v in summary["dropped"].items()) or "none"
         raise pairing.PairingError(f"{err}. Dropped samples: {tally}") from None
     keep = [s for s in sheet["sample"] if s in data.columns and s not in no_data]
+    if panel is not None:
+        usable = [s for s in sheet.loc[sheet["usable"].astype(bool), "sample"] if s in keep]
+        summary.update(_panel_normalisation(name, ds, panel, usable))
     data = data[keep].sort_index()
     data.index.name = "gene"
     return Prepared(expression=data, values=kind, sheet=sheet, ledger=ledger, summary=summary)

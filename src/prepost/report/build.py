@@ -9,10 +9,10 @@ manifests), so two runs on the same results give byte-identical files.
 ``build_report(layout, dest, config)`` takes a ``layout`` dict of result paths (built by the
 report rule; see ``workflow/rules/report.smk``)::
 
-    {"datasets": {ds: {"samples", "pairs", "summary", "manifest" (or None),
+    {"datasets": {ds: {"samples", "pairs", "summary", "manifest" (or None), "lanes" (or None),
                        "qc": {"samples_qc", "pair_identity", "plots": {title: png}},
                        "contrasts": {c: {"table", "fit", "volcano", "ma", "slopes", "gsea",
-                                         "dotplot"}},
+                                         "dotplot", "genesets_found"}},
                        "set_slopes": png or None}},
      "claims": tsv, "claims_meta": tsv or None, "forest": {claim: png}}
 
@@ -281,12 +281,45 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
             g = g.sort_values(["padj", "pvalue"], kind="mergesort", na_position="last").head(top_n)
             entry["gsea"] = _rows(g, GSEA_COLUMNS)
         entry["dotplot"] = _img(paths.get("dotplot"))
+        if paths.get("genesets_found"):
+            found = _read(paths["genesets_found"], f"gene-set coverage ({name}, {c})")
+            if "collection_status" in found:
+                st = found.drop_duplicates("collection")
+                entry["skipped"] = [f"{a}: {b}" for a, b in zip(st["collection"], st["collection_status"])
+                                    if str(b) != "tested"]
         sec["contrasts"].append(entry)
     sec["set_slopes"] = _img(d.get("set_slopes"))
+    sec.update(_panel_section(d, summary))
     if d.get("manifest"):
         m = _read(d["manifest"], "download manifest", dtype=str)
         sec["manifest"] = _rows(m, ["file", "url", "bytes", "sha256", "status"])
     return sec
+
+
+LANE_COLUMNS = ["sample", "fov_ratio", "binding_density", "pos_linearity_r2", "neg_mean_2sd",
+                "pos_e_count", "flag", "reason"]
+
+
+def _panel_section(d: dict, summary: dict) -> dict:
+    """A NanoString dataset's lane QC (flagged lanes first, highlighted) and its size factors:
+    the housekeeping genes used and those screened out, with the reason."""
+    out: dict = {}
+    if d.get("lanes"):
+        lanes = _read(d["lanes"], "lane QC table", dtype={"sample": str})
+        flagged = lanes["flag"].astype(str).str.lower().eq("true")
+        lanes = pd.concat([lanes[flagged], lanes[~flagged]])
+        out["lanes"] = _rows(lanes, [c for c in LANE_COLUMNS if c in lanes])
+        out["lane_classes"] = ["flag-row" if f else "" for f in sorted(flagged, reverse=True)]
+        out["lanes_flagged"] = lanes.loc[lanes["flag"].astype(str).str.lower().eq("true"), "sample"].tolist()
+    sf = summary.get("size_factors")
+    if sf:
+        out["size_factors"] = {
+            "method": sf.get("method", ""),
+            "control_genes": sf.get("control_genes", []),
+            "screened_out": sorted((sf.get("housekeeping_screened_out") or {}).items()),
+            "not_tested": len(summary.get("not_tested") or []),
+        }
+    return out
 
 
 def _engine_sentences(datasets: list[dict]) -> list[str]:
@@ -305,6 +338,36 @@ def _engine_sentences(datasets: list[dict]) -> list[str]:
             label = "Engine and dispersion trend" if trend or d.get("values") == "counts" else "Engine"
             out.append(f"{label}, {d['name']}: {text}.")
     return out + warn
+
+
+def _panel_sentences(datasets: list[dict]) -> list[str]:
+    """Per NanoString dataset: lane QC and housekeeping normalisation, as run."""
+    out = []
+    for d in datasets:
+        sf = d.get("size_factors")
+        if "lanes" in d:
+            n = len(d["lanes"]["rows"])
+            flagged = d.get("lanes_flagged") or []
+            out.append(
+                f"{d['name']} (NanoString RCC files): lane QC by nSolver 4.0's default rules "
+                f"(imaging, binding density, positive-control linearity, limit of detection) flagged "
+                f"{len(flagged)} of {n} lanes."
+            )
+        if sf and sf.get("method") == "housekeeping":
+            screened = len(sf.get("screened_out") or [])
+            out.append(
+                f"Its size factors were DESeq2's median of ratios over {len(sf.get('control_genes') or [])} "
+                f"housekeeping genes (controlGenes; {screened} screened out as low or unstable by a "
+                f"rule fixed in advance), and the {sf.get('not_tested', 0)} housekeeping genes were not tested."
+            )
+        skipped = sorted({s.split(":", 1)[0] for c in d.get("contrasts", []) for s in c.get("skipped", [])})
+        if skipped:
+            out.append(
+                f"Gene-set collection{'s' if len(skipped) != 1 else ''} {', '.join(skipped)} covered too "
+                f"little of {d['name']}'s measured genes (enrichment.min_coverage) and "
+                f"{'were' if len(skipped) != 1 else 'was'} not tested there."
+            )
+    return out
 
 
 def methods_text(config: dict, datasets: list[dict], versions: dict) -> str:
@@ -336,6 +399,7 @@ def methods_text(config: dict, datasets: list[dict], versions: dict) -> str:
             "tested with a patient-blocked linear model and limma's empirical-Bayes moderated t."
         )
     parts.extend(_engine_sentences(datasets))
+    parts.extend(_panel_sentences(datasets))
     parts.append(
         "P-values were adjusted by Benjamini-Hochberg. Sample QC used DESeq2's blind variance-"
         "stabilising transformation (counts) or log2 values (arrays): PCA of the 500 most "

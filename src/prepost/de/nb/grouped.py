@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from prepost.de.nb.paired import _ordered_pairs, _paired_fit
+from prepost.de.nb.paired import _ordered_pairs, _paired_fit, given_size_factors
 from prepost.de.nb.wald import _sorted, _wald_table, fit_info
 
 
@@ -18,6 +18,7 @@ def fast_grouped_paired_deseq2(
     ref: str = "pre",
     alt: str = "post",
     n_cpus: int = 1,
+    size_factors: pd.Series | None = None,
 ) -> dict[str, pd.DataFrame]:
     """DESeq2 for ``~ patient + alt:group`` (one ref and one alt sample per patient, patients
     nested in two groups), vectorised over genes; one fit, three Wald tests.
@@ -59,7 +60,7 @@ def fast_grouped_paired_deseq2(
             f"need pairs in both groups {list(levels)} and at least 3 in all; got "
             f"{dict(zip(levels, n_in.tolist()))}"
         )
-    fit = _paired_fit(values, len(patients), grp, n_cpus)
+    fit = _paired_fit(values, len(patients), grp, n_cpus, given_size_factors(size_factors, sheet.index))
     beta, var, nz, bm = fit["beta"], fit["var"], fit["nz"], fit["base_mean"]
     tables = {
         f"post_vs_pre_{levels[1]}": _sorted(_wald_table(genes, bm, nz, beta[:, 1], var[:, 1])),

@@ -103,16 +103,17 @@ def _fit_beta(y, sf, alpha, grp, n_cpus):
     return fit
 
 
-def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int) -> dict:
+def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int, sf_given=None) -> dict:
     """DESeq2 from size factors to the final fit for counts ordered patient-major (ref, alt
     per patient), with one alt coefficient per patient group (grp: P x G one-hot, None = one
     group). Dispersions are shared across groups: mu of all samples, the residual df of the
-    whole design (2P - P - G)."""
+    whole design (2P - P - G). ``sf_given``: size factors in the same sample order (e.g. from
+    control genes), else median of ratios over all genes."""
     n_samples = values.shape[1]
     n_grp = 1 if grp is None else grp.shape[1]
     m, p = n_samples, n_pat + n_grp
 
-    sf_flat = size_factors(values)
+    sf_flat = size_factors(values) if sf_given is None else np.asarray(sf_given, dtype=float)
     sf = sf_flat.reshape(n_pat, 2)
     norm = values / sf_flat
     base_mean = norm.mean(axis=1)
@@ -165,7 +166,7 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int) -> dict:
 
 def _ordered_pairs(counts, samples, ref, alt, fn_name):
     """Check one ref and one alt sample per patient; return (sheet, sorted patients, count
-    values patient-major (ref, alt), gene ids)."""
+    values patient-major (ref, alt), gene ids); the sheet's rows in the values' column order."""
     sheet = check_samples(counts, samples, ref, alt)
     per = sheet.groupby("patient")["timepoint"].agg(
         lambda t: (int((t == ref).sum()), int((t == alt).sum()))
@@ -185,7 +186,24 @@ def _ordered_pairs(counts, samples, ref, alt, fn_name):
     data = counts.copy()
     data.columns = data.columns.astype(str)
     data = data[order]
+    sheet = sheet.loc[order]  # the rows in the order of the count columns
     return sheet, patients, count_values(data), data.index.astype(str)
+
+
+def given_size_factors(size_factors: pd.Series | None, order) -> np.ndarray | None:
+    """Given size factors (Series by sample) in the fit's sample order; None stays None."""
+    if size_factors is None:
+        return None
+    sf = pd.Series(size_factors)
+    sf.index = sf.index.astype(str)
+    order = [str(s) for s in order]
+    lacking = [s for s in order if s not in sf.index]
+    if lacking:
+        raise ValueError(f"size factors lack sample(s) {lacking[:5]}")
+    out = sf.reindex(order).to_numpy(dtype=float)
+    if not (np.isfinite(out) & (out > 0)).all():
+        raise ValueError(f"size factors must be finite and > 0, got {out.tolist()[:5]}")
+    return out
 
 
 def fast_paired_deseq2(
@@ -195,6 +213,7 @@ def fast_paired_deseq2(
     alt: str = "post",
     n_cpus: int = 1,
     lfc_shrink: str = "none",
+    size_factors: pd.Series | None = None,
 ) -> pd.DataFrame:
     """DESeq2 (~ patient + timepoint, alt vs ref) for paired counts, vectorised over genes.
 
@@ -206,15 +225,17 @@ def fast_paired_deseq2(
     lfc_shrink="apeglm" adds ``log2fc_shrunk``: the MAP of apeGLM's posterior (Cauchy prior on
     the timepoint coefficient with apeglm's adaptive scale, N(0, 15^2) on the intercept and
     patient coefficients of R's treatment coding), as lfcShrink(type = "apeglm") and pydeseq2's
-    lfc_shrink; p-values are unchanged.
+    lfc_shrink; p-values are unchanged. ``size_factors``: a Series by sample (as DESeq2's
+    ``sizeFactors(dds) <-``, e.g. from housekeeping genes: prepost.stats.size_factors with
+    ``control``); default median of ratios over all genes.
     """
     if lfc_shrink not in ("none", "apeglm"):
         raise ValueError(f"lfc_shrink {lfc_shrink!r}; expected 'none' or 'apeglm'")
-    _, patients, values, genes = _ordered_pairs(counts, samples, ref, alt, "fast_paired_deseq2")
+    sheet, patients, values, genes = _ordered_pairs(counts, samples, ref, alt, "fast_paired_deseq2")
     n_pat = len(patients)
     if n_pat < 3:
         raise ValueError(f"need at least 3 complete pairs, got {n_pat}")
-    fit = _paired_fit(values, n_pat, None, n_cpus)
+    fit = _paired_fit(values, n_pat, None, n_cpus, given_size_factors(size_factors, sheet.index))
     out = _wald_table(genes, fit["base_mean"], fit["nz"], fit["beta"], fit["var"])
     if lfc_shrink == "apeglm":
         sf, y = fit["sf"], fit["y"]

@@ -15,6 +15,7 @@ from prepost.de.nb.linalg import _Cells, _chunked
 from prepost.de.nb.optim import LARGE, one_blas_thread, optim_fit, optim_start
 from prepost.de.nb.trend import _prior_var, _trend, r_trimmed_mean
 from prepost.de.nb.wald import _sorted, _wald_table, fit_info
+from prepost.de.nb.paired import given_size_factors
 from prepost.stats import count_values, size_factors
 from prepost.vocabulary import FILTER_ALPHA
 
@@ -184,6 +185,7 @@ def fast_two_group_deseq2(
     group: str = "response",
     levels: tuple[str, str] = ("non_responder", "responder"),
     n_cpus: int = 1,
+    given: pd.Series | None = None,
 ) -> pd.DataFrame:
     """DESeq2 for ``~ group`` (two groups, unpaired), levels[1] vs levels[0], vectorised over genes.
 
@@ -200,7 +202,7 @@ def fast_two_group_deseq2(
     quantile, unless 3 or more counts exceed the outlier's count (DESeq2's heuristic for
     two-group designs). The ridge and the optim refit as fast_paired_deseq2. samples: indexed by sample id with column ``group`` (values in
     ``levels``); the samples used are the table's. Returns the contract columns sorted by
-    pvalue then gene."""
+    pvalue then gene. ``given``: size factors (Series by sample), default median of ratios."""
     if group not in samples.columns:
         raise ValueError(f"samples table lacks column {group!r}; expected the sample groups")
     lab = samples[group].astype("string")
@@ -226,7 +228,7 @@ def fast_two_group_deseq2(
             f"{dict(zip(levels, n_k.tolist()))}"
         )
 
-    sf = size_factors(values)
+    sf = size_factors(values) if given is None else given_size_factors(given, data.columns)
     norm = values / sf
     base_mean = norm.mean(axis=1)
     nz = values.sum(axis=1) > 0
