@@ -252,3 +252,18 @@ def test_gse91061_writes_every_qc_output(gse91061, tmp_path):
     assert (sq["sex_expr"] != "unknown").mean() > 0.9
     used = pd.read_csv(out["samples_used"], sep="\t")
     assert set(used.loc[used["qc_excluded"], "sample"]) == set(info["excluded"])
+
+
+def test_a_panel_without_identity_genes_flags_no_pair_and_calls_no_sex():
+    """A targeted panel (the real NanoString cohort holds UTY only): the fallback score is shown,
+    never flagged, and one Y gene at background calls no sex."""
+    c = paired_cohort(30, 2000, 14, swap=(1, 4))
+    keep = [g for g in c.counts.index if g not in identity.IDENTITY_GENES or g == "UTY"]
+    counts = c.counts.loc[keep]
+    counts.loc["UTY"] = np.random.default_rng(0).integers(1, 28, counts.shape[1])  # background
+    res = qc_dataset(counts, "counts", c.sheet)
+    ident = res.pair_identity
+    assert ident["basis"].str.contains("not assessable").all() and not ident["flag"].any()
+    assert (res.samples["sex_expr"] == "unknown").all()
+    rule = identity.expressed_sex(res.matrix, None)["sex_rule"].iloc[0]
+    assert rule.startswith("not called: the data hold 1 Y-linked gene(s) and no XIST")

@@ -15,8 +15,9 @@ scored on genes whose expression is set by the germline and not by treatment:
 HLA class II genes other than HLA-DRB4 are left out: their level follows immune infiltration,
 which treatment changes. A gene is used when present and expressed in part of the cohort
 (counts: 90th percentile of normalised counts >= 20; arrays: any). With fewer than
-MIN_IDENTITY_GENES such genes the score falls back to the 500 most variable genes, and the
-table says so (``basis``).
+MIN_IDENTITY_GENES such genes (targeted panels) the score is computed on the 500 most variable
+genes for information only: ``basis`` says so and such a z never flags a pair (only a sex
+disagreement does).
 
 Score: each gene standardised across all samples; the similarity of a post and a pre sample is
 the Pearson correlation of their standardised values. It is calibrated on the cohort's own
@@ -26,7 +27,7 @@ a genuine pair sits far above. ``flag`` when z < Z_MIN or the expressed sexes of
 disagree. The best-matching other pre sample and its z are given as a hint of the true partner.
 Z_MIN was chosen on prepost.qc.simulate's cohorts (benchmarks/qc/rates.py), not on real data.
 
-Sex from expression: counts, on normalised counts: male when the mean of the Y genes present
+Sex from expression (only when XIST and >= 2 Y genes are in the data): counts, on normalised counts: male when the mean of the Y genes present
 >= Y_MALE; female when it is < Y_FEMALE and XIST >= XIST_FEMALE; otherwise unknown (no Y and no
 XIST: a tumour may lose the inactive X or the Y). Log2 arrays: the cohort's Y scores (mean of the
 Y genes) split at their widest gap when it is >= LOG2_GAP log2 units (a mixed-sex cohort);
@@ -56,6 +57,7 @@ MIN_IDENTITY_GENES = 8
 MIN_EXPRESSED = 20.0
 Z_MIN = 2.0
 Y_MALE, Y_FEMALE, XIST_FEMALE = 10.0, 2.0, 10.0
+MIN_Y_GENES = 2
 LOG2_GAP = 1.5
 TOP_N = 100
 FOREIGN_FOLD = 32.0
@@ -89,9 +91,13 @@ def expressed_sex(mat: pd.DataFrame, norm: pd.DataFrame | None) -> pd.DataFrame:
     """Per sample: y_score, xist, sex (male, female, unknown) and the rule that called it."""
     ys = [g for g in SEX_Y if g in mat.index]
     out = pd.DataFrame(index=mat.columns)
-    if not ys:
+    if len(ys) < MIN_Y_GENES or SEX_X not in mat.index:
+        # one Y gene at background level (a targeted panel's UTY probe) would call every
+        # sample male: not called without XIST and two Y genes
         out["y_score"], out["xist"], out["sex_expr"] = np.nan, np.nan, "unknown"
-        out["sex_rule"] = "no Y-linked gene in the data"
+        out["sex_rule"] = (f"not called: the data hold {len(ys)} Y-linked gene(s) "
+                           f"{'and XIST' if SEX_X in mat.index else 'and no XIST'}; "
+                           f"needs XIST and >= {MIN_Y_GENES} Y genes")
         return out
     if norm is not None:
         y = norm.loc[ys].mean(axis=0)
@@ -138,7 +144,7 @@ def pair_identity(mat: pd.DataFrame, pairs: pd.DataFrame, sex: pd.DataFrame,
     else:
         rv = mat.var(axis=1, ddof=1).sort_values(ascending=False, kind="mergesort")
         basis = (f"{min(N_FALLBACK, len(rv))} most variable genes (only {len(genes)} identity "
-                 f"genes expressed; < {MIN_IDENTITY_GENES}): weak")
+                 f"genes expressed; < {MIN_IDENTITY_GENES}): not assessable, z shown, not flagged")
         sub = mat.loc[rv.index[:N_FALLBACK]]
     x = sub.to_numpy(float)
     sd = x.std(axis=1, ddof=1, keepdims=True)
@@ -173,7 +179,9 @@ def pair_identity(mat: pd.DataFrame, pairs: pd.DataFrame, sex: pd.DataFrame,
     s_post = sex["sex_expr"].reindex(post).to_numpy()
     known = np.isin(s_pre, ["male", "female"]) & np.isin(s_post, ["male", "female"])
     sex_mismatch = known & (s_pre != s_post)
-    low = np.diag(z) < Z_MIN
+    # without identity genes the score is treatment- and tissue-driven (on the real 730-gene
+    # NanoString cohort it "flagged" 33 of 70 pairs): shown, never flagged
+    low = (np.diag(z) < Z_MIN) & (basis == "identity genes")
     reason = []
     for i in range(n):
         why = []
