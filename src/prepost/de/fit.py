@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from prepost.de import contrasts, nb
+from prepost.de import contrasts, hidden, nb
 from prepost.de.general import deseq2
 from prepost.de.limma import moderated_t
 from prepost.stats import count_values, log2_scale, size_factors
@@ -82,6 +82,7 @@ def fit_contrast(
     n_cpus: int = 1,
     covariates: list[str] | None = None,
     lfc_shrink: str = "none",
+    unwanted_factors: int = 0,
 ) -> pd.DataFrame:
     """DE table of one contrast: DESeq2 for ``values == "counts"``, else the moderated t on
     log2 values; paired contrasts get the cross-check columns (CHECK_COLUMNS) appended. For
@@ -98,11 +99,21 @@ def fit_contrast(
     limma.fit_info); a contrast that nb gave to pydeseq2 also has ``fallback`` (nb's error)
     and ``fallback_from`` ("prepost.de.nb"). ``attrs["contrast"]`` is the contrast's summary
     (samples, coefficients, df_residual, pairs, group sizes, covariates; see
-    contrasts.build_contrast), the coefficient weights tested and their meaning."""
+    contrasts.build_contrast), the coefficient weights tested and their meaning.
+
+    ``unwanted_factors`` k > 0: k surrogate variables (prepost.de.hidden, svaseq on the
+    contrast's samples) are appended to the design as numeric covariates sv1..svk, so counts go
+    through pydeseq2 (a design with covariates); ``attrs["fit"]["unwanted_factors"]`` records
+    k and the method and ``attrs["factors"]`` holds the surrogates (samples x sv1..svk).
+    ``attrs["model"]`` holds the per-gene values of the diagnostic plots: gene-wise, trend and
+    final dispersions and the outlier flag (counts), residual SD and df (arrays)."""
     if lfc_shrink not in SHRINK:
         raise contrasts.ContrastError(f"dataset {dataset!r}: lfc_shrink {lfc_shrink!r}; expected one of {list(SHRINK)}")
     spec = contrasts.build_contrast(sheet, name, dataset, available=data.columns, covariates=covariates)
     sub = data[list(spec.samples.index)]
+    factors, factor_info = None, None
+    if unwanted_factors:
+        spec, factors, factor_info = hidden.add_factors(spec, sub, values, unwanted_factors)
     if values == COUNTS:
         table = None
         fallback = None  # why prepost.de.nb gave the contrast to pydeseq2
@@ -167,10 +178,15 @@ def fit_contrast(
         table = moderated_t(sub, spec.design, spec.contrast)
         logv = log2_scale(sub, values)
     fit = dict(table.attrs.get("fit") or {})  # captured: join need not keep attrs
+    model = table.attrs.get("model")
+    if factor_info is not None:
+        fit[hidden.KEY] = factor_info
     if spec.pairs is not None:
         checks = paired_checks(logv, spec.pairs)
         table = table.join(checks, on="gene")
     table.attrs["fit"] = fit
+    table.attrs["model"] = model
+    table.attrs["factors"] = factors
     table.attrs["contrast"] = {
         **spec.summary,
         "tested": {str(k): float(v) for k, v in spec.contrast.items() if v != 0},
