@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DE_PLOTS = ("volcano", "ma", "slopes")
+DE_PLOTS = ("volcano", "ma", "slopes", "pvalues", "model", "factors")
 GSEA_PLOTS = ("dotplot", "running")
 QC_TABLES = ("samples_qc", "pair_identity", "pair_distances", "pc_associations", "exclusions", "impact")
 QC_PLOTS = ("pca", "correlation", "distribution", "scree", "associations")
@@ -90,8 +90,17 @@ class Layout:
         """The contrast's fit record (engine, dispersion trend, counts; prepost.de.run)."""
         return f"{self.results}/{ds}/de/{contrast}.fit.json"
 
+    def de_model(self, ds: str, contrast: str) -> str:
+        """Per-gene model diagnostics (dispersions for counts, residual SD for arrays)."""
+        return f"{self.results}/{ds}/de/{contrast}.model.tsv"
+
+    def de_factors(self, ds: str, contrast: str) -> str:
+        """The contrast's hidden factors (unwanted_factors: sv1..svk) per sample."""
+        return f"{self.results}/{ds}/de/{contrast}.factors.tsv"
+
     def de_plot(self, ds: str, contrast: str, kind: str) -> str:
-        """kind: volcano, ma or slopes."""
+        """kind: volcano, ma, slopes, pvalues (p-value histogram), model (dispersions vs mean
+        for counts, residual SD vs mean for arrays) or factors (PC1/PC2 by hidden factor)."""
         return f"{self.results}/{ds}/de/{contrast}.{kind}.png"
 
     # enrichment

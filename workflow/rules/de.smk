@@ -1,13 +1,17 @@
 rule de:
     """Differential expression of one contrast: DESeq2's method for counts (prepost.de.nb, or
     pydeseq2 for designs with covariates), a patient-blocked moderated t (limma's empirical
-    Bayes) for log2 arrays; the fit record names the engine and dispersion trend.
+    Bayes) for log2 arrays; the fit record names the engine and dispersion trend. With
+    unwanted_factors k > 0, k svaseq surrogate variables (prepost.de.hidden) join the design.
+    Also writes the per-gene model diagnostics and the hidden factors per sample.
     """
     input:
         **P.analysis("{ds}"),
     output:
         table=P.de_table("{ds}", "{contrast}"),
         fit=P.de_fit("{ds}", "{contrast}"),
+        model=P.de_model("{ds}", "{contrast}"),
+        factors=P.de_factors("{ds}", "{contrast}"),
     log:
         P.log("{ds}", "de_{contrast}"),
     benchmark:
@@ -21,17 +25,24 @@ rule de:
     params:
         covariates=lambda wc: config["datasets"][wc.ds].get("covariates", []),
         lfc_shrink=lambda wc: config["datasets"][wc.ds].get("lfc_shrink", "none"),
+        unwanted_factors=lambda wc: config["datasets"][wc.ds].get("unwanted_factors", 0),
     script:
         "../scripts/de.py"
 
 
 rule de_plots:
     """Volcano and MA plots of a contrast, and paired slope plots (one line per patient, on the
-    DE's size factors) for the genes of interest (default: every gene named in the claims).
+    DE's size factors) for the genes of interest (default: every gene named in the claims);
+    the p-value histogram, the model diagnostic (dispersions vs mean for counts as DESeq2's
+    plotDispEsts, residual SD vs mean for arrays as limma's plotSA) and PC1/PC2 coloured by
+    each hidden factor (a note when unwanted_factors is 0).
     """
     input:
         **P.analysis("{ds}"),
         table=rules.de.output.table,
+        fit=rules.de.output.fit,
+        model=rules.de.output.model,
+        factors=rules.de.output.factors,
         claims=config["claims"],
     output:
         volcano=report(
@@ -42,6 +53,24 @@ rule de_plots:
         ),
         ma=P.de_plot("{ds}", "{contrast}", "ma"),
         slopes=P.de_plot("{ds}", "{contrast}", "slopes"),
+        pvalues=report(
+            P.de_plot("{ds}", "{contrast}", "pvalues"),
+            caption="../report/pvalues.rst",
+            category="Differential expression",
+            subcategory="{ds}",
+        ),
+        model=report(
+            P.de_plot("{ds}", "{contrast}", "model"),
+            caption="../report/model.rst",
+            category="Differential expression",
+            subcategory="{ds}",
+        ),
+        factors=report(
+            P.de_plot("{ds}", "{contrast}", "factors"),
+            caption="../report/factors.rst",
+            category="Differential expression",
+            subcategory="{ds}",
+        ),
     log:
         P.log("{ds}", "de_plots_{contrast}"),
     benchmark:

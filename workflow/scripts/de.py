@@ -8,7 +8,8 @@ with log_to(snakemake.log[0]) as log:
     table = run_contrast(
         inp.expression, inp.samples, inp.summary, snakemake.wildcards.contrast,
         snakemake.output.table, fit_dest=snakemake.output.fit, n_cpus=snakemake.threads,
-        covariates=p.covariates, lfc_shrink=p.lfc_shrink,
+        covariates=p.covariates, lfc_shrink=p.lfc_shrink, unwanted_factors=p.unwanted_factors,
+        model_dest=snakemake.output.model, factors_dest=snakemake.output.factors,
     )
     fit = table.attrs.get("fit", {})
     log.info("%d genes tested; %d with padj < 0.05; engine %s, dispersion trend %s", len(table),

@@ -1,4 +1,5 @@
-"""Snakemake glue: volcano, MA and slope plots of one contrast."""
+"""Snakemake glue: volcano, MA, slope, p-value, model diagnostic and hidden-factor plots of
+one contrast."""
 
 from prepost.de.figures import genes_of_interest, plot_contrast
 from prepost.logs import log_to
@@ -9,6 +10,8 @@ with log_to(snakemake.log[0]) as log:
     summary = plot_contrast(
         inp.table, inp.expression, inp.samples, inp.summary, snakemake.wildcards.contrast, genes,
         p.title, volcano_png=out.volcano, ma_png=out.ma, slopes_png=out.slopes,
-        covariates=p.covariates,
+        covariates=p.covariates, fit_path=inp.fit, model_path=inp.model,
+        factors_path=inp.factors, pvalues_png=out.pvalues, model_png=out.model,
+        factors_png=out.factors,
     )
     log.info("%s", summary)

@@ -1,7 +1,12 @@
 """The figures of one contrast, from files to files (the de_plots rule): volcano, MA and paired
-slope plots. Kept apart from de.run so drawing does not load the model stack."""
+slope plots, and the model diagnostics (p-value histogram, dispersions or residual SD vs mean,
+PC1/PC2 by hidden factor: prepost.plots.model). Kept apart from de.run so drawing does not
+load the model stack."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pandas as pd
 
@@ -9,8 +14,9 @@ from prepost import files
 from prepost.claims.catalogue import load_claims
 from prepost.de import contrasts
 from prepost.plots.de import ma_plot, slope_plot, volcano
+from prepost.plots.model import dispersion_plot, factor_plot, pvalue_histogram, sa_plot
 from prepost.prepare.dataset import read_prepared
-from prepost.stats import control_genes_of, count_values, panel_size_factors, size_factors
+from prepost.stats import control_genes_of, count_values, log2_scale, panel_size_factors, size_factors
 from prepost.vocabulary import ALPHA, COUNTS, LOG2, PAIRED
 
 
@@ -52,17 +58,55 @@ def slope_samples(data: pd.DataFrame, values: str, sheet: pd.DataFrame, contrast
     return rows, sf
 
 
+def factor_values(data: pd.DataFrame, values: str, factors: pd.DataFrame) -> pd.DataFrame | None:
+    """The log2 values the factor PCA draws: the factors table's samples, counts normalised
+    over those samples (the DE's size factors); None without factors."""
+    if not any(str(c).startswith("sv") for c in factors.columns):
+        return None
+    samples = [str(s) for s in factors["sample"]]
+    return log2_scale(data[samples], values)
+
+
+def plot_diagnostics(de: pd.DataFrame, data: pd.DataFrame, values: str, title: str, *, fit_path,
+                     model_path, factors_path, pvalues_png, model_png, factors_png) -> dict:
+    """The p-value histogram, the model plot (dispersions vs mean for counts, sqrt residual SD
+    vs mean for arrays) and the hidden-factor PCA of one contrast, from the de rule's fit
+    record, model table and factors table."""
+    fit = json.loads(Path(fit_path).read_text())
+    model = files.read_tsv(model_path)
+    factors = files.read_tsv(factors_path, dtype={"sample": str})
+    if values == COUNTS:
+        drawn = dispersion_plot(model, model_png, title, fit=fit)
+    else:
+        drawn = sa_plot(model, model_png, title, fit=fit)
+    return {
+        "pvalues": pvalue_histogram(de, pvalues_png, title),
+        "model": drawn,
+        "factors": factor_plot(factor_values(data, values, factors), factors, factors_png, title),
+    }
+
+
 def plot_contrast(
     de_path, expression_path, samples_path, summary_path, contrast, genes, title, *, volcano_png,
-    ma_png, slopes_png, covariates=(), alpha=ALPHA,
+    ma_png, slopes_png, covariates=(), alpha=ALPHA, fit_path=None, model_path=None,
+    factors_path=None, pvalues_png=None, model_png=None, factors_png=None,
 ) -> dict:
-    """Volcano, MA and paired slope plots of one contrast."""
+    """Volcano, MA and paired slope plots of one contrast, and with the de rule's fit, model
+    and factors files the diagnostics of plot_diagnostics."""
     data, sheet, summary = read_prepared(expression_path, samples_path, summary_path)
     counts = summary["values"] == COUNTS
     de = files.read_tsv(de_path)
     rows, sf = slope_samples(data, summary["values"], sheet, contrast, summary["dataset"], covariates,
                              control_genes_of(summary))
+    diagnostics = {}
+    if fit_path is not None:
+        diagnostics = plot_diagnostics(
+            de, data, summary["values"], title, fit_path=fit_path, model_path=model_path,
+            factors_path=factors_path, pvalues_png=pvalues_png, model_png=model_png,
+            factors_png=factors_png,
+        )
     return {
+        **diagnostics,
         "volcano": volcano(de, volcano_png, title, alpha=alpha, label_genes=genes),
         "ma": ma_plot(de, ma_png, title, alpha=alpha, log_x=counts, label_genes=genes),
         "slopes": slope_plot(data, rows, genes, slopes_png, title,

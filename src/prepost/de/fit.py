@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from prepost.de import contrasts, nb
+from prepost.de import contrasts, hidden, nb
 from prepost.de.general import deseq2
 from prepost.de.limma import moderated_t
 from prepost.stats import count_values, log2_scale, size_factors
@@ -94,6 +94,7 @@ def fit_contrast(
     lfc_shrink: str = "none",
     control_genes: list[str] | None = None,
     not_tested: list[str] | None = None,
+    unwanted_factors: int = 0,
 ) -> pd.DataFrame:
     """DE table of one contrast: DESeq2 for ``values == "counts"``, else the moderated t on
     log2 values; paired contrasts get the cross-check columns (CHECK_COLUMNS) appended. For
@@ -113,7 +114,14 @@ def fit_contrast(
     contrasts.build_contrast), the coefficient weights tested and their meaning.
     ``control_genes`` (counts): size factors from these genes (panel_size_factors) on all genes
     of the contrast's samples; ``not_tested``: genes left out of the model after that
-    (a panel's housekeeping genes)."""
+    (a panel's housekeeping genes).
+
+    ``unwanted_factors`` k > 0: k surrogate variables (prepost.de.hidden, svaseq on the
+    contrast's samples) are appended to the design as numeric covariates sv1..svk, so counts go
+    through pydeseq2 (a design with covariates); ``attrs["fit"]["unwanted_factors"]`` records
+    k and the method and ``attrs["factors"]`` holds the surrogates (samples x sv1..svk).
+    ``attrs["model"]`` holds the per-gene values of the diagnostic plots: gene-wise, trend and
+    final dispersions and the outlier flag (counts), residual SD and df (arrays)."""
     if lfc_shrink not in SHRINK:
         raise contrasts.ContrastError(f"dataset {dataset!r}: lfc_shrink {lfc_shrink!r}; expected one of {list(SHRINK)}")
     spec = contrasts.build_contrast(sheet, name, dataset, available=data.columns, covariates=covariates)
@@ -124,6 +132,9 @@ def fit_contrast(
         sub = sub.drop(index=[g for g in not_tested if g in sub.index])
     sfkw = {} if given_sf is None else {"size_factors": given_sf}
     # -- end targeted panels --
+    factors, factor_info = None, None
+    if unwanted_factors:
+        spec, factors, factor_info = hidden.add_factors(spec, sub, values, unwanted_factors)
     if values == COUNTS:
         table = None
         fallback = None  # why prepost.de.nb gave the contrast to pydeseq2
@@ -193,10 +204,15 @@ def fit_contrast(
         fit["size_factors"] = {"method": "control genes", "control_genes": sorted(control_genes)}
     if not_tested:
         fit["not_tested"] = sorted(g for g in not_tested if g in data.index)
+    model = table.attrs.get("model")
+    if factor_info is not None:
+        fit[hidden.KEY] = factor_info
     if spec.pairs is not None:
         checks = paired_checks(logv, spec.pairs)
         table = table.join(checks, on="gene")
     table.attrs["fit"] = fit
+    table.attrs["model"] = model
+    table.attrs["factors"] = factors
     table.attrs["contrast"] = {
         **spec.summary,
         "tested": {str(k): float(v) for k, v in spec.contrast.items() if v != 0},

@@ -23,7 +23,7 @@ from importlib import metadata
 import numpy as np
 import pandas as pd
 
-from prepost.de.results import RESULT_COLUMNS, check_samples, design_text
+from prepost.de.results import RESULT_COLUMNS, check_samples, design_text, model_values
 from prepost.stats import count_values
 from prepost.vocabulary import FILTER_ALPHA
 
@@ -58,6 +58,18 @@ def fit_info(dds, design) -> dict:
         "genes_refit_with_optim": None,
         "optim_genes": None,
     }
+
+
+def _dispersions(dds, genes: pd.Index) -> dict:
+    """plotDispEsts values of a fitted DeseqDataSet (as prepost.de.nb.wald.dispersion_values):
+    baseMean, gene-wise, fitted and final dispersions, dispersion outliers."""
+    var = dds.var.reindex(genes)
+    col = lambda name: var[name].to_numpy(float) if name in var else np.full(len(genes), np.nan)  # noqa: E731
+    outlier = col("_outlier_genes") == 1
+    return model_values(
+        genes, col("_normed_means"), disp_gene=col("genewise_dispersions"), disp_trend=col("fitted_dispersions"),
+        dispersion=col("dispersions"), disp_outlier=outlier,
+    )
 
 
 def _contrast_arg(design, contrast):
@@ -160,8 +172,10 @@ def deseq2(
     dds.deseq2()
     info = fit_info(dds, design)
     tables = {k: _results(dds, vec, genes, n_cpus, lfc_shrink) for k, vec in vecs.items()}
+    model = _dispersions(dds, genes)
     for table in tables.values():
         table.attrs["fit"] = dict(info)
+        table.attrs["model"] = model
     out = tables if many else tables[None]
     if return_size_factors:
         sf = pd.Series(np.asarray(dds.obs["size_factors"], float), index=ids, name="size_factor")

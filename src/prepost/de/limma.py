@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import special, stats
 
 from prepost.stats import bh_adjust
-from prepost.de.results import check_samples, design_text
+from prepost.de.results import check_samples, design_text, model_values
 
 _QR_TOL = 1e-7  # R's lm.fit / LINPACK dqrdc2 tolerance for declaring a column aliased
 ENGINE = "limma-style moderated t (prepost.de.limma)"
@@ -280,6 +280,12 @@ def moderated_t(expr: pd.DataFrame, design: pd.DataFrame, contrast) -> pd.DataFr
     )
     out = out.sort_values(["pvalue", "gene"], kind="stable").reset_index(drop=True)
     out.attrs["fit"] = fit_info(design, s20, d0)
+    # limma's plotSA values: Amean and residual SD (sigma) of every gene with residual df
+    has_df = df_resid >= 1
+    out.attrs["model"] = model_values(
+        data.index.astype(str)[has_df], mean_expr[has_df], sigma=np.sqrt(sigma2[has_df]),
+        df_residual=df_resid[has_df],
+    )
     return out
 
 

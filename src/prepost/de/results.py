@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 RESULT_COLUMNS = ["gene", "mean_expr", "log2fc", "lfc_se", "stat", "pvalue", "padj"]
@@ -29,6 +30,15 @@ def design_text(design) -> str:
         if term not in terms:
             terms.append(term)
     return "~ " + (" + ".join(terms) if terms else "1")
+
+
+def model_values(genes, mean_expr, **cols) -> dict:
+    """Per-gene model diagnostics of a fit (``table.attrs["model"]``, written by the de rule as
+    de/{contrast}.model.tsv for the dispersion and SA plots) as a dict of lists: gene,
+    mean_expr, then ``cols``. Lists, not arrays, so tables' attrs stay comparable."""
+    out = {"gene": [str(g) for g in genes], "mean_expr": np.asarray(mean_expr, float).tolist()}
+    out.update({k: np.asarray(v).tolist() for k, v in cols.items()})
+    return out
 
 
 def check_samples(expr: pd.DataFrame, samples: pd.DataFrame, ref: str, alt: str) -> pd.DataFrame:

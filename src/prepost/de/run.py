@@ -35,13 +35,39 @@ def fit_summary(table: pd.DataFrame, dataset: str, contrast: str, values: str, *
     return record
 
 
+def model_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The per-gene model diagnostics of a fitted table (``attrs["model"]``: dispersions for
+    counts, residual SD for arrays; prepost.de.fit), as written to de/{contrast}.model.tsv."""
+    return pd.DataFrame(table.attrs.get("model") or {"gene": [], "mean_expr": []})
+
+
+def factors_table(table: pd.DataFrame, sheet: pd.DataFrame) -> pd.DataFrame:
+    """The hidden factors of a fitted table (``attrs["factors"]``) per sample with the sample's
+    patient and timepoint, as written to de/{contrast}.factors.tsv; only the sample columns
+    when the contrast has none (unwanted_factors 0)."""
+    factors = table.attrs.get("factors")
+    info = sheet.copy()
+    if "sample" in info.columns:
+        info = info.set_index("sample")
+    info.index = info.index.astype(str)
+    if factors is None:
+        return pd.DataFrame(columns=["sample", "patient", "timepoint"])
+    out = factors.copy()
+    out.index = out.index.astype(str)
+    out.insert(0, "timepoint", info.loc[out.index, "timepoint"].astype(str).to_numpy())
+    out.insert(0, "patient", info.loc[out.index, "patient"].astype(str).to_numpy())
+    return out.rename_axis("sample").reset_index()
+
+
 def run_contrast(
     expression_path, samples_path, summary_path, contrast, dest, *, fit_dest=None, n_cpus=1,
-    covariates=(), lfc_shrink="none",
+    covariates=(), lfc_shrink="none", unwanted_factors=0, model_dest=None, factors_dest=None,
 ) -> pd.DataFrame:
     """Fit one configured contrast (see prepost.de.contrasts) and write its DE table, and with
-    ``fit_dest`` its fit_summary as JSON (both atomically). n_cpus (the rule's threads) goes to
-    the count solvers; covariates and lfc_shrink are the dataset's config keys."""
+    ``fit_dest`` its fit_summary as JSON, with ``model_dest`` its per-gene model diagnostics
+    (model_table) and with ``factors_dest`` its hidden factors (factors_table), all atomically.
+    n_cpus (the rule's threads) goes to the count solvers; covariates, lfc_shrink and
+    unwanted_factors are the dataset's config keys."""
     data, sheet, summary = read_prepared(expression_path, samples_path, summary_path)
     table = fit_contrast(
         data,
@@ -54,8 +80,13 @@ def run_contrast(
         lfc_shrink=lfc_shrink,
         control_genes=(summary.get("size_factors") or {}).get("control_genes"),
         not_tested=summary.get("not_tested"),
+        unwanted_factors=unwanted_factors,
     )
     files.write_tsv(table, dest)
+    if model_dest is not None:
+        files.write_tsv(model_table(table), model_dest)
+    if factors_dest is not None:
+        files.write_tsv(factors_table(table, sheet), factors_dest)
     if fit_dest is not None:
         record = fit_summary(table, summary["dataset"], contrast, summary["values"], lfc_shrink=lfc_shrink)
         files.write_json(record, fit_dest)

@@ -208,6 +208,22 @@ def _fit_entry(fit: dict) -> dict:
     }
 
 
+def _diagnostics(paths: dict, fit: dict, values) -> dict:
+    """A contrast's model diagnostics subsection: the p-value histogram, the dispersion
+    (counts) or residual SD (arrays) plot and, when the fit has hidden factors
+    (unwanted_factors k > 0), PC1/PC2 coloured by each factor and a sentence naming them."""
+    model_title = "Dispersion estimates" if values == "counts" else "Residual SD vs mean (SA)"
+    hidden = fit.get("unwanted_factors") or {}
+    wanted = [("p-value histogram", "pvalues"), (model_title, "model")]
+    if hidden.get("k"):
+        wanted.append(("PC1/PC2 by hidden factor", "factors"))
+    plots = [(t, u) for t, u in ((t, _img(paths.get(k))) for t, k in wanted) if u]
+    text = (f"{hidden['k']} hidden factor{'s' if hidden['k'] != 1 else ''} "
+            f"({', '.join(hidden.get('factors', []))}) estimated by {hidden.get('method')} on "
+            f"{hidden.get('genes_used')} genes and added to the design" if hidden.get("k") else "")
+    return {"diagnostics": plots, "hidden_text": text}
+
+
 def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
     summary = json.loads(Path(d["summary"]).read_text()) if d.get("summary") else {}
     sec = {"name": name, "description": cfg.get("description", ""), "kind": cfg.get("kind", ""),
@@ -276,6 +292,7 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
             uri = _img(paths.get(key))
             if uri:
                 entry["plots"].append((title, uri))
+        entry.update(_diagnostics(paths, entry.get("fit") or {}, summary.get("values")))
         if paths.get("gsea"):
             g = _read(paths["gsea"], f"GSEA table ({name}, {c})")
             g = g.sort_values(["padj", "pvalue"], kind="mergesort", na_position="last").head(top_n)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from prepost.de.nb.paired import _ordered_pairs, _paired_fit, given_size_factors
+from prepost.de.nb.paired import _ordered_pairs, _paired_fit, fit_dispersions, given_size_factors
 from prepost.de.nb.wald import _sorted, _wald_table, fit_info
 
 
@@ -79,6 +79,8 @@ def fast_grouped_paired_deseq2(
         f"~ patient + post:{levels[0]} + post:{levels[1]}", fit["trend"], fit["prior_var"],
         genes[nz][fit["optim"]], genes[nz][fit["optim_genewise"]], fit["exact_cox_reid"],
     )
+    model = fit_dispersions(genes, fit)
     for table in tables.values():
         table.attrs["fit"] = info
+        table.attrs["model"] = model
     return tables

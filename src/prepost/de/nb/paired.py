@@ -46,7 +46,7 @@ from prepost.de.nb.irls import _irls
 from prepost.de.nb.linalg import _chunked, _gexp, _gsum
 from prepost.de.nb.optim import one_blas_thread, optim_fit, optim_start
 from prepost.de.nb.trend import _prior_var, _trend
-from prepost.de.nb.wald import _sorted, _wald_table, fit_info
+from prepost.de.nb.wald import _sorted, _wald_table, dispersion_values, fit_info
 from prepost.de.results import check_samples
 from prepost.stats import count_values, size_factors
 
@@ -159,7 +159,8 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int, sf_given=None)
         "sf": sf, "nz": nz, "base_mean": base_mean, "y": y, "disp": disp,
         "beta": beta, "gam": fit["gam"], "var": var, "cov": fit["cov"],
         "optim": fit["optim"], "disp_gene": disp_gene, "disp_fit": disp_fit,
-        "trend": trend, "prior_var": prior_var, "optim_genewise": first["optim"],
+        "trend": trend, "prior_var": prior_var, "var_log": var_log,
+        "optim_genewise": first["optim"],
         "exact_cox_reid": int((~deseq2_det).sum()), "deseq2_det": deseq2_det,
     }
 
@@ -256,4 +257,13 @@ def fast_paired_deseq2(
         "~ patient + timepoint", fit["trend"], fit["prior_var"], genes[fit["nz"]][fit["optim"]],
         genes[fit["nz"]][fit["optim_genewise"]], fit["exact_cox_reid"],
     )
+    out.attrs["model"] = fit_dispersions(genes, fit)
     return out
+
+
+def fit_dispersions(genes, fit: dict) -> dict:
+    """plotDispEsts values of a _paired_fit (prepost.de.nb.wald.dispersion_values)."""
+    return dispersion_values(
+        genes, fit["base_mean"], fit["nz"], fit["disp_gene"], fit["disp_fit"], fit["disp"],
+        fit["var_log"],
+    )

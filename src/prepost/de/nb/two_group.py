@@ -14,8 +14,8 @@ from prepost.de.nb.irls import _nb_const, deviance_step
 from prepost.de.nb.linalg import _Cells, _chunked
 from prepost.de.nb.optim import LARGE, one_blas_thread, optim_fit, optim_start
 from prepost.de.nb.trend import _prior_var, _trend, r_trimmed_mean
-from prepost.de.nb.wald import _sorted, _wald_table, fit_info
 from prepost.de.nb.paired import given_size_factors
+from prepost.de.nb.wald import dispersion_values, _sorted, _wald_table, fit_info
 from prepost.stats import count_values, size_factors
 from prepost.vocabulary import FILTER_ALPHA
 
@@ -168,7 +168,7 @@ def _cells_dispersions(values, sf, onehot, n_cpus, prior=None):
     trend, prior_var, var_log = prior
     disp_fit = trend[0] + trend[1] / bm
     disp = _map_dispersion(y, mu, disp_gene, disp_fit, prior_var, var_log, n_samples, grp, n_cpus)
-    return disp, prior
+    return disp, prior, (disp_gene, disp_fit)
 
 
 def _cells_wald(values, sf, onehot, disp, n_cpus):
@@ -233,7 +233,8 @@ def fast_two_group_deseq2(
     base_mean = norm.mean(axis=1)
     nz = values.sum(axis=1) > 0
     vals = values[nz]
-    disp, prior = _cells_dispersions(vals, sf, onehot, n_cpus)
+    disp, prior, (disp_gene, disp_fit) = _cells_dispersions(vals, sf, onehot, n_cpus)
+    first_base_mean = base_mean.copy()
     lfc, lfc_var, mu, hat, optim = _cells_wald(vals, sf, onehot, disp, n_cpus)
 
     # Cook's distances of the first fit (nbinomWaldTest)
@@ -259,7 +260,7 @@ def fast_two_group_deseq2(
         now_zero = new.sum(axis=1) == 0
         if (~now_zero).any():  # DESeq2 refits only when some replaced gene is not all zero
             idx = np.flatnonzero(replace)[~now_zero]
-            d2, _ = _cells_dispersions(new[~now_zero], sf, onehot, n_cpus, prior)
+            d2, _, _ = _cells_dispersions(new[~now_zero], sf, onehot, n_cpus, prior)
             lfc[idx], lfc_var[idx], _, _, optim[idx] = _cells_wald(
                 new[~now_zero], sf, onehot, d2, n_cpus
             )
@@ -295,4 +296,8 @@ def fast_two_group_deseq2(
     out = _sorted(out)
     trend, prior_var, _ = prior
     out.attrs["fit"] = fit_info(f"~ {group}", trend, prior_var, genes[nz][optim])
+    # plotDispEsts values of the first fit (before Cook's replacement), as DESeq2's mcols
+    out.attrs["model"] = dispersion_values(
+        genes, first_base_mean, nz, disp_gene, disp_fit, disp, prior[2]
+    )
     return out

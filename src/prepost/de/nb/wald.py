@@ -8,7 +8,7 @@ import pandas as pd
 from scipy import stats
 
 from prepost.de.nb.filtering import independent_filtering
-from prepost.de.results import RESULT_COLUMNS
+from prepost.de.results import RESULT_COLUMNS, model_values
 from prepost.vocabulary import FILTER_ALPHA
 
 
@@ -40,6 +40,23 @@ def _wald_table(genes, base_mean, nz, beta, var, contrast_zero=None) -> pd.DataF
             "padj": padj,
         }
     )[RESULT_COLUMNS]
+
+
+def dispersion_values(genes, base_mean, nz, disp_gene, disp_fit, disp, var_log) -> dict:
+    """The per-gene values of DESeq2's plotDispEsts (``table.attrs["model"]``, written by the
+    de rule as de/{contrast}.model.tsv): baseMean, gene-wise, fitted (trend) and final
+    dispersions and the dispersion outliers (gene-wise more than 2 SD of log dispersion above
+    the trend: they keep their gene-wise value), NaN for all-zero genes. Lists, so attrs stay
+    comparable."""
+    n = len(genes)
+    cols = {}
+    for name, vals in (("disp_gene", disp_gene), ("disp_trend", disp_fit), ("dispersion", disp)):
+        full = np.full(n, np.nan)
+        full[nz] = vals
+        cols[name] = full
+    with np.errstate(invalid="ignore", divide="ignore"):
+        outlier = np.log(cols["disp_gene"]) > np.log(cols["disp_trend"]) + 2 * np.sqrt(var_log)
+    return model_values(genes, base_mean, **cols, disp_outlier=outlier)
 
 
 def _sorted(out: pd.DataFrame) -> pd.DataFrame:
