@@ -111,6 +111,10 @@ class Layout:
         """name: gsea, ora or genesets_found (TSV)."""
         return f"{self.results}/{ds}/enrich/{contrast}/{name}.tsv"
 
+    def enrich_record(self, ds: str, contrast: str) -> str:
+        """The enrich step's settings and software (JSON)."""
+        return f"{self.results}/{ds}/enrich/{contrast}/run.json"
+
     def gsea_plot(self, ds: str, contrast: str, kind: str) -> str:
         """kind: dotplot or running."""
         return f"{self.results}/{ds}/enrich/{contrast}/gsea.{kind}.png"

@@ -46,7 +46,12 @@ SAME_NS = "same direction, not significant"
 CONTRADICTED = "contradicted"
 OPPOSITE_NS = "opposite direction, not significant"
 NOT_TESTABLE = "not testable"
-VERDICTS = (REPRODUCED, SAME_NS, CONTRADICTED, OPPOSITE_NS, NOT_TESTABLE)
+# A gene a significant-only published table omits although its assay measured it (the table's
+# universe): not significant there, direction unknown.
+NS_UNREPORTED = "not significant in the source"
+VERDICTS = (REPRODUCED, SAME_NS, CONTRADICTED, OPPOSITE_NS, NS_UNREPORTED, NOT_TESTABLE)
+# A claim's verdict in a dataset when its features disagree (report scoreboard only).
+MIXED = "mixed"
 
 # Thresholds.
 FILTER_ALPHA = 0.1  # DESeq2 results(alpha = 0.1): the independent-filtering target

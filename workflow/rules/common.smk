@@ -331,6 +331,7 @@ def report_layout():
                     **{kind: P.de_plot(ds, c, kind) for kind in DE_PLOTS},
                     "gsea": P.enrich(ds, c, "gsea"),
                     "genesets_found": P.enrich(ds, c, "genesets_found"),
+                    "enrich_record": P.enrich_record(ds, c),
                     "dotplot": P.gsea_plot(ds, c, "dotplot"),
                 }
                 for c in contrasts_of(ds)

@@ -35,6 +35,7 @@ rule enrich:
         gsea=P.enrich("{ds}", "{contrast}", "gsea"),
         ora=P.enrich("{ds}", "{contrast}", "ora"),
         report=P.enrich("{ds}", "{contrast}", "genesets_found"),
+        record=P.enrich_record("{ds}", "{contrast}"),
     log:
         P.log("{ds}", "enrich_{contrast}"),
     benchmark:

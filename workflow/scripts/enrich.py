@@ -8,5 +8,6 @@ with log_to(snakemake.log[0]) as log:
     result = run_contrast_enrichment(
         inp.table, inp.expression, dict(zip(p.names, inp.gmts)), p.settings,
         gsea_dest=out.gsea, ora_dest=out.ora, report_dest=out.report, threads=snakemake.threads,
+        record_dest=out.record,
     )
     log.info("%s", result)

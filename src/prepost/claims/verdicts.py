@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from prepost.vocabulary import CONTRADICTED, NOT_TESTABLE, OPPOSITE_NS, REPRODUCED, SAME_NS
+from prepost.vocabulary import CONTRADICTED, MIXED, NOT_TESTABLE, OPPOSITE_NS, REPRODUCED, SAME_NS
 
 
 def verdicts(effect, expected, significant, testable) -> tuple[np.ndarray, np.ndarray]:
@@ -22,3 +22,13 @@ def verdicts(effect, expected, significant, testable) -> tuple[np.ndarray, np.nd
         OPPOSITE_NS,
     )
     return direction, verdict
+
+
+def claim_verdict(feature_verdicts: list[str]) -> str:
+    """A claim's verdict in one dataset (or pooled) from its features' verdicts: the common
+    verdict when the testable features agree, MIXED when they do not, NOT_TESTABLE when none
+    is testable. A feature the source reports only as not significant counts as testable."""
+    testable = [v for v in feature_verdicts if v != NOT_TESTABLE]
+    if not testable:
+        return NOT_TESTABLE
+    return testable[0] if len(set(testable)) == 1 else MIXED

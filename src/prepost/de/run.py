@@ -8,6 +8,7 @@ import pandas as pd
 from prepost import files
 from prepost.de.fit import fit_contrast
 from prepost.prepare.dataset import read_prepared
+from prepost.provenance import software_versions
 from prepost.vocabulary import COUNTS
 
 PADJ_CUTS = (0.05, 0.1)
@@ -89,5 +90,7 @@ def run_contrast(
         files.write_tsv(factors_table(table, sheet), factors_dest)
     if fit_dest is not None:
         record = fit_summary(table, summary["dataset"], contrast, summary["values"], lfc_shrink=lfc_shrink)
+        engine = ["pydeseq2"] if record.get("engine") == "pydeseq2" else []
+        record["software"] = software_versions("numpy", "scipy", "pandas", *engine)
         files.write_json(record, fit_dest)
     return table

@@ -18,6 +18,7 @@ from prepost.enrich.scores import paired_set_test, set_scores
 from prepost.io import download
 from prepost.prepare.dataset import read_prepared
 from prepost.plots.enrich import gsea_dotplot, running_score_plot, set_slope_plot
+from prepost.provenance import software_versions
 from prepost.stats import control_genes_of, log2_scale, panel_size_factors
 from prepost.vocabulary import ALL_PATIENTS, COUNTS
 
@@ -118,9 +119,10 @@ def load_sets(gmt_paths: dict[str, str], genes, aliases=None, min_coverage: floa
 
 def run_contrast_enrichment(
     de_path, expression_path, gmt_paths: dict[str, str], settings: dict, *, gsea_dest, ora_dest,
-    report_dest, threads: int = 1,
+    report_dest, threads: int = 1, record_dest=None,
 ) -> dict:
-    """Prerank GSEA on the DE statistic and ORA of significant up/down genes, one contrast."""
+    """Prerank GSEA on the DE statistic and ORA of significant up/down genes, one contrast;
+    ``record_dest``: a JSON record of the settings and the software this step ran with."""
     de = files.read_tsv(de_path)
     genes = pd.Index(de["gene"].astype(str))  # the genes the DE measured (a panel: its genes)
     sets, report = load_sets(gmt_paths, genes, settings.get("alias_table"),
@@ -141,7 +143,12 @@ def run_contrast_enrichment(
     files.write_tsv(gsea, gsea_dest)
     files.write_tsv(ora_table, ora_dest)
     files.write_tsv(report, report_dest)
-    return {"sets_tested": len(gsea), "gsea_padj_lt_0.05": int((gsea["padj"] < 0.05).sum())}
+    result = {"sets_tested": len(gsea), "gsea_padj_lt_0.05": int((gsea["padj"] < 0.05).sum())}
+    if record_dest is not None:
+        keys = ("method", "permutations", "seed", "min_size", "max_size", "ora_alpha", "ora_lfc")
+        files.write_json({**{k: settings.get(k) for k in keys}, **result,
+                          "software": software_versions("gseapy", "numpy", "pandas")}, record_dest)
+    return result
 
 
 def run_set_scores(

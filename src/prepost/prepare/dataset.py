@@ -21,6 +21,7 @@ from prepost.io.gene_maps import GeneMapError, read_gene_maps
 from prepost.prepare import expression, gene_ids, pairing
 from prepost.qc.lanes import LaneQcError, screen_housekeeping
 from prepost.prepare import samples as sample_tables
+from prepost.provenance import software_versions
 from prepost.io.datasets import counts_sample_key, rcc_roles, series_matrix_roles, values_kind
 from prepost.vocabulary import DEFAULT_CONTRASTS
 
@@ -437,6 +438,7 @@ def write_prepared(p: Prepared, expression_path, samples_path, pairs_path, summa
     files.write_tsv(p.sheet, samples_path)
     files.write_tsv(p.ledger, pairs_path)
     p.summary["values"] = p.values
+    p.summary["software"] = software_versions("numpy", "pandas", "pyarrow")
     files.write_text(json.dumps(p.summary, indent=2, sort_keys=True, default=str) + "\n", summary_path)
 
 

@@ -38,21 +38,21 @@ import pandas as pd
 import yaml
 
 from prepost import files
-from prepost.vocabulary import (
-    ALPHA, CONTRADICTED, NOT_TESTABLE, OPPOSITE_NS, REPRODUCED, SAME_NS,
-)
+from prepost.report.scoreboard import CSS, MARK, evidence_rows, scoreboard
+from prepost.vocabulary import ALPHA
 
 SOFTWARE = ["snakemake", "pandas", "numpy", "scipy", "pydeseq2", "gseapy", "matplotlib", "jinja2"]
 TOP_N = 20
 IMG_MAX_W = 1000
 DE_COLUMNS = ["gene", "mean_expr", "log2fc", "lfc_se", "stat", "pvalue", "padj"]
 GSEA_COLUMNS = ["collection", "set", "size", "nes", "pvalue", "padj", "leading_edge"]
-CLAIM_COLUMNS = ["claim", "dataset", "contrast", "feature", "statement", "direction_expected", "effect",
+CLAIM_COLUMNS = ["claim", "dataset", "contrast", "feature", "direction_expected", "effect",
                  "ci_low", "ci_high", "pvalue", "claim_padj", "n_pairs", "verdict", "reason"]
-META_COLUMNS = ["claim", "feature", "statement", "contrast", "direction_expected", "k", "datasets", "effect",
+META_COLUMNS = ["claim", "feature", "contrast", "direction_expected", "k", "datasets", "effect",
                 "ci_low", "ci_high", "pvalue", "i2", "q_pvalue", "verdict", "reason"]
-VERDICT_CLASS = {REPRODUCED: "v-rep", SAME_NS: "v-same", CONTRADICTED: "v-contra",
-                 OPPOSITE_NS: "v-opp", NOT_TESTABLE: "v-nt"}
+VERDICT_CLASS = CSS
+MAX_MB = 15  # report.max_mb's default
+COMPACT_AFTER = 5  # more datasets than this: scoreboard cells show the verdict only
 
 
 class ReportError(ValueError):
@@ -91,13 +91,57 @@ def _rows(df: pd.DataFrame, columns: list[str]) -> dict:
     return {"columns": cols, "rows": rows}
 
 
-def _img(path) -> str | None:
-    """A PNG as a data URI (None when the file is not there).
+class Images:
+    """The report's plots, inlined as data URIs within a size budget.
 
-    Re-encoded for the page: at most IMG_MAX_W pixels wide and a 256-colour palette (median cut,
-    no dithering: deterministic), which makes the plots ~3x smaller with no visible change."""
-    if not path or not Path(path).exists():
-        return None
+    Sections register a PNG with a priority (1 = claims and QC overview, 2 = the first
+    contrast's plots, 3 = every other plot) and keep its path; ``resolve`` encodes every
+    registered PNG (at most IMG_MAX_W pixels wide, a 256-colour palette by median cut, no
+    dithering: deterministic, ~3x smaller with no visible change) and, when the total would pass
+    ``budget`` bytes, links the least important plots (priority 3 before 2, larger first) to
+    their files, relative to the report, instead of inlining them. The template asks for a
+    path's URI through the ``img`` filter."""
+
+    def __init__(self, budget: int | None = None, base: Path | None = None):
+        self.budget, self.base = budget, base
+        self.priority: dict[str, int] = {}
+        self.uri: dict[str, str] = {}
+
+    def add(self, path, priority: int = 3) -> str | None:
+        if not path or not Path(path).exists():
+            return None
+        key = str(path)
+        self.priority[key] = min(priority, self.priority.get(key, priority))
+        return key
+
+    def resolve(self) -> dict:
+        sizes = {}
+        for key in sorted(self.priority):
+            self.uri[key] = _encode_png(key)
+            sizes[key] = len(self.uri[key])
+        total, linked = sum(sizes.values()), []
+        if self.budget is not None and total > self.budget:
+            for key in sorted(sizes, key=lambda k: (-self.priority[k], -sizes[k], k)):
+                if total <= self.budget or self.priority[key] < 2:
+                    break
+                self.uri[key] = _relative(key, self.base)
+                total -= sizes[key]
+                linked.append(key)
+        return {"inlined_bytes": total, "linked": len(linked), "images": len(sizes)}
+
+    def __call__(self, key) -> str:
+        return self.uri.get(str(key), "") if key else ""
+
+
+def _relative(path, base: Path | None) -> str:
+    import os
+
+    if base is None:
+        return Path(path).as_posix()
+    return Path(os.path.relpath(Path(path).resolve(), base.resolve())).as_posix()
+
+
+def _encode_png(path) -> str:
     from PIL import Image
 
     with Image.open(path) as im:
@@ -108,6 +152,13 @@ def _img(path) -> str | None:
     buf = BytesIO()
     pal.save(buf, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _download(df: pd.DataFrame, name: str, note: str = "") -> dict:
+    """A table as an embedded TSV download link (data URI: no network, no extra file)."""
+    text = df.to_csv(sep="\t", index=False, lineterminator="\n")
+    uri = "data:text/tab-separated-values;charset=utf-8;base64," + base64.b64encode(text.encode()).decode("ascii")
+    return {"name": name, "uri": uri, "note": note}
 
 
 def software_versions() -> dict[str, str]:
@@ -208,7 +259,7 @@ def _fit_entry(fit: dict) -> dict:
     }
 
 
-def _diagnostics(paths: dict, fit: dict, values) -> dict:
+def _diagnostics(paths: dict, fit: dict, values, images: Images, priority: int) -> dict:
     """A contrast's model diagnostics subsection: the p-value histogram, the dispersion
     (counts) or residual SD (arrays) plot and, when the fit has hidden factors
     (unwanted_factors k > 0), PC1/PC2 coloured by each factor and a sentence naming them."""
@@ -217,14 +268,14 @@ def _diagnostics(paths: dict, fit: dict, values) -> dict:
     wanted = [("p-value histogram", "pvalues"), (model_title, "model")]
     if hidden.get("k"):
         wanted.append(("PC1/PC2 by hidden factor", "factors"))
-    plots = [(t, u) for t, u in ((t, _img(paths.get(k))) for t, k in wanted) if u]
+    plots = [(t, u) for t, u in ((t, images.add(paths.get(k), priority)) for t, k in wanted) if u]
     text = (f"{hidden['k']} hidden factor{'s' if hidden['k'] != 1 else ''} "
             f"({', '.join(hidden.get('factors', []))}) estimated by {hidden.get('method')} on "
             f"{hidden.get('genes_used')} genes and added to the design" if hidden.get("k") else "")
     return {"diagnostics": plots, "hidden_text": text}
 
 
-def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
+def _dataset_section(name: str, d: dict, cfg: dict, top_n: int, images: Images) -> dict:
     summary = json.loads(Path(d["summary"]).read_text()) if d.get("summary") else {}
     sec = {"name": name, "description": cfg.get("description", ""), "kind": cfg.get("kind", ""),
            "accession": cfg.get("accession", summary.get("accession", "")),
@@ -242,7 +293,8 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
             resp = paired.drop_duplicates("patient")["response"].fillna("unknown").value_counts()
             sec["response"] = ", ".join(f"{k}: {v}" for k, v in sorted(resp.items()))
     qc = d.get("qc") or {}
-    sec["qc_plots"] = [(t, u) for t, u in ((t, _img(p)) for t, p in qc.get("plots", {}).items()) if u]
+    sec["qc_plots"] = [(t, u) for t, u in ((t, images.add(p, 1 if t == "PCA" else 2))
+                                           for t, p in qc.get("plots", {}).items()) if u]
     if qc.get("pair_identity"):
         ident = _read(qc["pair_identity"], "pair identity table", dtype={"post_sample": str, "patient": str})
         sec["pair_identity"] = _rows(ident, list(ident.columns))
@@ -278,8 +330,9 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
             pa = pa.sort_values("pvalue").head(15)
             sec["pc_associations"] = _rows(pa, list(pa.columns))
     sec["contrasts"] = []
-    for c, paths in (d.get("contrasts") or {}).items():  # the configured order
+    for i, (c, paths) in enumerate((d.get("contrasts") or {}).items()):  # the configured order
         entry = {"name": c, "plots": []}
+        prio = 2 if i == 0 else 3
         if paths.get("fit"):
             entry.update(_fit_entry(_read_fit(paths["fit"], f"DE fit record ({name}, {c})")))
         if paths.get("table"):
@@ -289,15 +342,15 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
             top = de.sort_values(["padj", "pvalue"], kind="mergesort", na_position="last").head(top_n)
             entry["top"] = _rows(top, DE_COLUMNS)
         for title, key in (("Volcano", "volcano"), ("MA", "ma"), ("Slopes", "slopes")):
-            uri = _img(paths.get(key))
+            uri = images.add(paths.get(key), prio)
             if uri:
                 entry["plots"].append((title, uri))
-        entry.update(_diagnostics(paths, entry.get("fit") or {}, summary.get("values")))
+        entry.update(_diagnostics(paths, entry.get("fit") or {}, summary.get("values"), images, prio))
         if paths.get("gsea"):
             g = _read(paths["gsea"], f"GSEA table ({name}, {c})")
             g = g.sort_values(["padj", "pvalue"], kind="mergesort", na_position="last").head(top_n)
             entry["gsea"] = _rows(g, GSEA_COLUMNS)
-        entry["dotplot"] = _img(paths.get("dotplot"))
+        entry["dotplot"] = images.add(paths.get("dotplot"), prio)
         if paths.get("genesets_found"):
             found = _read(paths["genesets_found"], f"gene-set coverage ({name}, {c})")
             if "collection_status" in found:
@@ -305,7 +358,7 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int) -> dict:
                 entry["skipped"] = [f"{a}: {b}" for a, b in zip(st["collection"], st["collection_status"])
                                     if str(b) != "tested"]
         sec["contrasts"].append(entry)
-    sec["set_slopes"] = _img(d.get("set_slopes"))
+    sec["set_slopes"] = images.add(d.get("set_slopes"), 2)
     sec.update(_panel_section(d, summary))
     if d.get("manifest"):
         m = _read(d["manifest"], "download manifest", dtype=str)
@@ -439,27 +492,66 @@ def methods_text(config: dict, datasets: list[dict], versions: dict) -> str:
     return " ".join(parts)
 
 
+def _claims_part(layout: dict, images: Images) -> dict:
+    """The scoreboard, the claim pages, and the full claims and meta tables (with downloads)."""
+    out: dict = {"board": None, "claim_pages": [], "claims": None, "meta": None}
+    if not layout.get("claims"):
+        return out
+    cl = _read(layout["claims"], "claims table", dtype={"claim": str})
+    cl["reason"] = cl["reason"].fillna("")
+    m = None
+    if layout.get("claims_meta"):
+        m = _read(layout["claims_meta"], "meta-analysis table", dtype={"claim": str})
+        m["reason"] = m["reason"].fillna("")
+    board = scoreboard(cl, m)
+    board["compact"] = len(board["datasets"]) > COMPACT_AFTER
+    board["download"] = _download(scoreboard_table(board), "scoreboard.tsv")
+    forest = layout.get("forest") or {}
+    pages = []
+    for r in board["rows"]:
+        pages.append(dict(
+            r, css=VERDICT_CLASS.get(r["overall"], ""), mark=MARK.get(r["overall"], ""),
+            evidence=evidence_rows(cl, r["claim"]), forest=images.add(forest.get(r["claim"]), 1),
+            slopes=[],
+        ))
+    claims = _rows(cl, CLAIM_COLUMNS)
+    claims["classes"] = [VERDICT_CLASS.get(v, "") for v in cl["verdict"].astype(str)]
+    claims["download"] = _download(cl, "claims.tsv")
+    out.update(board=board, claim_pages=pages, claims=claims)
+    if m is not None:
+        meta = _rows(m, META_COLUMNS)
+        meta["classes"] = [VERDICT_CLASS.get(v, "") for v in m["verdict"].astype(str)]
+        meta["download"] = _download(m, "claims_meta.tsv")
+        out["meta"] = meta
+    return out
+
+
+def scoreboard_table(board: dict) -> pd.DataFrame:
+    """The scoreboard as a tidy TSV: one row per claim, a verdict column per dataset."""
+    recs = []
+    for r in board["rows"]:
+        rec = {"claim": r["claim"], "statement": r["statement"], "citation": r["citation"],
+               "contrast": r["contrast"], "direction_expected": r["direction"]}
+        for ds, c in zip(board["datasets"], r["cells"]):
+            rec[ds] = c["verdict"] if c else ""
+        rec["pooled"] = r["pooled"]["verdict"] if r["pooled"] else ""
+        rec["overall"] = r["overall"]
+        rec["summary"] = r["sentence"]
+        recs.append(rec)
+    return pd.DataFrame(recs)
+
+
 def build_report(layout: dict, dest, config: dict, *, top_n: int = TOP_N) -> dict:
     """Render results/report.html from the result files in ``layout``; returns a summary."""
     ds_cfg = config.get("datasets", {})
+    max_mb = float((config.get("report") or {}).get("max_mb", MAX_MB))
+    images = Images(budget=int(max_mb * 1e6 * 0.9), base=Path(dest).parent)
     datasets = [
-        _dataset_section(name, d, ds_cfg.get(name, {}), top_n)
+        _dataset_section(name, d, ds_cfg.get(name, {}), top_n, images)
         for name, d in sorted(layout.get("datasets", {}).items())
     ]
-    claims = None
-    if layout.get("claims"):
-        cl = _read(layout["claims"], "claims table", dtype={"claim": str})
-        claims = _rows(cl, CLAIM_COLUMNS)
-        claims["classes"] = [VERDICT_CLASS.get(v, "") for v in cl["verdict"].astype(str)]
-        claims["tally"] = sorted(cl["verdict"].astype(str).value_counts().items())
-    meta = None
-    if layout.get("claims_meta"):
-        m = _read(layout["claims_meta"], "meta-analysis table", dtype={"claim": str})
-        meta = _rows(m, META_COLUMNS)
-        meta["classes"] = [VERDICT_CLASS.get(v, "") for v in m["verdict"].astype(str)]
-        forest = layout.get("forest") or {}
-        uris = ((c, _img(forest.get(c))) for c in dict.fromkeys(m["claim"].astype(str)))
-        meta["forest"] = [(c, u) for c, u in uris if u]
+    part = _claims_part(layout, images)
+    inlined = images.resolve()
     versions = software_versions()
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("prepost.report", "templates"),
@@ -467,14 +559,16 @@ def build_report(layout: dict, dest, config: dict, *, top_n: int = TOP_N) -> dic
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
     )
+    env.filters["img"] = images
     html = env.get_template("report.html.j2").render(
         datasets=datasets,
-        claims=claims,
-        meta=meta,
+        **part,
         versions=versions,
+        images=inlined,
         config_yaml=yaml.safe_dump(config, sort_keys=True, default_flow_style=False),
         methods=methods_text(config, datasets, versions),
     )
     files.write_text(html, dest)
-    return {"datasets": len(datasets), "claims": len(claims["rows"]) if claims else 0,
-            "meta": len(meta["rows"]) if meta else 0, "bytes": len(html.encode())}
+    return {"datasets": len(datasets), "claims": len(part["claims"]["rows"]) if part["claims"] else 0,
+            "meta": len(part["meta"]["rows"]) if part["meta"] else 0, "bytes": len(html.encode()),
+            **inlined}
