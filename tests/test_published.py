@@ -116,10 +116,11 @@ def test_claims_on_a_published_table(tmp_path):
     q = stats.norm.ppf(0.975)  # no ci_df: a normal-quantile interval
     np.testing.assert_allclose(out.loc["BRCA2", ["ci_low", "ci_high"]].astype(float), [-1 - q * 0.2, -1 + q * 0.2])
     assert out.loc["ATM", "verdict"] == V.NOT_TESTABLE
-    assert out.loc["ATM", "reason"] == "gene not in the published table (it lists only significant genes)"
+    assert out.loc["ATM", "reason"].startswith("gene not in the published table (it lists only significant genes;")
     assert np.isnan(out.loc["ATM", "smd"])
     assert out.loc["PALB2", "reason"] == "contrast responder_vs_non_responder_pre not in the published table (it reports post_vs_pre)"
-    assert out.loc["ISG", "verdict"] == V.NOT_TESTABLE and out.loc["ISG", "reason"].startswith("published table")
+    assert out.loc["ISG", "verdict"] == V.NOT_TESTABLE
+    assert out.loc["ISG", "reason"] == "gene set not in the configured collections"
     ds_all = dict(ds, significant_only=False)
     out = evaluate(_claims(), {"pub": {"post_vs_pre": std}}, published={"pub": ds_all}).set_index("feature")
     assert out.loc["ATM", "reason"] == "gene not in the published table"
@@ -157,3 +158,96 @@ def test_demo_published_table_reads_back_the_array_de(tmp_path):
     brca2 = std.set_index("gene").loc["BRCA2"]
     assert brca2["log2fc"] < 0 and brca2["smd"] < 0
     assert "TP53" not in set(std["gene"])  # a null gene: absent from a significant-only table
+
+
+def test_universe_tells_not_significant_from_not_measured(tmp_path):
+    """A significant-only table omits ATM: with the assay's gene list, ATM (measured) reads
+    'not significant in the source' and PALB2's absent partner gene 'not measured'."""
+    table = pd.DataFrame({"Symbol": ["BRCA2"], "logFC": [-1.0], "SE": [0.2], "P": [1e-4], "FDR": [1e-3]})
+    ds = _ds(columns={"gene": "Symbol", "log2fc": "logFC", "se": "SE", "pvalue": "P", "padj": "FDR"},
+             significant_only=True)
+    std = pub.read_published(_write(tmp_path, table), ds, "pub")
+    claims = _claims() + [{"id": "m", "statement": "s", "citation": CIT, "kind": "gene_change",
+                           "genes": ["NOTONCHIP"], "contrast": "post_vs_pre", "direction": "down"}]
+    out = evaluate(claims, {"pub": {"post_vs_pre": std}}, published={"pub": ds},
+                   universes={"pub": {"BRCA2", "ATM", "TP53"}}).set_index("feature")
+    assert out.loc["BRCA2", "verdict"] == V.REPRODUCED
+    assert out.loc["ATM", "verdict"] == V.NS_UNREPORTED
+    assert out.loc["ATM", "reason"].startswith("measured, not significant in the source")
+    assert np.isnan(out.loc["ATM", "pvalue"]) and out.loc["ATM", "direction_observed"] == ""
+    assert out.loc["NOTONCHIP", "verdict"] == V.NOT_TESTABLE
+    assert out.loc["NOTONCHIP", "reason"].startswith("not measured")
+    # the claims BH runs over real p-values only: BRCA2's claim_padj is its own p here
+    assert out.loc["BRCA2", "claim_padj"] == pytest.approx(1e-4)
+
+
+def test_universe_file_errors_name_the_line(tmp_path):
+    good = tmp_path / "u.txt"
+    good.write_text("# assay genes\nBRCA2\n\nATM\n")
+    assert pub.read_universe(good) == {"BRCA2", "ATM"}
+    bad = tmp_path / "bad.txt"
+    bad.write_text("BRCA2\nATM\t-1.2\n")
+    with pytest.raises(pub.PublishedTableError, match=r"bad.txt: line 2: .*not one gene symbol"):
+        pub.read_universe(bad)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n")
+    with pytest.raises(pub.PublishedTableError, match="lists no gene"):
+        pub.read_universe(empty)
+
+
+def test_set_claim_on_a_complete_table_is_a_competitive_rank_sum(tmp_path):
+    """Members' t against the other genes' by rank sum; p against the closed-form normal
+    approximation with continuity correction (no ties), effect = difference of mean t."""
+    rng = np.random.default_rng(3)
+    genes = [f"G{i}" for i in range(300)]
+    t = rng.normal(size=300)
+    t[:15] += 1.5  # the set's members go up
+    table = pd.DataFrame({"Symbol": genes, "logFC": t * 0.2, "t": t})
+    ds = _ds(columns={"gene": "Symbol", "log2fc": "logFC", "stat": "t"})
+    std = pub.read_published(_write(tmp_path, table), ds, "pub")
+    members = genes[:15] + ["ABSENT1"]
+    out = evaluate(_claims(), {"pub": {"post_vs_pre": std}}, published={"pub": ds},
+                   gene_sets={"ISG": members}).set_index("feature")
+    row = out.loc["ISG"]
+    n1, n2 = 15, 285
+    ranks = stats.rankdata(t)
+    u = ranks[:15].sum() - n1 * (n1 + 1) / 2
+    z = (u - n1 * n2 / 2 - 0.5) / np.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)
+    assert row["pvalue"] == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-10)
+    assert row["effect"] == pytest.approx(t[:15].mean() - t[15:].mean(), rel=1e-12)
+    assert row["verdict"] == V.REPRODUCED and row["n_pairs"] == 15
+    assert np.isnan(row["smd"])  # a competitive statistic is not pooled with standardised effects
+
+
+def test_demo_published_table_judges_set_claims_descriptively():
+    """The demo's significant-only table with its universe and the curated GMT: each set claim is
+    described (members listed up / down of those measured), never given a test verdict; the
+    counts match a direct count on the files."""
+    from prepost.enrich.genesets import read_gmt
+
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    ds = cfg["datasets"]["demo_published"]
+    std = pub.read_published(ROOT / ds["table"]["path"], ds, "demo_published")
+    universe = pub.read_universe(ROOT / ds["universe"]["path"])
+    gmt = read_gmt(ROOT / "config/genesets/prepost_curated.gmt")
+    sets = gmt.groupby("set")["gene"].apply(list).to_dict()
+    catalogue = yaml.safe_load((ROOT / "config/claims.yaml").read_text())["claims"]
+    out = evaluate(catalogue, {"demo_published": {"post_vs_pre": std}}, published={"demo_published": ds},
+                   universes={"demo_published": universe}, gene_sets=sets,
+                   treatments={"demo_published": ds["treatment"]})
+    set_rows = out[(out["kind"] == "gene_set_change") & (out["contrast"] == "post_vs_pre")
+                   & ~out["reason"].str.startswith("wrong treatment")]
+    assert len(set_rows)
+    for r in set_rows.itertuples():
+        members = sets[r.feature]
+        listed = std[std["gene"].isin(members)]
+        measured = sum(g in universe for g in members)
+        assert r.verdict == V.NOT_TESTABLE
+        assert r.reason.startswith(f"descriptive only (significant-only table): of {len(members)} set genes, "
+                                   f"{measured} measured; {(listed['log2fc'] > 0).sum()} listed as "
+                                   f"significantly up, {(listed['log2fc'] < 0).sum()} down")
+    # a post_vs_pre claim gene that the array measured but the table omits (not significant)
+    genes = out[(out["kind"] == "gene_change") & (out["contrast"] == "post_vs_pre")]
+    omitted = genes[~genes["feature"].isin(std["gene"]) & genes["feature"].isin(universe)
+                    & ~genes["reason"].str.startswith("wrong treatment")]
+    assert (omitted["verdict"] == V.NS_UNREPORTED).all()

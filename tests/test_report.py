@@ -43,7 +43,15 @@ def results(tmp_path):
     sheet = pd.DataFrame(rows)
     ledger = sheet.assign(status="kept", reason="complete pair")[["sample", "title", "patient", "timepoint",
                                                                    "response", "status", "reason"]]
+    # step records as other conda environments wrote them: versions unlike the test's own
+    (d / "fit.json").write_text(json.dumps({"engine": "pydeseq2", "version": "0.5.4", "design": "~ patient + timepoint",
+                                            "dispersion_trend": "parametric",
+                                            "software": {"python": "3.12.1", "pandas": "2.2.0", "pydeseq2": "0.5.4"}}))
+    (d / "run.json").write_text(json.dumps({"method": "multilevel", "permutations": 1000, "seed": 7, "min_size": 5,
+                                            "max_size": 500, "ora_alpha": 0.05,
+                                            "software": {"python": "3.12.1", "gseapy": "9.9.9"}}))
     (d / "prepare.json").write_text(json.dumps({"dataset": "dsA", "values": "counts", "genes": 50,
+                                                "software": {"python": "3.12.1", "pandas": "2.2.0"},
                                                 "samples": 6, "pairs": 3, "dropped": {}}))
     ident = pd.DataFrame({"post_sample": ["GSM1post", "GSM2post", "GSM3post"], "patient": ["P1", "P2", "P3"],
                           "best_pre_sample": ["GSM1pre", "GSM3pre", "GSM2pre"],
@@ -96,7 +104,8 @@ def results(tmp_path):
                        d / "qc/impact.tsv"),
                    "plots": {"PCA": _png(d / "qc/pca.png", "red"), "Missing": str(d / "qc/none.png")}},
             "contrasts": {"post_vs_pre": {
-                "table": _tsv(de, d / "de.tsv"), "volcano": _png(d / "volcano.png", "blue"),
+                "table": _tsv(de, d / "de.tsv"), "fit": str(d / "fit.json"), "enrich_record": str(d / "run.json"),
+                "volcano": _png(d / "volcano.png", "blue"),
                 "ma": _png(d / "ma.png", "green"), "slopes": _png(d / "slopes.png", "black"),
                 "gsea": _tsv(gsea, d / "gsea.tsv"), "dotplot": _png(d / "dot.png", "orange")}},
             "set_slopes": None,
@@ -141,7 +150,17 @@ def test_report_is_self_contained_escaped_and_deterministic(results, tmp_path):
         assert f'<tr class="{cls}">' in html
     assert "3 patients with both a pre- and a post-treatment sample" in html
     assert "adjusted p &lt; 0.05" in html
-    assert "<td>pydeseq2</td>" in html and "<td>gseapy</td>" in html
+    # versions from each step's own record, not from this interpreter
+    assert "<tr><td>pydeseq2</td><td>0.5.4</td><td>de</td></tr>" in html
+    assert "<tr><td>gseapy</td><td>9.9.9</td><td>enrich</td></tr>" in html
+    assert "<tr><td>pandas</td><td>2.2.0</td><td>prepare, de</td></tr>" in html
+    assert "<tr><td>python</td><td>3.12.1</td><td>prepare, de, enrich</td></tr>" in html
+    methods = html.split('id="methods-text">', 1)[1].split("</p>", 1)[0]
+    assert "gseapy 9.9.9 prerank" in methods and "as run by pydeseq2 0.5.4" in methods
+    import platform
+
+    assert f"Python {platform.python_version()} / 3.12.1)" in methods  # the report's own beside the steps'
+
     assert "permutations: 1000" in html
     assert 'id="meta"' not in html
 

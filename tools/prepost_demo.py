@@ -111,6 +111,8 @@ AFFX = [
 # A "published" DE table derived from the array cohort (prepost's own paired DE), laid out like
 # limma's topTable(confint=TRUE) and cut to significant genes, as papers' supplements often are.
 PUBLISHED_FILE = "demo_published_de.tsv"
+# The "assay's gene list" beside it (every gene the array measured), for published_de universe:.
+UNIVERSE_FILE = "demo_published_universe.txt"
 PUBLISHED_ALPHA = 0.05
 # The array cohort's pairing rules (config/config.yaml's demo_array), for the derived table.
 ARRAY_PAIRING = {
@@ -157,6 +159,7 @@ def demo_paths(outdir: str | os.PathLike) -> dict[str, Path]:
         "rnaseq_counts": geo / "series" / _stub(RNASEQ_GSE) / RNASEQ_GSE / "suppl" / COUNTS_FILE,
         "truth": out / "truth.tsv",
         "published": out / "published" / PUBLISHED_FILE,
+        "published_universe": out / "published" / UNIVERSE_FILE,
         "readme": out / "README.md",
     }
 
@@ -770,7 +773,8 @@ def published_table(paths: dict[str, Path]) -> tuple[str, dict]:
     facts = {"n_pairs": int(sig["n_pairs"].max()) if len(sig) else 0, "n_genes": len(sig),
              "n_tested": int(de["pvalue"].notna().sum()),
              "df_total": float(de["df_total"].mode().iloc[0]),
-             "df_other": sorted(float(x) for x in de["df_total"].dropna().unique())}
+             "df_other": sorted(float(x) for x in de["df_total"].dropna().unique()),
+             "universe": "".join(f"{g}\n" for g in sorted(de["gene"].astype(str)))}
     return text, facts
 
 
@@ -793,6 +797,7 @@ def write_demo(outdir: str | os.PathLike = "resources/demo", seed: int = SEED) -
     _write_gz(counts.to_csv(sep="\t", lineterminator="\n"), paths["rnaseq_counts"])
     pub_text, pub_facts = published_table(paths)
     _write_text(pub_text, paths["published"])
+    _write_text(pub_facts.pop("universe"), paths["published_universe"])
     truth = truth_table(genes, designs)
     _write_text(
         truth.to_csv(sep="\t", index=False, lineterminator="\n", float_format="%.6g"),

@@ -36,6 +36,10 @@ class Layout:
     def published_table(self, ds: str) -> str:
         return f"{self.resources}/published/{ds}/table"
 
+    def published_universe(self, ds: str) -> str:
+        """The published table's assay gene list (``universe:``), one symbol a line."""
+        return f"{self.resources}/published/{ds}/universe"
+
     def gene_map(self, ds: str, i: int | str) -> str:
         return f"{self.resources}/gene_maps/{ds}/map{i}"
 

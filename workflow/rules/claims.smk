@@ -22,6 +22,29 @@ rule published_table:
         "../scripts/claims_published.py"
 
 
+rule published_universe:
+    """Bring a published table's assay gene list (universe:) into the cache through the download
+    client, sha256 checked when given."""
+    input:
+        universe_input,
+    output:
+        universe=P.published_universe("{ds}"),
+    log:
+        P.log("{ds}", "published_universe"),
+    benchmark:
+        P.benchmark("{ds}", "published_universe")
+    conda:
+        "../../envs/analysis.yaml"
+    resources:
+        mem_mb=500,
+        runtime=30,
+    params:
+        dataset=lambda wc: params_of(wc, "published_universe"),
+        settings=download_settings(),
+    script:
+        "../scripts/claims_universe.py"
+
+
 rule claims:
     """Each published finding in the claims catalogue, checked in every dataset, with its
     standardised effect (prepost.claims.effects) from the per-sample values or the published table.
@@ -30,6 +53,7 @@ rule claims:
         claims=config["claims"],
         tables=claims_inputs(),
         gsea=[P.enrich(ds, c, "gsea") for ds in EXPRESSION for c in contrasts_of(ds)],
+        gmts=rules.genesets.output.gmts,
     output:
         table=report(
             P.claims(),

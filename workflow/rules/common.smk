@@ -1,6 +1,7 @@
 import os
 import re
 
+from snakemake import __version__ as SNAKEMAKE_VERSION
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
@@ -252,6 +253,12 @@ def published_input(wildcards):
     return [table["path"]] if "path" in table else []
 
 
+def universe_input(wildcards):
+    """A published table's local universe file (none for a URL)."""
+    universe = config["datasets"][wildcards.ds].get("universe", {})
+    return [universe["path"]] if "path" in universe else []
+
+
 def alias_table():
     """The configured gene alias table as a rule input (none when not configured)."""
     path = config["enrichment"].get("alias_table")
@@ -278,6 +285,11 @@ def claims_tables():
         tables[ds] = {
             "published": P.published_table(ds),
             "config": dataset_params(config["datasets"][ds], "published_table"),
+            **(
+                {"universe": P.published_universe(ds)}
+                if "universe" in config["datasets"][ds]
+                else {}
+            ),
         }
     return tables
 

@@ -21,5 +21,6 @@ rule report:
     params:
         layout=report_layout(),
         config=config,
+        snakemake_version=SNAKEMAKE_VERSION,
     script:
         "../scripts/report.py"

@@ -16,11 +16,12 @@ from scipy import stats
 from prepost import files
 from prepost.claims.catalogue import claim_rows, load_claims
 from prepost.claims.effects import dataset_effects
-from prepost.claims.published import absent_reason, read_published
+from prepost.claims.published import gene_evidence_absent, read_published, read_universe, set_evidence
 from prepost.claims.verdicts import verdicts
+from prepost.enrich.genesets import read_gmt
 from prepost.prepare.dataset import read_prepared
 from prepost.stats import bh_adjust as bh, control_genes_of
-from prepost.vocabulary import ALPHA, PAIRED_GROUP
+from prepost.vocabulary import ALPHA, NS_UNREPORTED, PAIRED_GROUP
 
 COLUMNS = [
     "claim", "dataset", "contrast", "kind", "feature", "statement", "citation", "doi",
@@ -111,6 +112,8 @@ def evaluate_dataset(
     effects: pd.DataFrame | None = None,
     published: dict | None = None,
     coverage: pd.DataFrame | None = None,
+    universe: set[str] | None = None,
+    gene_sets: dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
     """Verdicts of every claim row in one dataset.
 
@@ -118,10 +121,12 @@ def evaluate_dataset(
     table; ``treatment`` the dataset's treatments (a claim about another treatment is not
     testable there). ``effects`` (contrast, feature, smd, smd_se) gives the standardised
     effect of prepost.claims.effects for testable rows. ``published``: the dataset's config when it is a
-    published DE table (``de`` then holds its one contrast; gene-set claims are not testable).
+    published DE table (``de`` then holds its one contrast).
     Claim rows are few, so they are looked up one by one. ``coverage``: the dataset's
     genesets_found table (set, n_found, n_genes, collection, collection_status); a set claim
-    whose collection was skipped for low coverage says so.
+    whose collection was skipped for low coverage says so. ``universe`` (a published table's
+    assay gene list) and ``gene_sets`` (set -> members) let a published table judge omitted
+    genes and gene-set claims (prepost.claims.published.set_evidence).
     """
     gsea = gsea or {}
     records = []
@@ -130,15 +135,21 @@ def evaluate_dataset(
         if wanted and treatment and not wanted & set(treatment):
             ev = {"reason": f"wrong treatment: the finding is about {', '.join(sorted(wanted))}; "
                             f"this dataset is {', '.join(treatment)}"}
-        elif published is not None and row.kind != "gene_change":
-            ev = {"reason": "published table (gene rows only; gene-set claims need expression data)"}
         elif published is not None and row.contrast not in de:
             ev = {"reason": f"contrast {row.contrast} not in the published table (it reports "
                             f"{published['contrast']})"}
+        elif published is not None and row.kind != "gene_change":
+            if gene_sets is None or row.feature not in gene_sets:
+                ev = {"reason": "gene set not in the configured collections"}
+            else:
+                ev = set_evidence(gene_sets[row.feature], de[row.contrast], published, universe,
+                                  row.direction_expected)
         elif published is not None:
-            
-
-            ev = _gene_evidence(row, de.get(row.contrast), absent_reason(published))
+            table = de[row.contrast]
+            if (table["gene"] == row.feature).any():
+                ev = _gene_evidence(row, table)
+            else:
+                ev = gene_evidence_absent(row.feature, published, universe)
         elif row.kind == "gene_change":
             ev = _gene_evidence(row, de.get(row.contrast))
         else:
@@ -155,10 +166,13 @@ def evaluate_dataset(
     out["claim_padj"] = bh(out["pvalue"].to_numpy(dtype=float))
     q = out["claim_padj"] if adjust == "claims" else out["padj"]
     significant = (q.astype(float) < alpha).to_numpy()
-    testable = (out["reason"] == "").to_numpy()
+    unreported = (ev["verdict"] == NS_UNREPORTED).to_numpy() if "verdict" in ev else np.zeros(len(out), bool)
+    testable = (out["reason"] == "").to_numpy() & ~unreported
     out["direction_observed"], out["verdict"] = verdicts(
         out["effect"], out["direction_expected"], significant, testable
     )
+    out.loc[unreported, "verdict"] = NS_UNREPORTED
+    out.loc[unreported, "reason"] = ev.loc[unreported, "note"] if "note" in ev else ""
     out.loc[~testable, "direction_observed"] = ""
     if adjust == "genome":
         filtered = testable & out["padj"].isna().to_numpy()
@@ -183,6 +197,8 @@ def evaluate(
     effects: dict[str, pd.DataFrame] | None = None,
     published: dict[str, dict] | None = None,
     coverage: dict[str, pd.DataFrame] | None = None,
+    universes: dict[str, set[str]] | None = None,
+    gene_sets: dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
     """The claims table across datasets; the table arguments map dataset -> (contrast ->) table;
     ``effects`` and ``published`` map dataset -> as in :func:`evaluate_dataset`."""
@@ -194,6 +210,7 @@ def evaluate(
             rows, ds, de_tables[ds], gsea=gsea_tables.get(ds), set_tests=set_tests.get(ds),
             treatment=treatments.get(ds), alpha=alpha, adjust=adjust, effects=effects.get(ds),
             published=published.get(ds), coverage=(coverage or {}).get(ds),
+            universe=(universes or {}).get(ds), gene_sets=gene_sets,
         )
         for ds in sorted(de_tables)
     ]
@@ -202,19 +219,27 @@ def evaluate(
 
 def run_claims(
     claims_path, schema_path, tables: dict[str, dict], dest, *, treatments=None, alpha=ALPHA,
-    adjust="claims",
+    adjust="claims", gmts=(),
 ) -> pd.DataFrame:
     """Read the catalogue and each dataset's tables, write the claims table.
 
     ``tables``: dataset -> {"de": {contrast: path}, "gsea": {contrast: path}, "set_tests": path,
     "coverage": path (genesets_found.tsv, optional), and for the standardised effects
     "expression", "samples", "summary", "set_scores": path};
-    a published DE table: dataset -> {"published": path, "config": the dataset's config}.
+    a published DE table: dataset -> {"published": path, "config": the dataset's config,
+    "universe": path (optional)}. ``gmts``: the GMT files whose sets a published table's
+    gene-set claims are judged on.
     """
     claims = load_claims(claims_path, schema_path)
     rows = claim_rows(claims)
-    de, effects, published = {}, {}, {}
+    de, effects, published, universes = {}, {}, {}, {}
+    gene_sets = None
+    if gmts:
+        long = pd.concat([read_gmt(g) for g in gmts], ignore_index=True)
+        gene_sets = long.groupby("set", sort=False)["gene"].apply(list).to_dict()
     for ds, t in tables.items():
+        if t.get("universe"):
+            universes[ds] = read_universe(t["universe"])
         if "published" in t:
             table = read_published(t["published"], t["config"], ds)
             de[ds] = {t["config"]["contrast"]: table}
@@ -234,6 +259,6 @@ def run_claims(
     coverage = {ds: files.read_tsv(t["coverage"]) for ds, t in tables.items() if t.get("coverage")}
     table = evaluate(claims, de, gsea_tables=gsea, set_tests=sets, treatments=treatments,
                      alpha=alpha, adjust=adjust, effects=effects, published=published,
-                     coverage=coverage)
+                     coverage=coverage, universes=universes, gene_sets=gene_sets)
     files.write_tsv(table, dest)
     return table

@@ -27,7 +27,7 @@ from scipy import stats
 
 from prepost.claims.effects import effect_from_t
 from prepost.io import download
-from prepost.vocabulary import PAIRED_GROUP
+from prepost.vocabulary import NS_UNREPORTED, PAIRED_GROUP
 
 COLUMN_KEYS = ("gene", "log2fc", "se", "ci_low", "ci_high", "stat", "pvalue", "padj")
 
@@ -140,10 +140,98 @@ def read_published(path: str | Path, ds: dict, name: str) -> pd.DataFrame:
 
 
 def absent_reason(ds: dict) -> str:
-    """Why a claim gene is missing from the table."""
+    """Why a claim gene is missing from the table (no universe to tell measured from not)."""
     if ds.get("significant_only"):
-        return "gene not in the published table (it lists only significant genes)"
+        return "gene not in the published table (it lists only significant genes; give universe: to tell measured from not measured)"
     return "gene not in the published table"
+
+
+def read_universe(path) -> set[str]:
+    """The assay's gene list: one symbol a line (blank lines and '#' comments skipped). A line
+    holding more than one field is an error naming the line: a table given by mistake."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    genes = set()
+    for i, line in enumerate(raw.decode("utf-8-sig").splitlines(), start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if len(text.split()) > 1:
+            raise PublishedTableError(
+                f"{path}: line {i}: {text[:60]!r} is not one gene symbol (universe: one symbol a line)"
+            )
+        genes.add(text)
+    if not genes:
+        raise PublishedTableError(f"{path}: the universe lists no gene")
+    return genes
+
+
+def universe_source(ds: dict) -> str:
+    u = ds["universe"]
+    return u.get("url") or u["path"]
+
+
+def fetch_universe(ds: dict, name: str, dest, **fetch_kw) -> dict:
+    """Copy or download the universe through prepost.io.download (sha256 checked when given),
+    then parse it once so a wrong file fails here, naming it."""
+    src = universe_source(ds)
+    want = ds["universe"].get("sha256")
+    expect = "gzip" if src.lower().endswith(".gz") else "text"
+    row = download.fetch(src, dest, expect=expect, known_sha256=want, **fetch_kw)
+    if want and row["sha256"] != want:
+        Path(dest).unlink(missing_ok=True)
+        raise download.DownloadError(
+            f"universe of dataset {name!r} from {src}: sha256 {row['sha256']} does not match the "
+            f"configured {want} (datasets.{name}.universe.sha256)"
+        )
+    row["genes"] = len(read_universe(dest))
+    return row
+
+
+def gene_evidence_absent(gene: str, ds: dict, universe: set[str] | None) -> dict:
+    """A claim gene the table does not list: with a universe and a significant-only table it was
+    measured and not significant (NS_UNREPORTED) or not measured at all."""
+    if universe is None:
+        return {"reason": absent_reason(ds)}
+    if gene not in universe:
+        return {"reason": "not measured (not in the assay's gene list, universe)"}
+    if ds.get("significant_only"):
+        return {"reason": "", "verdict": NS_UNREPORTED,
+                "note": "measured, not significant in the source (its table lists significant genes only)"}
+    return {"reason": "measured (in the universe) but missing from a complete table"}
+
+
+def set_evidence(members: list[str], table: pd.DataFrame, ds: dict, universe: set[str] | None,
+                 direction: str) -> dict:
+    """A gene-set claim on a published table.
+
+    Complete table: a competitive test (Wilcoxon rank-sum, as limma's wilcoxGST) of the
+    members' t against every other gene's; the effect is the difference of mean t (members -
+    others). Significant-only table with a universe: descriptive only, the listed members'
+    directions against the number of members measured (no test: the table was cut on p).
+    """
+    members = list(dict.fromkeys(members))
+    listed = table[table["gene"].isin(members)]
+    if not ds.get("significant_only"):
+        t = table["stat"].astype(float)
+        inset = table["gene"].isin(members).to_numpy() & np.isfinite(t.to_numpy())
+        rest = ~table["gene"].isin(members).to_numpy() & np.isfinite(t.to_numpy())
+        if inset.sum() < 3:
+            return {"reason": f"only {int(inset.sum())} of the set's {len(members)} genes in the table (need 3)"}
+        test = stats.mannwhitneyu(t[inset], t[rest], alternative="two-sided")
+        return {"effect": float(t[inset].mean() - t[rest].mean()),
+                "effect_unit": "mean t, members - other genes (competitive rank-sum)",
+                "pvalue": float(test.pvalue), "reason": "", "n_pairs": int(inset.sum())}
+    if universe is None:
+        return {"reason": "significant-only published table without universe: a set cannot be judged"}
+    measured = [g for g in members if g in universe]
+    up = int((listed["log2fc"] > 0).sum())
+    down = int((listed["log2fc"] < 0).sum())
+    return {"reason": (f"descriptive only (significant-only table): of {len(members)} set genes, "
+                       f"{len(measured)} measured; {up} listed as significantly up, {down} down, "
+                       f"{len(measured) - up - down} not significant (expected {direction})")}
 
 
 def fetch_published(ds: dict, name: str, dest, **fetch_kw) -> dict:

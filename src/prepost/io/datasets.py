@@ -105,7 +105,8 @@ RULE_KEYS = {
                 "sample_sheet", "gene_ids", "gene_map", "gene_merge", "rcc"),
     "de_plots": ("genes_of_interest",),
     "published_table": ("kind", "table", "columns", "sep", "ci_level", "ci_df", "contrast",
-                        "n_pairs", "n_groups", "significant_only"),
+                        "n_pairs", "n_groups", "significant_only", "universe"),
+    "published_universe": ("universe",),
 }
 
 

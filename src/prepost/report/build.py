@@ -28,20 +28,17 @@ from __future__ import annotations
 import base64
 import json
 import math
-import platform
 from io import BytesIO
-from importlib import metadata
 from pathlib import Path
 
 import jinja2
 import pandas as pd
 import yaml
 
-from prepost import files
+from prepost import files, provenance
 from prepost.report.scoreboard import CSS, MARK, evidence_rows, scoreboard
 from prepost.vocabulary import ALPHA
 
-SOFTWARE = ["snakemake", "pandas", "numpy", "scipy", "pydeseq2", "gseapy", "matplotlib", "jinja2"]
 TOP_N = 20
 IMG_MAX_W = 1000
 DE_COLUMNS = ["gene", "mean_expr", "log2fc", "lfc_se", "stat", "pvalue", "padj"]
@@ -162,13 +159,35 @@ def _download(df: pd.DataFrame, name: str, note: str = "") -> dict:
 
 
 def software_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in SOFTWARE:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    """The report step's own environment (the other steps record theirs: see collect_software)."""
+    return provenance.software_versions("pandas", "jinja2", "pillow", "pyyaml")
+
+
+def collect_software(datasets: list[dict], report_versions: dict, snakemake_version: str | None) -> dict:
+    """What each step ran with, from the records the steps wrote in their own environments:
+    {"rows": [[package, version, steps]], "by_package": {package: [versions]}}. A package at two
+    versions in two steps (conda environments that drifted) shows as two rows."""
+    seen: dict[tuple[str, str], set[str]] = {}
+
+    def add(step, versions):
+        for pkg, ver in (versions or {}).items():
+            seen.setdefault((pkg, str(ver)), set()).add(step)
+
+    for d in datasets:
+        add("prepare", d.get("software"))
+        for c in d.get("contrasts", []):
+            add("de", (c.get("fit") or {}).get("software"))
+            add("enrich", (c.get("enrich_record") or {}).get("software"))
+    add("report", report_versions)
+    if snakemake_version:
+        add("workflow (Snakemake)", {"snakemake": snakemake_version})
+    order = ["workflow (Snakemake)", "prepare", "de", "enrich", "report"]
+    rows = sorted(([pkg, ver, ", ".join(sorted(steps, key=order.index))] for (pkg, ver), steps in seen.items()),
+                  key=lambda r: (r[0] != "snakemake", r[0] != "python", r[0] != "prepost", r[0], r[1]))
+    by_package: dict[str, list[str]] = {}
+    for pkg, ver, _ in rows:
+        by_package.setdefault(pkg, []).append(ver)
+    return {"rows": rows, "columns": ["package", "version", "steps that ran it"], "by_package": by_package}
 
 
 def _read_fit(path, what: str) -> dict:
@@ -281,7 +300,8 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int, images: Images) 
            "accession": cfg.get("accession", summary.get("accession", "")),
            "values": summary.get("values", ""), "genes": summary.get("genes", ""),
            "samples": summary.get("samples", ""), "pairs": summary.get("pairs", ""),
-           "dropped": summary.get("dropped", {})}
+           "dropped": summary.get("dropped", {}), "software": summary.get("software") or {},
+           "data_kind": cfg.get("kind", summary.get("kind", ""))}
     if d.get("pairs"):
         ledger = _read(d["pairs"], "pair ledger", dtype=str)
         counts = ledger.groupby(["status", "reason"], dropna=False).size().reset_index(name="samples")
@@ -351,6 +371,8 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int, images: Images) 
             g = g.sort_values(["padj", "pvalue"], kind="mergesort", na_position="last").head(top_n)
             entry["gsea"] = _rows(g, GSEA_COLUMNS)
         entry["dotplot"] = images.add(paths.get("dotplot"), prio)
+        if paths.get("enrich_record") and Path(paths["enrich_record"]).exists():
+            entry["enrich_record"] = _read_fit(paths["enrich_record"], f"enrichment record ({name}, {c})")
         if paths.get("genesets_found"):
             found = _read(paths["genesets_found"], f"gene-set coverage ({name}, {c})")
             if "collection_status" in found:
@@ -440,27 +462,77 @@ def _panel_sentences(datasets: list[dict]) -> list[str]:
     return out
 
 
-def methods_text(config: dict, datasets: list[dict], versions: dict) -> str:
-    """A methods paragraph from what was run (counts, models, versions, thresholds)."""
+def _versions(software: dict, pkg: str) -> str:
+    """'1.1.4' or '1.1.4 / 1.1.5' (steps that ran different versions) or 'not recorded'."""
+    return " / ".join((software.get("by_package") or {}).get(pkg, [])) or "not recorded"
+
+
+def _patient_sentences(datasets: list[dict]) -> list[str]:
+    """How each contrast modelled the patient, when its fit record says (fixed block, random
+    effect with the consensus correlation, unpaired) and how many samples entered."""
+    out = []
+    for d in datasets:
+        for c in d.get("contrasts", []):
+            fit = c.get("fit") or {}
+            model = fit.get("patient_model")
+            if not model:
+                continue
+            rho = fit.get("consensus_correlation")
+            text = f"{d['name']} {c['name']}: {fit.get('samples_entered', fit.get('samples', '?'))} samples, patient as {model}"
+            if rho is not None:
+                text += f" (consensus within-patient correlation {_fmt(rho)})"
+            if fit.get("patient_model_reason"):
+                text += f", {fit['patient_model_reason']}"
+            out.append(text + ".")
+    return out
+
+
+def _dataset_sentence(d: dict) -> str:
+    values = {"counts": "counts", "log2": "log2 values"}.get(d.get("values"), d.get("values") or "values")
+    source = {"nanostring": "NanoString RCC files", "geo_counts": "a GEO count table",
+              "geo_series_matrix": "a GEO series matrix", "local": "local files"}.get(d.get("data_kind"), "")
+    bits = [f"{d['samples']} samples" if d.get("samples", "") != "" else "",
+            f"{d['pairs']} complete pairs" if d.get("pairs", "") != "" else ""]
+    excl = (d.get("qc_exclude") or {}).get("excluded") or []
+    if excl:
+        bits.append(f"{len(excl)} sample{'s' if len(excl) != 1 else ''} excluded by QC ({', '.join(excl)})")
+    dropped = sum(int(v) for v in (d.get("dropped") or {}).values())
+    if dropped:
+        bits.append(f"{dropped} sample{'s' if dropped != 1 else ''} not paired (listed in its ledger)")
+    acc = f", {d['accession']}" if d.get("accession") else ""
+    src = f" from {source}" if source else ""
+    return f"{d['name']}{acc}: {values}{src}, {', '.join(b for b in bits if b)}."
+
+
+def methods_text(config: dict, datasets: list[dict], software: dict) -> str:
+    """A methods paragraph from what ran: the datasets as prepared, the engine and model of every
+    contrast (their fit records), QC rules and exclusions as applied, enrichment settings of the
+    enrich records, and the versions each step recorded in its own environment."""
     n_ds = len(datasets)
     pairs = sum(int(d["pairs"]) for d in datasets if str(d.get("pairs", "")).isdigit())
-    counts = [d["name"] for d in datasets if d.get("values") == "counts"]
+    counts = [d for d in datasets if d.get("values") == "counts"]
     arrays = [d["name"] for d in datasets if d.get("values") == "log2"]
-    enr = config.get("enrichment", {})
     cs = config.get("claims_settings", {})
     parts = [
         f"We analysed {n_ds} paired pre-/post-treatment tumour expression dataset"
         f"{'s' if n_ds != 1 else ''} ({pairs} patients with both a pre- and a post-treatment sample"
-        f"{' in total' if n_ds > 1 else ''}) with prepost (Snakemake {versions.get('snakemake')}, "
-        f"Python {versions.get('python')}).",
+        f"{' in total' if n_ds > 1 else ''}) with prepost {_versions(software, 'prepost')} "
+        f"(Snakemake {_versions(software, 'snakemake')}, Python {_versions(software, 'python')}).",
     ]
+    parts.extend(_dataset_sentence(d) for d in datasets)
+    engines = {str((c.get("fit") or {}).get("engine") or "") for d in counts for c in d.get("contrasts", [])}
     if counts:
+        kinds = sorted({"NanoString panel counts" if d.get("data_kind") == "nanostring" else "RNA-seq counts"
+                        for d in counts})
+        by = " or ".join(sorted(e for e in engines if e)) or "an engine not recorded"
+        ver = f" {_versions(software, 'pydeseq2')}" if "pydeseq2" in engines else ""
+        what = " and ".join(kinds)
         parts.append(
-            f"RNA-seq counts ({len(counts)} dataset{'s' if len(counts) != 1 else ''}) were tested with "
-            "DESeq2's negative-binomial Wald test (median-of-ratios size factors, gene-wise "
-            "dispersions shrunk towards a fitted dispersion trend, Cook's outlier handling, "
-            "independent filtering at alpha 0.1) on prepost.de.nb (a vectorised "
-            "re-implementation of DESeq2 1.38) or pydeseq2, as listed per contrast."
+            f"{what[0].upper() + what[1:]} ({len(counts)} dataset{'s' if len(counts) != 1 else ''}) were "
+            "tested with DESeq2's negative-binomial Wald test (median-of-ratios size factors, gene-wise "
+            "dispersions shrunk towards a fitted dispersion trend, Cook's outlier handling, independent "
+            f"filtering at alpha 0.1) as run by {by}{ver} (prepost.de.nb: a vectorised re-implementation "
+            "of DESeq2 1.38)."
         )
     if arrays:
         parts.append(
@@ -469,25 +541,32 @@ def methods_text(config: dict, datasets: list[dict], versions: dict) -> str:
             "tested with a patient-blocked linear model and limma's empirical-Bayes moderated t."
         )
     parts.extend(_engine_sentences(datasets))
+    parts.extend(_patient_sentences(datasets))
     parts.extend(_panel_sentences(datasets))
+    rules = sorted({d["outlier_rule"] for d in datasets if d.get("outlier_rule")})
+    qc = " ".join(f"Outlier rule: {r}." for r in rules)
+    mode = (config.get("qc") or {}).get("exclude", "none")
     parts.append(
         "P-values were adjusted by Benjamini-Hochberg. Sample QC used DESeq2's blind variance-"
-        "stabilising transformation (counts) or log2 values (arrays): PCA of the 500 most "
-        "variable genes, a pre/post pair-identity check (gene-centred Pearson correlation) and "
-        "outlier flags (median inter-sample correlation below Q1 - 3 IQR)."
+        "stabilising transformation (counts) or log2 values (arrays): PCA, a pre/post pair-identity "
+        f"check and outlier flags. {qc} QC exclusion (qc.exclude): {mode}."
     )
-    if enr:
+    records = [c["enrich_record"] for d in datasets for c in d.get("contrasts", []) if c.get("enrich_record")]
+    if records:
+        settings = sorted({(r.get("method"), r.get("permutations"), r.get("seed"), r.get("min_size"),
+                            r.get("max_size"), r.get("ora_alpha")) for r in records}, key=str)
+        text = "; ".join(f"method {m}, {n} permutations, seed {sd}, set sizes {lo}-{hi}, ORA at padj < {a}"
+                         for m, n, sd, lo, hi, a in settings)
         parts.append(
-            f"Gene-set enrichment used gseapy {versions.get('gseapy')} prerank on the paired-model "
-            f"statistic (method {enr.get('method')}, {enr.get('permutations')} permutations, seed "
-            f"{enr.get('seed')}, set sizes {enr.get('min_size')}-{enr.get('max_size')}) and "
-            f"over-representation of genes with padj < {enr.get('ora_alpha')}."
+            f"Gene-set enrichment ({len(records)} contrasts) used gseapy {_versions(software, 'gseapy')} "
+            f"prerank on the paired-model statistic and over-representation of significant genes ({text})."
         )
     if cs:
         adj = "across the claim tests of each dataset" if cs.get("adjust") == "claims" else "genome-wide"
         parts.append(
             f"Published claims were counted as reproduced when the effect had the expected "
-            f"direction with adjusted p < {cs.get('alpha')} (BH {adj})."
+            f"direction with adjusted p < {cs.get('alpha')} (BH {adj}); effects were pooled across "
+            "cohorts by DerSimonian-Laird random effects on the standardised mean difference."
         )
     return " ".join(parts)
 
@@ -541,8 +620,11 @@ def scoreboard_table(board: dict) -> pd.DataFrame:
     return pd.DataFrame(recs)
 
 
-def build_report(layout: dict, dest, config: dict, *, top_n: int = TOP_N) -> dict:
-    """Render results/report.html from the result files in ``layout``; returns a summary."""
+def build_report(layout: dict, dest, config: dict, *, top_n: int = TOP_N,
+                 snakemake_version: str | None = None) -> dict:
+    """Render results/report.html from the result files in ``layout``; returns a summary.
+    ``snakemake_version``: the version of the Snakemake that ran the workflow (the report
+    rule's environment need not have Snakemake)."""
     ds_cfg = config.get("datasets", {})
     max_mb = float((config.get("report") or {}).get("max_mb", MAX_MB))
     images = Images(budget=int(max_mb * 1e6 * 0.9), base=Path(dest).parent)
@@ -552,7 +634,7 @@ def build_report(layout: dict, dest, config: dict, *, top_n: int = TOP_N) -> dic
     ]
     part = _claims_part(layout, images)
     inlined = images.resolve()
-    versions = software_versions()
+    software = collect_software(datasets, software_versions(), snakemake_version)
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("prepost.report", "templates"),
         autoescape=True,
@@ -563,10 +645,10 @@ def build_report(layout: dict, dest, config: dict, *, top_n: int = TOP_N) -> dic
     html = env.get_template("report.html.j2").render(
         datasets=datasets,
         **part,
-        versions=versions,
+        software=software,
         images=inlined,
         config_yaml=yaml.safe_dump(config, sort_keys=True, default_flow_style=False),
-        methods=methods_text(config, datasets, versions),
+        methods=methods_text(config, datasets, software),
     )
     files.write_text(html, dest)
     return {"datasets": len(datasets), "claims": len(part["claims"]["rows"]) if part["claims"] else 0,
