@@ -248,3 +248,31 @@ def test_nanostring_sections(results, tmp_path):
     assert "controlGenes: 2 housekeeping genes: HK1, HK2" in html and "HK3 (low: at or below" in html
     assert "Collection skipped: c: skipped: only 10.0%" in html
     assert "flagged 2 of 3 lanes" in html and "Gene-set collection c covered too little" in html
+
+
+def test_claim_slopes_use_the_normalised_paired_values(tmp_path):
+    """paired_values: log2(count / size factor + 1), DESeq2's median-of-ratios size factors
+    computed here by hand, for the patients with both samples only; the SVG counts the
+    patients that moved in the claimed direction."""
+    from prepost.report.slopes import paired_values, slope_svg
+
+    rng = np.random.default_rng(1)
+    counts = pd.DataFrame(rng.poisson(200, size=(40, 6)) + 1, index=[f"G{i}" for i in range(40)],
+                          columns=["A_pre", "A_post", "B_pre", "B_post", "C_pre", "D_post"])
+    counts.loc["G0", ["A_post", "B_post"]] = [10, 900]  # A goes down, B up
+    counts.to_parquet(tmp_path / "e.parquet")
+    sheet = pd.DataFrame({"sample": counts.columns, "patient": ["A", "A", "B", "B", "C", "D"],
+                          "timepoint": ["pre", "post"] * 2 + ["pre", "post"], "response": "responder",
+                          "usable": True})
+    sheet.to_csv(tmp_path / "s.tsv", sep="\t", index=False)
+    out = paired_values(tmp_path / "e.parquet", tmp_path / "s.tsv", {"values": "counts"}, None, ["G0", "G5"])
+    used = counts[["A_pre", "A_post", "B_pre", "B_post"]]
+    logs = np.log(used.to_numpy(float))
+    sf = np.exp(np.median(logs - logs.mean(axis=1, keepdims=True), axis=0))
+    expect = np.log2(used / sf + 1)
+    g0 = out[out.feature == "G0"].set_index("patient")
+    assert sorted(out["patient"].unique()) == ["A", "B"]  # C and D have one sample each
+    assert g0.loc["A", "pre"] == pytest.approx(expect.loc["G0", "A_pre"], rel=1e-10)
+    assert g0.loc["B", "post"] == pytest.approx(expect.loc["G0", "B_post"], rel=1e-10)
+    svg = slope_svg(out, "G0", "down", "log2 normalised count")
+    assert svg.startswith("<svg") and "G0: 1/2 down" in svg and svg.count("M") >= 3

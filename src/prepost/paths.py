@@ -153,3 +153,65 @@ class Layout:
         if ds:
             return f"{self.results}/benchmarks/{ds}/{step}.tsv"
         return f"{self.results}/benchmarks/{step}.tsv"
+
+
+QC_LABELS = {
+    "pca": "PCA",
+    "correlation": "Sample correlation",
+    "distribution": "Distribution",
+    "library_size": "Library size",
+    "scree": "Scree plot",
+    "associations": "PC-field associations",
+}
+
+
+def qc_names(contrasts, counts: bool) -> list[str]:
+    """QC outputs of a dataset; impact (with vs without QC-flagged samples) refits post_vs_pre,
+    so only where that contrast is configured; library sizes only for counts."""
+    tables = [t for t in QC_TABLES if t != "impact" or "post_vs_pre" in contrasts]
+    return [*tables, *QC_PLOTS, *(["library_size"] if counts else [])]
+
+
+def report_layout(P: Layout, datasets: dict[str, dict], claim_ids) -> dict:
+    """Result paths the HTML report reads (prepost.report.build). ``datasets``: name ->
+    {"contrasts": [...], "counts": bool, "geo": bool (has a download manifest), "nanostring":
+    bool (has lane QC)}, the expression datasets only. Shared by the report rule and the scale
+    benchmark, so both read the same files."""
+    out = {}
+    for ds, d in datasets.items():
+        names = qc_names(d["contrasts"], d["counts"])
+        out[ds] = {
+            "samples": P.samples(ds),
+            "pairs": P.analysis_pairs(ds),
+            "expression": P.expression(ds),
+            "analysis_samples": P.analysis_samples(ds),
+            "set_scores": P.set_scores(ds),
+            "summary": P.summary(ds),
+            "manifest": P.manifest(ds) if d.get("geo") else None,
+            "lanes": P.lanes(ds) if d.get("nanostring") else None,
+            "qc": {
+                "samples_qc": P.qc(ds, "samples_qc"),
+                "pair_identity": P.qc(ds, "pair_identity"),
+                **{t: P.qc(ds, t) for t in ("exclusions", "pc_associations", "impact") if t in names},
+                "plots": {QC_LABELS[n]: P.qc(ds, n) for n in names if n not in QC_TABLES},
+            },
+            "contrasts": {
+                c: {
+                    "table": P.de_table(ds, c),
+                    "fit": P.de_fit(ds, c),
+                    **{kind: P.de_plot(ds, c, kind) for kind in DE_PLOTS},
+                    "gsea": P.enrich(ds, c, "gsea"),
+                    "genesets_found": P.enrich(ds, c, "genesets_found"),
+                    "enrich_record": P.enrich_record(ds, c),
+                    "dotplot": P.gsea_plot(ds, c, "dotplot"),
+                }
+                for c in d["contrasts"]
+            },
+            "set_slopes": P.set_slopes(ds),
+        }
+    return {
+        "datasets": out,
+        "claims": P.claims(),
+        "claims_meta": P.claims_meta(),
+        "forest": {c: P.forest(c) for c in claim_ids},
+    }

@@ -11,6 +11,7 @@ from prepost.enrich.genesets import GeneSetError, read_gmt
 from prepost.io.datasets import dataset_params, rcc_files, remote_files, values_kind
 from prepost.io.yamlio import ConfigError, check_scalars, load_strict
 from prepost.paths import DE_PLOTS, GSEA_PLOTS, QC_PLOTS, QC_TABLES, Layout
+from prepost.paths import qc_names as qc_names_of, report_layout as layout_of_report
 from prepost.vocabulary import DEFAULT_CONTRASTS
 
 min_version("9.0")
@@ -211,12 +212,8 @@ def enrichment_targets():
 
 
 def qc_names(ds):
-    """QC outputs of a dataset; impact (with vs without QC-flagged samples) refits
-    post_vs_pre, so only where that contrast is configured."""
-    tables = [
-        t for t in QC_TABLES if t != "impact" or "post_vs_pre" in contrasts_of(ds)
-    ]
-    return [*tables, *QC_PLOTS, *(["library_size"] if ds in COUNT_DATASETS else [])]
+    """QC outputs of a dataset (prepost.paths.qc_names)."""
+    return qc_names_of(contrasts_of(ds), ds in COUNT_DATASETS)
 
 
 def qc_targets():
@@ -308,56 +305,17 @@ def claims_inputs():
 
 
 def report_layout():
-    """Result paths the HTML report reads, per dataset (see prepost.report.build)."""
-    labels = {
-        "pca": "PCA",
-        "correlation": "Sample correlation",
-        "distribution": "Distribution",
-        "library_size": "Library size",
-        "scree": "Scree plot",
-        "associations": "PC-field associations",
-    }
+    """Result paths the HTML report reads, per dataset (prepost.paths.report_layout)."""
     datasets = {
         ds: {
-            "samples": P.samples(ds),
-            "pairs": P.analysis_pairs(ds),
-            "summary": P.summary(ds),
-            "manifest": P.manifest(ds) if ds in GEO_DATASETS else None,
-            "lanes": P.lanes(ds) if ds in NANOSTRING else None,
-            "qc": {
-                "samples_qc": P.qc(ds, "samples_qc"),
-                "pair_identity": P.qc(ds, "pair_identity"),
-                **{
-                    t: P.qc(ds, t)
-                    for t in ("exclusions", "pc_associations", "impact")
-                    if t in qc_names(ds)
-                },
-                "plots": {
-                    labels[n]: P.qc(ds, n) for n in qc_names(ds) if n not in QC_TABLES
-                },
-            },
-            "contrasts": {
-                c: {
-                    "table": P.de_table(ds, c),
-                    "fit": P.de_fit(ds, c),
-                    **{kind: P.de_plot(ds, c, kind) for kind in DE_PLOTS},
-                    "gsea": P.enrich(ds, c, "gsea"),
-                    "genesets_found": P.enrich(ds, c, "genesets_found"),
-                    "enrich_record": P.enrich_record(ds, c),
-                    "dotplot": P.gsea_plot(ds, c, "dotplot"),
-                }
-                for c in contrasts_of(ds)
-            },
-            "set_slopes": P.set_slopes(ds),
+            "contrasts": contrasts_of(ds),
+            "counts": ds in COUNT_DATASETS,
+            "geo": ds in GEO_DATASETS,
+            "nanostring": ds in NANOSTRING,
         }
         for ds in EXPRESSION
     }
-    return {
-        "datasets": datasets,
-        "claims": P.claims(),
-        "claims_meta": P.claims_meta(),
-        "forest": {c: P.forest(c) for c in CLAIM_IDS},
-    }
+    return layout_of_report(P, datasets, CLAIM_IDS)
 
 
 def report_inputs():

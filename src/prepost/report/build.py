@@ -37,6 +37,7 @@ import yaml
 
 from prepost import files, provenance
 from prepost.report.scoreboard import CSS, MARK, evidence_rows, scoreboard
+from prepost.report.slopes import legend_text as slope_legend, paired_values, slope_svg
 from prepost.vocabulary import ALPHA
 
 TOP_N = 20
@@ -586,12 +587,13 @@ def _claims_part(layout: dict, images: Images) -> dict:
     board["compact"] = len(board["datasets"]) > COMPACT_AFTER
     board["download"] = _download(scoreboard_table(board), "scoreboard.tsv")
     forest = layout.get("forest") or {}
+    values = _claim_values(layout, cl)
     pages = []
     for r in board["rows"]:
         pages.append(dict(
             r, css=VERDICT_CLASS.get(r["overall"], ""), mark=MARK.get(r["overall"], ""),
             evidence=evidence_rows(cl, r["claim"]), forest=images.add(forest.get(r["claim"]), 1),
-            slopes=[],
+            slopes=_claim_slopes(r, values), slope_legend=slope_legend(),
         ))
     claims = _rows(cl, CLAIM_COLUMNS)
     claims["classes"] = [VERDICT_CLASS.get(v, "") for v in cl["verdict"].astype(str)]
@@ -602,6 +604,33 @@ def _claims_part(layout: dict, images: Images) -> dict:
         meta["classes"] = [VERDICT_CLASS.get(v, "") for v in m["verdict"].astype(str)]
         meta["download"] = _download(m, "claims_meta.tsv")
         out["meta"] = meta
+    return out
+
+
+def _claim_values(layout: dict, claims: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, str]]:
+    """Per expression dataset: the paired values of every claim feature, and their unit."""
+    out = {}
+    features = list(dict.fromkeys(claims["feature"].astype(str)))
+    for ds, d in sorted((layout.get("datasets") or {}).items()):
+        need = [d.get("expression"), d.get("analysis_samples") or d.get("samples"), d.get("summary")]
+        if not all(p and Path(p).exists() for p in need):
+            continue
+        summary = json.loads(Path(d["summary"]).read_text())
+        vals = paired_values(need[0], need[1], summary, d.get("set_scores"), features)
+        unit = "log2 normalised count" if summary.get("values") == "counts" else "log2 expression"
+        out[ds] = (vals, unit)
+    return out
+
+
+def _claim_slopes(row: dict, values: dict) -> list[tuple[str, str]]:
+    """(dataset title, SVG panels) of a claim's features, at most six per dataset."""
+    out = []
+    for ds, (vals, unit) in values.items():
+        u = "set score" if row["kind"] != "gene_change" else unit
+        panels = [slope_svg(vals, f, row["direction"], u) for f in row["features"][:6]]
+        panels = [p for p in panels if p]
+        if panels:
+            out.append((ds, "".join(panels)))
     return out
 
 
