@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 STAGES = {"io", "prepare", "de", "enrich", "claims", "qc", "plots", "report"}
-LEAVES = {"prepost.vocabulary", "prepost.stats", "prepost.files", "prepost.logs", "prepost.paths"}
+LEAVES = {"prepost.vocabulary", "prepost.stats", "prepost.files", "prepost.logs", "prepost.paths",
+          "prepost.provenance"}
 
 
 def module_name(path: Path) -> str:
