@@ -135,7 +135,7 @@ def test_report_is_self_contained_escaped_and_deterministic(results, tmp_path):
     code = scripts[0].split("</script>")[0]
     assert len(code) < 4000 and not any(w in code for w in ("fetch(", "XMLHttpRequest", "http", "import("))
     srcs = [s.split('"', 1)[0] for s in html.split('src="')[1:]]
-    assert len(srcs) == 5 and all(s.startswith("data:image/png;base64,") for s in srcs)  # each plot once
+    assert len(srcs) == 5 and all(s.startswith("data:image/webp;base64,") for s in srcs)  # each plot once
     # escaping of every user-supplied string
     assert "&lt;b&gt;BRCA2&lt;/b&gt; falls &amp; stays down" in html
     assert "demo &lt;i&gt;A&lt;/i&gt;" in html and "<i>A</i>" not in html
@@ -276,3 +276,22 @@ def test_claim_slopes_use_the_normalised_paired_values(tmp_path):
     assert g0.loc["B", "post"] == pytest.approx(expect.loc["G0", "B_post"], rel=1e-10)
     svg = slope_svg(out, "G0", "down", "log2 normalised count")
     assert svg.startswith("<svg") and "G0: 1/2 down" in svg and svg.count("M") >= 3
+
+
+def test_plots_past_the_size_budget_are_linked_not_inlined(results, tmp_path):
+    """report.max_mb: the least important plots are linked to their files (relative to the
+    page) and the page says how many; the claims' forest plots stay inlined."""
+    layout = dict(results["layout"], claims_meta=results["meta"], forest={"claim0": results["forest"]})
+    full = tmp_path / "full.html"
+    report.build_report(layout, full, results["config"])
+    bare = len(full.read_text().encode()) - sum(
+        len(s.split('"', 1)[0]) for s in full.read_text().split('src="')[1:])
+    small = tmp_path / "small.html"
+    cfg = dict(results["config"], report={"max_mb": (bare + 25_000) / 1e6})
+    summary = report.build_report(layout, small, cfg)
+    html = small.read_text()
+    assert 0 < summary["linked"] < summary["images"]
+    assert len(html.encode()) <= cfg["report"]["max_mb"] * 1e6
+    assert f"{summary['linked']} of {summary['images']} plots are linked" in html
+    assert 'alt="Forest plot: claim0" loading="lazy"' in html  # priority 1: always inlined
+    assert 'href="res/' in html  # a linked plot points at its file beside the report

@@ -148,7 +148,7 @@ def test_html_report_has_qc_and_claims(demo_run):
     start = html.index('id="claims-table"')
     table = html[start: html.index("</table>", start)]
     assert table.count("<tr") == 1 + len(claims)
-    assert "<script src" not in html and 'src="data:image/png;base64,' in html
+    assert "<script src" not in html and 'src="data:image/webp;base64,' in html
     for ds in ("demo_array", "demo_rnaseq"):
         ident = pd.read_csv(demo_run / f"results/{ds}/qc/pair_identity.tsv", sep="\t")
         assert len(ident) > 0 and f"{ds}: PCA" in html

@@ -42,6 +42,7 @@ from prepost.vocabulary import ALPHA
 
 TOP_N = 20
 IMG_MAX_W = 1000
+IMG_SMALL_W = 640  # the other contrasts' plots (priority 4 and 5): smaller, so more of them fit
 DE_COLUMNS = ["gene", "mean_expr", "log2fc", "lfc_se", "stat", "pvalue", "padj"]
 GSEA_COLUMNS = ["collection", "set", "size", "nes", "pvalue", "padj", "leading_edge"]
 CLAIM_COLUMNS = ["claim", "dataset", "contrast", "feature", "direction_expected", "effect",
@@ -50,7 +51,8 @@ META_COLUMNS = ["claim", "feature", "contrast", "direction_expected", "k", "data
                 "ci_low", "ci_high", "pvalue", "i2", "q_pvalue", "verdict", "reason"]
 VERDICT_CLASS = CSS
 MAX_MB = 15  # report.max_mb's default
-COMPACT_AFTER = 5  # more datasets than this: scoreboard cells show the verdict only
+COMPACT_AFTER = 5
+LONG_ROWS = 60  # per-sample tables longer than this show their flagged rows, the rest is a download  # more datasets than this: scoreboard cells show the verdict only
 
 
 class ReportError(ValueError):
@@ -92,40 +94,44 @@ def _rows(df: pd.DataFrame, columns: list[str]) -> dict:
 class Images:
     """The report's plots, inlined as data URIs within a size budget.
 
-    Sections register a PNG with a priority (1 = claims and QC overview, 2 = the first
-    contrast's plots, 3 = every other plot) and keep its path; ``resolve`` encodes every
-    registered PNG (at most IMG_MAX_W pixels wide, a 256-colour palette by median cut, no
-    dithering: deterministic, ~3x smaller with no visible change) and, when the total would pass
-    ``budget`` bytes, links the least important plots (priority 3 before 2, larger first) to
-    their files, relative to the report, instead of inlining them. The template asks for a
-    path's URI through the ``img`` filter."""
+    Sections register a PNG with a priority (1: the claims' forest plots and PCA; 2: the first
+    contrast's volcano and the other QC plots; 3: the first contrast's other plots; 4: the other
+    contrasts' volcanos; 5: everything else) and keep its path; the template asks for a path's
+    URI through the ``img`` filter. ``resolve(budget)`` encodes the plots in priority order (then
+    by path; at most IMG_MAX_W pixels wide, IMG_SMALL_W for priorities 4-5, WebP: see
+    _encode_png) while they fit in ``budget`` bytes; from
+    the first plot that does not fit, this one and every later one are linked to their files,
+    relative to the report, and never encoded (which also keeps a large report fast to build).
+    Priority 1 is always inlined."""
 
-    def __init__(self, budget: int | None = None, base: Path | None = None):
-        self.budget, self.base = budget, base
+    def __init__(self, base: Path | None = None):
+        self.base = base
         self.priority: dict[str, int] = {}
         self.uri: dict[str, str] = {}
 
-    def add(self, path, priority: int = 3) -> str | None:
+    def add(self, path, priority: int = 5) -> str | None:
         if not path or not Path(path).exists():
             return None
         key = str(path)
         self.priority[key] = min(priority, self.priority.get(key, priority))
         return key
 
-    def resolve(self) -> dict:
-        sizes = {}
-        for key in sorted(self.priority):
-            self.uri[key] = _encode_png(key)
-            sizes[key] = len(self.uri[key])
-        total, linked = sum(sizes.values()), []
-        if self.budget is not None and total > self.budget:
-            for key in sorted(sizes, key=lambda k: (-self.priority[k], -sizes[k], k)):
-                if total <= self.budget or self.priority[key] < 2:
-                    break
-                self.uri[key] = _relative(key, self.base)
-                total -= sizes[key]
-                linked.append(key)
-        return {"inlined_bytes": total, "linked": len(linked), "images": len(sizes)}
+    def link_all(self) -> None:
+        self.uri = {k: _relative(k, self.base) for k in self.priority}
+
+    def resolve(self, budget: int | None) -> dict:
+        total, linked, full = 0, 0, False
+        for key in sorted(self.priority, key=lambda k: (self.priority[k], k)):
+            if not full or self.priority[key] == 1:
+                uri = _encode_png(key, IMG_MAX_W if self.priority[key] <= 3 else IMG_SMALL_W)
+                if budget is None or total + len(uri) <= budget or self.priority[key] == 1:
+                    self.uri[key] = uri
+                    total += len(uri)
+                    continue
+                full = True
+            self.uri[key] = _relative(key, self.base)
+            linked += 1
+        return {"inlined_bytes": total, "linked": linked, "images": len(self.priority)}
 
     def __call__(self, key) -> str:
         return self.uri.get(str(key), "") if key else ""
@@ -139,17 +145,29 @@ def _relative(path, base: Path | None) -> str:
     return Path(os.path.relpath(Path(path).resolve(), base.resolve())).as_posix()
 
 
-def _encode_png(path) -> str:
+def _encode_png(path, max_w: int = 1000) -> str:
+    """A plot for the page: at most IMG_MAX_W pixels wide, WebP at quality 80 (about half the
+    bytes of a 256-colour PNG and twice as fast to encode; libwebp is deterministic, so the same
+    plot gives the same bytes)."""
     from PIL import Image
 
     with Image.open(path) as im:
         im = im.convert("RGB")
-        if im.width > IMG_MAX_W:
-            im = im.resize((IMG_MAX_W, round(im.height * IMG_MAX_W / im.width)), Image.Resampling.LANCZOS)
-        pal = im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    buf = BytesIO()
-    pal.save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+        if im.width > max_w:
+            im = im.resize((max_w, round(im.height * max_w / im.width)), Image.Resampling.LANCZOS)
+        buf = BytesIO()
+        im.save(buf, format="WEBP", quality=80, method=4)
+    return "data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _long_table(df: pd.DataFrame, flagged: pd.Series, name: str) -> dict:
+    """A per-sample table for the page: every row up to LONG_ROWS rows, else the flagged rows
+    only; the whole table is always a TSV download."""
+    shown = df if len(df) <= LONG_ROWS else df[flagged.to_numpy()]
+    out = _rows(shown, list(df.columns))
+    out["total"] = len(df)
+    out["download"] = _download(df, name, "" if len(shown) == len(df) else f"all {len(df)} rows")
+    return out
 
 
 def _download(df: pd.DataFrame, name: str, note: str = "") -> dict:
@@ -288,7 +306,7 @@ def _diagnostics(paths: dict, fit: dict, values, images: Images, priority: int) 
     wanted = [("p-value histogram", "pvalues"), (model_title, "model")]
     if hidden.get("k"):
         wanted.append(("PC1/PC2 by hidden factor", "factors"))
-    plots = [(t, u) for t, u in ((t, images.add(paths.get(k), priority)) for t, k in wanted) if u]
+    plots = [(t, u) for t, u in ((t, images.add(paths.get(k), priority + 1)) for t, k in wanted) if u]
     text = (f"{hidden['k']} hidden factor{'s' if hidden['k'] != 1 else ''} "
             f"({', '.join(hidden.get('factors', []))}) estimated by {hidden.get('method')} on "
             f"{hidden.get('genes_used')} genes and added to the design" if hidden.get("k") else "")
@@ -318,14 +336,16 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int, images: Images) 
                                            for t, p in qc.get("plots", {}).items()) if u]
     if qc.get("pair_identity"):
         ident = _read(qc["pair_identity"], "pair identity table", dtype={"post_sample": str, "patient": str})
-        sec["pair_identity"] = _rows(ident, list(ident.columns))
+        sec["pair_identity"] = _long_table(ident, ident["flag"].astype(str).str.lower().eq("true"),
+                                           f"{name}_pair_identity.tsv")
         sec["identity_flags"] = int(ident["flag"].astype(str).str.lower().eq("true").sum()) if len(ident) else 0
         sec["identity_basis"] = str(ident["basis"].iloc[0]) if len(ident) and "basis" in ident else ""
     if qc.get("samples_qc"):
         sq = _read(qc["samples_qc"], "sample QC table", dtype={"sample": str, "patient": str})
         sec["outliers"] = sq.loc[sq["outlier"].astype(str).str.lower().eq("true"), "sample"].tolist()
         sec["outlier_rule"] = str(sq["rule"].iloc[0]) if len(sq) else ""
-        sec["samples_qc"] = _rows(sq, [c for c in sq.columns if c != "rule"])
+        sec["samples_qc"] = _long_table(sq.drop(columns="rule"), sq["outlier"].astype(str).str.lower().eq("true"),
+                                        f"{name}_samples_qc.tsv")
         sexes = sq["sex_expr"].fillna("unknown").value_counts() if "sex_expr" in sq else {}
         sec["sex_calls"] = ", ".join(f"{k}: {v}" for k, v in sorted(dict(sexes).items()))
         fs = pd.to_numeric(sq.get("foreign_share"), errors="coerce") if "foreign_share" in sq else None
@@ -353,7 +373,7 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int, images: Images) 
     sec["contrasts"] = []
     for i, (c, paths) in enumerate((d.get("contrasts") or {}).items()):  # the configured order
         entry = {"name": c, "plots": []}
-        prio = 2 if i == 0 else 3
+        prio = 2 if i == 0 else 4
         if paths.get("fit"):
             entry.update(_fit_entry(_read_fit(paths["fit"], f"DE fit record ({name}, {c})")))
         if paths.get("table"):
@@ -363,7 +383,7 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int, images: Images) 
             top = de.sort_values(["padj", "pvalue"], kind="mergesort", na_position="last").head(top_n)
             entry["top"] = _rows(top, DE_COLUMNS)
         for title, key in (("Volcano", "volcano"), ("MA", "ma"), ("Slopes", "slopes")):
-            uri = images.add(paths.get(key), prio)
+            uri = images.add(paths.get(key), prio if key == "volcano" else prio + 1)
             if uri:
                 entry["plots"].append((title, uri))
         entry.update(_diagnostics(paths, entry.get("fit") or {}, summary.get("values"), images, prio))
@@ -371,7 +391,7 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int, images: Images) 
             g = _read(paths["gsea"], f"GSEA table ({name}, {c})")
             g = g.sort_values(["padj", "pvalue"], kind="mergesort", na_position="last").head(top_n)
             entry["gsea"] = _rows(g, GSEA_COLUMNS)
-        entry["dotplot"] = images.add(paths.get("dotplot"), prio)
+        entry["dotplot"] = images.add(paths.get("dotplot"), prio + 1)
         if paths.get("enrich_record") and Path(paths["enrich_record"]).exists():
             entry["enrich_record"] = _read_fit(paths["enrich_record"], f"enrichment record ({name}, {c})")
         if paths.get("genesets_found"):
@@ -381,7 +401,7 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int, images: Images) 
                 entry["skipped"] = [f"{a}: {b}" for a, b in zip(st["collection"], st["collection_status"])
                                     if str(b) != "tested"]
         sec["contrasts"].append(entry)
-    sec["set_slopes"] = images.add(d.get("set_slopes"), 2)
+    sec["set_slopes"] = images.add(d.get("set_slopes"), 3)
     sec.update(_panel_section(d, summary))
     if d.get("manifest"):
         m = _read(d["manifest"], "download manifest", dtype=str)
@@ -656,13 +676,12 @@ def build_report(layout: dict, dest, config: dict, *, top_n: int = TOP_N,
     rule's environment need not have Snakemake)."""
     ds_cfg = config.get("datasets", {})
     max_mb = float((config.get("report") or {}).get("max_mb", MAX_MB))
-    images = Images(budget=int(max_mb * 1e6 * 0.9), base=Path(dest).parent)
+    images = Images(base=Path(dest).parent)
     datasets = [
         _dataset_section(name, d, ds_cfg.get(name, {}), top_n, images)
         for name, d in sorted(layout.get("datasets", {}).items())
     ]
     part = _claims_part(layout, images)
-    inlined = images.resolve()
     software = collect_software(datasets, software_versions(), snakemake_version)
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("prepost.report", "templates"),
@@ -671,14 +690,20 @@ def build_report(layout: dict, dest, config: dict, *, top_n: int = TOP_N,
         keep_trailing_newline=True,
     )
     env.filters["img"] = images
-    html = env.get_template("report.html.j2").render(
-        datasets=datasets,
-        **part,
-        software=software,
-        images=inlined,
-        config_yaml=yaml.safe_dump(config, sort_keys=True, default_flow_style=False),
-        methods=methods_text(config, datasets, software),
-    )
+    template = env.get_template("report.html.j2")
+
+    def render(inlined: dict) -> str:
+        return template.render(
+            datasets=datasets, **part, software=software, images=inlined,
+            config_yaml=yaml.safe_dump(config, sort_keys=True, default_flow_style=False),
+            methods=methods_text(config, datasets, software),
+        )
+
+    # the page without its plots, then the plots that fit in what the budget leaves
+    images.link_all()
+    bare = len(render({"linked": 0, "images": 0}).encode())
+    inlined = images.resolve(max(0, int(max_mb * 1e6) - bare - 20_000))
+    html = render(inlined)
     files.write_text(html, dest)
     return {"datasets": len(datasets), "claims": len(part["claims"]["rows"]) if part["claims"] else 0,
             "meta": len(part["meta"]["rows"]) if part["meta"] else 0, "bytes": len(html.encode()),
