@@ -47,9 +47,10 @@ def write_config(workdir: Path, base_url: str) -> Path:
     for coll in cfg["enrichment"]["collections"]:
         if "path" in coll:
             coll["path"] = str(ROOT / coll["path"])
-    for ds in cfg["datasets"].values():  # published DE tables given by a local path
-        if "path" in ds.get("table", {}):
-            ds["table"]["path"] = str(ROOT / ds["table"]["path"])
+    for ds in cfg["datasets"].values():  # published DE tables (and universes) given by a local path
+        for key in ("table", "universe"):
+            if "path" in ds.get(key, {}):
+                ds[key]["path"] = str(ROOT / ds[key]["path"])
     cfg["download"].update(base_url=base_url, retries=1, backoff=0.1, timeout=20)
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))

@@ -24,6 +24,9 @@ MARK = {REPRODUCED: "\u2714", SAME_NS: "\u2197", CONTRADICTED: "\u2718", OPPOSIT
         NOT_TESTABLE: "\u2013", MIXED: "\u00b1", NS_UNREPORTED: "\u2218"}
 CSS = {REPRODUCED: "v-rep", SAME_NS: "v-same", CONTRADICTED: "v-contra", OPPOSITE_NS: "v-opp",
        NOT_TESTABLE: "v-nt", MIXED: "v-mixed", NS_UNREPORTED: "v-nt"}
+# Compact cells (many datasets): a mark and a short word, spelled out in the legend.
+SHORT = {REPRODUCED: "repro.", SAME_NS: "same", CONTRADICTED: "contra.", OPPOSITE_NS: "opp.",
+         NOT_TESTABLE: "n.t.", MIXED: "mixed", NS_UNREPORTED: "n.s."}
 UNIT_SHORT = {"log2fc": "log2FC", "set score change (mean z), post - pre": "\u0394 set score",
               "NES (prerank)": "NES"}
 
@@ -178,11 +181,13 @@ def scoreboard(claims: pd.DataFrame, meta: pd.DataFrame | None, catalogue: list[
     for claim, g in claims.groupby("claim", sort=False):
         first = g.iloc[0]
         cc = cells[cells["claim"] == claim]
-        by_ds = {r["dataset"]: dict(r, css=CSS.get(r["verdict"], ""), mark=MARK.get(r["verdict"], ""))
+        by_ds = {r["dataset"]: dict(r, css=CSS.get(r["verdict"], ""), mark=MARK.get(r["verdict"], ""),
+                                    short=SHORT.get(r["verdict"], r["verdict"]))
                  for r in cc.to_dict("records")}
         pool = pooled.get(claim)
         if pool:
-            pool = dict(pool, css=CSS.get(pool["verdict"], ""), mark=MARK.get(pool["verdict"], ""))
+            pool = dict(pool, css=CSS.get(pool["verdict"], ""), mark=MARK.get(pool["verdict"], ""),
+                        short=SHORT.get(pool["verdict"], pool["verdict"]))
         doi = str(first.get("doi") or "")
         rows.append({
             "claim": claim, "statement": str(first["statement"]), "citation": str(first.get("citation") or ""),
@@ -199,7 +204,7 @@ def scoreboard(claims: pd.DataFrame, meta: pd.DataFrame | None, catalogue: list[
     overall = [r["overall"] for r in rows]
     tally = [(v, overall.count(v)) for v in order if v in overall]
     return {"datasets": datasets, "rows": rows, "tally": tally, "legend": [
-        (v, MARK[v], CSS[v]) for v in (REPRODUCED, SAME_NS, OPPOSITE_NS, CONTRADICTED, MIXED,
+        (v, MARK[v], CSS[v], SHORT[v]) for v in (REPRODUCED, SAME_NS, OPPOSITE_NS, CONTRADICTED, MIXED,
                                        NS_UNREPORTED, NOT_TESTABLE)]}
 
 
