@@ -295,3 +295,29 @@ def test_plots_past_the_size_budget_are_linked_not_inlined(results, tmp_path):
     assert f"{summary['linked']} of {summary['images']} plots are linked" in html
     assert 'alt="Forest plot: claim0" loading="lazy"' in html  # priority 1: always inlined
     assert 'href="res/' in html  # a linked plot points at its file beside the report
+
+
+def test_tables_download_as_embedded_tsv(results, tmp_path):
+    """Every table the page shows comes with its TSV inside the page (no network); the claims
+    download is the claims file itself, row for row."""
+    import base64
+    import io
+    import re
+
+    layout = dict(results["layout"], claims_meta=results["meta"], forest={"claim0": results["forest"]})
+    out = tmp_path / "d.html"
+    report.build_report(layout, out, results["config"])
+    html = out.read_text()
+    links = dict(re.findall(r'download="([^"]+)" href="data:text/tab-separated-values;charset=utf-8;base64,([^"]+)"',
+                            html))
+    for name in ("claims.tsv", "claims_meta.tsv", "scoreboard.tsv", "dsA_sample_ledger.tsv",
+                 "dsA_samples_qc.tsv", "dsA_pair_identity.tsv", "dsA_post_vs_pre_top20.tsv",
+                 "dsA_manifest.tsv", "dsA_qc_impact.tsv", "dsA_qc_exclusions.tsv"):
+        assert name in links, name
+    got = pd.read_csv(io.StringIO(base64.b64decode(links["claims.tsv"]).decode()), sep="\t")
+    want = pd.read_csv(results["dir"] / "claims.tsv", sep="\t")
+    assert list(got["claim"]) == list(want["claim"]) and list(got["verdict"]) == list(want["verdict"])
+    board = pd.read_csv(io.StringIO(base64.b64decode(links["scoreboard.tsv"]).decode()), sep="\t")
+    assert list(board.columns[:5]) == ["claim", "statement", "citation", "contrast", "direction_expected"]
+    assert list(board["dsA"]) == list(want["verdict"])  # one feature per claim: the row's verdict
+    assert 'href="res/de.tsv"' in html  # the whole DE table, relative to the report

@@ -325,6 +325,7 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int, images: Images) 
         ledger = _read(d["pairs"], "pair ledger", dtype=str)
         counts = ledger.groupby(["status", "reason"], dropna=False).size().reset_index(name="samples")
         sec["ledger"] = _rows(counts, ["status", "reason", "samples"])
+        sec["ledger"]["download"] = _download(ledger, f"{name}_sample_ledger.tsv", "every sample")
     if d.get("samples"):
         sheet = _read(d["samples"], "sample sheet", dtype=str)
         if "response" in sheet:
@@ -360,16 +361,19 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int, images: Images) 
             "excluded": ex.loc[truthy("excluded"), "sample"].tolist(),
             "partners": ex.loc[truthy("partner_excluded"), "sample"].tolist(),
             "would": ex.loc[truthy("would_exclude"), "sample"].tolist(),
-            "table": _rows(ex, list(ex.columns)) if len(ex) else None,
+            "table": dict(_rows(ex, list(ex.columns)), download=_download(ex, f"{name}_qc_exclusions.tsv"))
+            if len(ex) else None,
         }
     if qc.get("impact"):
         imp = _read(qc["impact"], "QC impact table")
         sec["qc_impact"] = _rows(imp, list(imp.columns))
+        sec["qc_impact"]["download"] = _download(imp, f"{name}_qc_impact.tsv")
     if qc.get("pc_associations"):
         pa = _read(qc["pc_associations"], "PC association table")
         if len(pa):
-            pa = pa.sort_values("pvalue").head(15)
-            sec["pc_associations"] = _rows(pa, list(pa.columns))
+            full = pa.sort_values("pvalue")
+            sec["pc_associations"] = _rows(full.head(15), list(pa.columns))
+            sec["pc_associations"]["download"] = _download(full, f"{name}_pc_associations.tsv", "all tests")
     sec["contrasts"] = []
     for i, (c, paths) in enumerate((d.get("contrasts") or {}).items()):  # the configured order
         entry = {"name": c, "plots": []}
@@ -382,6 +386,8 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int, images: Images) 
             entry["n_sig"] = int((de["padj"] < ALPHA).sum()) if "padj" in de else 0
             top = de.sort_values(["padj", "pvalue"], kind="mergesort", na_position="last").head(top_n)
             entry["top"] = _rows(top, DE_COLUMNS)
+            entry["top"]["download"] = {**_download(top, f"{name}_{c}_top{top_n}.tsv"),
+                                        "file": _relative(paths["table"], images.base)}
         for title, key in (("Volcano", "volcano"), ("MA", "ma"), ("Slopes", "slopes")):
             uri = images.add(paths.get(key), prio if key == "volcano" else prio + 1)
             if uri:
@@ -391,6 +397,8 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int, images: Images) 
             g = _read(paths["gsea"], f"GSEA table ({name}, {c})")
             g = g.sort_values(["padj", "pvalue"], kind="mergesort", na_position="last").head(top_n)
             entry["gsea"] = _rows(g, GSEA_COLUMNS)
+            entry["gsea"]["download"] = {**_download(g, f"{name}_{c}_gsea_top{top_n}.tsv"),
+                                         "file": _relative(paths["gsea"], images.base)}
         entry["dotplot"] = images.add(paths.get("dotplot"), prio + 1)
         if paths.get("enrich_record") and Path(paths["enrich_record"]).exists():
             entry["enrich_record"] = _read_fit(paths["enrich_record"], f"enrichment record ({name}, {c})")
@@ -406,6 +414,7 @@ def _dataset_section(name: str, d: dict, cfg: dict, top_n: int, images: Images) 
     if d.get("manifest"):
         m = _read(d["manifest"], "download manifest", dtype=str)
         sec["manifest"] = _rows(m, ["file", "url", "bytes", "sha256", "status"])
+        sec["manifest"]["download"] = _download(m, f"{name}_manifest.tsv")
     return sec
 
 
@@ -422,6 +431,7 @@ def _panel_section(d: dict, summary: dict) -> dict:
         flagged = lanes["flag"].astype(str).str.lower().eq("true")
         lanes = pd.concat([lanes[flagged], lanes[~flagged]])
         out["lanes"] = _rows(lanes, [c for c in LANE_COLUMNS if c in lanes])
+        out["lanes"]["download"] = _download(lanes, "lanes.tsv")
         out["lane_classes"] = ["flag-row" if f else "" for f in sorted(flagged, reverse=True)]
         out["lanes_flagged"] = lanes.loc[lanes["flag"].astype(str).str.lower().eq("true"), "sample"].tolist()
     sf = summary.get("size_factors")
