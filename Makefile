@@ -63,7 +63,7 @@ bench-de-real: $(STAMP)
 bench-enrich: $(STAMP)
 	$(BIN)/python benchmarks/enrich/bench_prerank.py $(BENCH_ARGS)
 
-.PHONY: bench-scale bench-dag bench-report
+.PHONY: bench-scale bench-dag bench-report bench-demo
 
 # Whole workflow on generated 20,000-gene cohorts: wall time, per-rule time and peak RSS (benchmarks/scale/README.md)
 bench-scale: $(STAMP)
@@ -72,6 +72,10 @@ bench-scale: $(STAMP)
 # The HTML report at 16 x 200 samples: size, plots linked, Chromium open time (needs `make bench-scale BENCH_ARGS="--scenarios s200"` first)
 bench-report: $(STAMP)
 	$(BIN)/python benchmarks/scale/report_scale.py $(BENCH_ARGS)
+
+# The demo end to end, HEAD against a reference commit, alternating runs (BENCH_ARGS="--ref <commit>")
+bench-demo: $(STAMP)
+	$(BIN)/python benchmarks/scale/demo.py $(BENCH_ARGS)
 
 # Snakemake overhead: dry run and --dag of 16 datasets (target < 10 s)
 bench-dag: $(STAMP)
