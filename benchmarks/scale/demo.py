@@ -38,7 +38,8 @@ def run_demo(tree: Path, cores: int) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree / "src"))
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    proc = subprocess.run([str(SNAKEMAKE), "--cores", str(cores), "--workflow-profile", "none"],
+    proc = subprocess.run([str(SNAKEMAKE), "--cores", str(cores), "--workflow-profile", "none",
+                           "--configfile", "config/config.yaml"],
                           cwd=tree, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode:
