@@ -203,7 +203,8 @@ def _write_new(path: Path, text: str, force: bool) -> None:
     write_text(text, path)
 
 
-def init_main(args: argparse.Namespace, out=sys.stdout) -> int:
+def init_main(args: argparse.Namespace, out=None) -> int:
+    out = out or sys.stdout
     cache_ctx = tempfile.TemporaryDirectory(prefix="prepost-init-") if args.cache is None else None
     cache = Path(args.cache) if args.cache else Path(cache_ctx.name)
     props = []

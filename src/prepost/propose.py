@@ -49,6 +49,7 @@ TITLE_PATIENT_PATTERNS = (
     r"[_\s.-]([A-Za-z]*\d+)$",
     r"^([^\W_]+)[_\s.-]",
     r"[_\s.-]([^\W_]+)$",
+    r"^\D*(\d+)",
 )
 # Patterns tried on the titles for a timepoint token (a first or last word).
 TITLE_TIMEPOINT_PATTERNS = (r"[_\s.-]([^\W_]+)$", r"^([^\W_]+)[_\s.-]")
@@ -239,6 +240,12 @@ def place_timepoint(value: str) -> tuple[str | None, str]:
     return None, f"{value!r}: words of more than one timepoint ({hits})"
 
 
+def _drop_value(why: str, value) -> str:
+    """A placement's reason without the value itself (the map line shows it already)."""
+    head = repr(str(value))
+    return why[len(head):].lstrip(": ") if why.startswith(head) else why
+
+
 def _norm(value: str) -> str:
     return re.sub(r"[\s_-]+", "", value.strip().lower())
 
@@ -306,14 +313,20 @@ def _choose_pairing(samples: pd.DataFrame, fields: list[str]) -> tuple[Choice, C
             frac = sum(x is not None for x in placed) / len(placed)
             named = bool(_ID_NAMES.search(p.field)) and p.kind == "characteristic"
             scored.append(((split, frac, named, -_KIND_RANK[t.kind], -_KIND_RANK[p.kind]), p, t, total, not_split))
+    scored.sort(key=lambda x: x[0], reverse=True)
+    unplaceable = [s for s in scored if s[0][1] == 0]
+    scored = [s for s in scored if s[0][1] > 0]
     if not scored:
-        ev = ["no sample field or title pattern groups the samples into patients whose samples carry "
-              "different values of another field: the series does not look paired"]
-        if patients:
+        ev = ["no sample field or title pattern groups the samples into patients whose samples are "
+              "told apart as before/after treatment: the series does not look paired"]
+        for _, p, t, total, _ in unplaceable[:3]:
+            vals = ", ".join(repr(v) for v in sorted(t.values.dropna().unique(), key=str)[:6])
+            ev.append(f"{p.label} groups samples ({_describe_groups(p)}) and {t.label} splits them, "
+                      f"but its values ({vals}) say nothing of before or after treatment")
+        if patients and not unplaceable:
             ev.append("fields with repeated ids but no field splitting them: "
                       + "; ".join(f"{c.label} ({_describe_groups(c)})" for c in patients))
         return Choice("none", evidence=ev), Choice("none")
-    scored.sort(key=lambda x: x[0], reverse=True)
     best_key, p, t, total, not_split = scored[0]
 
     # patient: candidates as good as the best with another grouping are alternatives
@@ -363,7 +376,7 @@ def _choose_pairing(samples: pd.DataFrame, fields: list[str]) -> tuple[Choice, C
             why += "; mapped to exclude: this pairing has no on-treatment timepoint yet (pre/post only)"
         else:
             tchoice.map[value] = label
-        tchoice.notes[value] = f"{why}; {counts[value]} samples"
+        tchoice.notes[value] = f"{_drop_value(why, value)}; {counts[value]} samples"
         if label is None:
             tchoice.unplaced.append(str(value))
     mapped = {v for v in tchoice.map.values() if v}
@@ -398,7 +411,7 @@ def _choose_response(samples: pd.DataFrame, fields: list[str], used: set[str], p
     for value in sorted(placed, key=lambda v: (order.get(placed[v][0], 3), str(v))):
         label, why = placed[value]
         choice.map[value] = label
-        choice.notes[value] = f"{why}; {counts[value]} samples"
+        choice.notes[value] = f"{_drop_value(why, value)}; {counts[value]} samples"
         if label is None:
             choice.unplaced.append(str(value))
     choice.evidence.append(f"{c.label}: values " + ", ".join(f"{v!r} ({counts[v]})" for v in sorted(placed, key=str)))
