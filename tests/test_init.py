@@ -12,10 +12,11 @@ import jsonschema
 import pytest
 import yaml
 
-from prepost.cli import load_source, main
+from prepost.cli import main
+from prepost.cli.init import load_source
 from prepost.io.geo import parse_series_matrix
 from prepost.prepare.pairing import pair_samples
-from prepost.propose import place_response, place_timepoint, propose, render_block
+from prepost.cli.propose import place_response, place_timepoint, propose, render_block
 
 from conftest import DEMO_GEO, ROOT, SHARED_DATA
 

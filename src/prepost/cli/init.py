@@ -1,4 +1,4 @@
-"""The ``prepost`` command: ``prepost init GSEnnn [GSEmmm ...]`` proposes a config.
+"""``prepost init GSEnnn [GSEmmm ...]``: propose a config from GEO series.
 
 ``init`` reads each series' sample sheet (the series matrix, fetched through the download
 client from ``--base-url``; or a local series matrix, family SOFT or count table), shows the
@@ -26,8 +26,16 @@ from prepost.io.download import (
     geo_url,
     series_matrix_relpath,
 )
-from prepost.io.geo import GeoFormatError, SeriesMatrix, parse_family_soft, parse_series_matrix
-from prepost.propose import Proposal, propose, q, render_block, render_report
+from prepost.files import write_text
+from prepost.io.counts import read_counts
+from prepost.io.geo import (
+    GeoFormatError,
+    SeriesMatrix,
+    _open_text,
+    parse_family_soft,
+    parse_series_matrix,
+)
+from prepost.cli.propose import Proposal, propose, q, render_block, render_report
 
 _GSE = re.compile(r"^GSE\d+$")
 _SEQ = re.compile(r"sequencing", re.IGNORECASE)
@@ -38,8 +46,6 @@ class InitError(RuntimeError):
 
 
 def _is_soft(path: Path) -> bool:
-    from prepost.io.geo import _open_text
-
     with _open_text(path) as fh:
         for _, line in zip(range(50), fh):
             if line.startswith(("^DATABASE", "^SERIES", "^SAMPLE", "^PLATFORM")):
@@ -50,8 +56,6 @@ def _is_soft(path: Path) -> bool:
 
 
 def _is_geo_text(path: Path) -> bool:
-    from prepost.io.geo import _open_text
-
     with _open_text(path) as fh:
         for _, line in zip(range(50), fh):
             if line.startswith(("^", "!Series_", "!Sample_", "!series_matrix")):
@@ -107,8 +111,6 @@ def _header(sm: SeriesMatrix, accession: str) -> tuple[dict, list[str]]:
 
 def _count_table_samples(path: Path) -> pd.DataFrame:
     """A count table's sample columns as a sheet (sample = column name = title)."""
-    from prepost.io.counts import read_counts
-
     try:
         table = read_counts(path)
     except GeoFormatError as err:
@@ -198,8 +200,6 @@ def render_config(props: list[Proposal], base_url: str) -> str:
 def _write_new(path: Path, text: str, force: bool) -> None:
     if path.exists() and not force:
         raise InitError(f"{path} exists; choose another --output or add --force to replace it")
-    from prepost.files import write_text
-
     write_text(text, path)
 
 
@@ -230,9 +230,7 @@ def init_main(args: argparse.Namespace, out=None) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="prepost", description="paired pre/post-treatment expression")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_init_parser(sub) -> None:
     p = sub.add_parser(
         "init", help="propose a dataset config (pairing, response) from GEO series",
         description="Read each series' sample sheet, propose patient, timepoint and response "
@@ -249,17 +247,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--retries", type=int, default=2)
     p.set_defaults(func=init_main)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except InitError as err:
-        print(f"prepost {args.command}: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

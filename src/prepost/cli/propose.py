@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import yaml
+
+from prepost.prepare.pairing import PairingError, pair_samples
 
 # Plain GEO sample fields that never hold a patient, timepoint or response (protocols, dates,
 # contacts, file names). title, source_name_ch1, description and every characteristic stay.
@@ -266,10 +269,8 @@ def place_response(value: str) -> tuple[str | None, str]:
 def timepoint_labels() -> tuple[str, ...]:
     """The labels pairing.timepoint.map accepts in this checkout's schema (pre, post, exclude,
     and on once ordered timepoints are supported)."""
-    schema = Path(__file__).resolve().parents[2] / "workflow/schemas/config.schema.yaml"
+    schema = Path(__file__).resolve().parents[3] / "workflow/schemas/config.schema.yaml"
     try:
-        import yaml
-
         tree = yaml.safe_load(schema.read_text())
         tp = tree["definitions"]["pairing"]["properties"]["timepoint"]["allOf"]
         for part in tp:
@@ -466,8 +467,6 @@ def pairing_rules(prop: Proposal) -> dict | None:
 
 
 def _check(prop: Proposal) -> None:
-    from prepost.prepare.pairing import PairingError, pair_samples
-
     rules = pairing_rules(prop)
     if prop.patient.status == "none":
         prop.check = "no pairs: nothing to pair"
