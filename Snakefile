@@ -1,21 +1,13 @@
 # prepost: paired pre-/post-treatment tumour expression.
-# `snakemake --cores all` runs the default config (the embedded demo, no network needed).
-# The config file comes from profiles/default (configfile: config/config.yaml), so that
-# `--configfile my.yaml` replaces it instead of being merged into the demo's datasets.
+# The workflow is workflow/Snakefile (the catalog's standard layout, what snakedeploy deploys);
+# this file lets `snakemake` and `snakemake -s Snakefile` run it from the clone's root as before.
 
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/download.smk"
-include: "workflow/rules/prepare.smk"
-include: "workflow/rules/de.smk"
-include: "workflow/rules/enrich.smk"
-include: "workflow/rules/claims.smk"
-include: "workflow/rules/qc.smk"
-include: "workflow/rules/lanes.smk"
-include: "workflow/rules/report.smk"
+include: "workflow/Snakefile"
 
 
-rule all:
+rule default:
+    """Everything `rule all` asks for (an included file's default target does not count)."""
     default_target: True
     input:
-        all_targets(),
+        rules.all.input,

@@ -15,6 +15,7 @@ from prepost import vocabulary as V
 from prepost.claims import effects
 from prepost.claims.evaluate import evaluate
 from prepost.claims import published as pub
+from prepost.paths import resolve_workflow_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
@@ -145,7 +146,8 @@ def test_schema_accepts_published_de_and_requires_its_keys():
 def test_demo_published_table_reads_back_the_array_de(tmp_path):
     """The committed demo table, read through the demo config, gives back the SE its CI was
     built from: CI half-width / qt(0.975, df_total) of the generating fit."""
-    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())["datasets"]["demo_published"]
+    cfg = resolve_workflow_paths(yaml.safe_load((ROOT / "config/config.yaml").read_text()), str(ROOT))
+    cfg = cfg["datasets"]["demo_published"]
     path = ROOT / cfg["table"]["path"]
     raw = pd.read_csv(path, sep="\t")
     std = pub.read_published(path, cfg, "demo_published")
