@@ -35,6 +35,11 @@ WORKFLOW_DIR = (
 )
 
 
+# Read by envs/*.post-deploy.sh, which installs this workflow's package into the rules' conda
+# envs (Snakemake runs a copy of that script from .snakemake/conda/, away from the checkout).
+os.environ["PREPOST_WORKFLOW_DIR"] = WORKFLOW_DIR
+
+
 def check_package_version():
     """The installed prepost package must be this workflow's (a module deployed from one tag
     and a package installed from another would mix code silently)."""
