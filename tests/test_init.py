@@ -230,3 +230,16 @@ def test_unknown_accession_names_what_was_tried(tmp_path, capsys):
     assert "GSE123" in err and "neither its series matrix nor its family SOFT" in err
     assert main(["init", str(tmp_path / "missing.txt")]) == 2
     assert "missing.txt: not a GEO series accession (GSEnnn) nor an existing file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("accession,pairs,responders", [("GSE18728", 7, 4), ("GSE28844", 8, 2), ("GSE21974", 9, 5)])
+def test_shipped_real_config_pairs_headers_laid_out_like_its_series(accession, pairs, responders):
+    """config/real_breast_neoadjuvant.yaml's pairing rules on headers with those series' layouts."""
+    cfg = yaml.safe_load((ROOT / "config/real_breast_neoadjuvant.yaml").read_text())
+    jsonschema.validate(cfg, SCHEMA)
+    ds = cfg["datasets"][accession]
+    sm = parse_series_matrix(FIXTURES / f"{accession}_like_series_matrix.txt")
+    sheet, ledger = pair_samples(sm.samples, ds["pairing"], accession)
+    kept = sheet[sheet["in_pair"]]
+    assert kept["patient"].nunique() == pairs
+    assert kept.drop_duplicates("patient")["response"].eq("responder").sum() == responders

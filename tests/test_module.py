@@ -120,6 +120,7 @@ def test_module_deployment_runs_in_the_users_folder(tmp_path):
     manifest = pd.read_csv(project / "resources/geo/my_series/manifest.tsv", sep="\t")
     assert manifest["url"].str.startswith(str(ROOT / "resources/demo/geo")).all()
     collections = pd.read_csv(res / "genesets/collections.tsv", sep="\t")
-    assert collections["name"].tolist() == ["mine"]
+    assert collections["collection"].tolist() == ["mine"]
+    assert collections["source"].iloc[0].endswith("config/genesets/mine.gmt")
     # nothing of the run went into the checkout
     assert _files_newer_than(ROOT, t0) == []
