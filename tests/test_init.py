@@ -243,3 +243,20 @@ def test_shipped_real_config_pairs_headers_laid_out_like_its_series(accession, p
     kept = sheet[sheet["in_pair"]]
     assert kept["patient"].nunique() == pairs
     assert kept.drop_duplicates("patient")["response"].eq("responder").sum() == responders
+
+
+def test_written_config_builds_the_workflow_dag(tmp_path):
+    """The two commands: `prepost init ... -o my.yaml`, then Snakemake on it (dry run here; the
+    same datasets run in full as the demo)."""
+    import subprocess
+
+    from conftest import SNAKEMAKE
+
+    cfg = tmp_path / "my.yaml"
+    _init("GSE990001", "GSE990002", "--base-url", str(DEMO_GEO), "-o", str(cfg))
+    proc = subprocess.run(SNAKEMAKE + ["-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path), "-n",
+                                       "--cores", "1", "--configfile", str(cfg)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "interaction" in (tmp_path / "my.yaml").read_text()
+    assert "prepare" in proc.stdout and "report" in proc.stdout
