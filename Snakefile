@@ -1,13 +1,7 @@
 # prepost: paired pre-/post-treatment tumour expression.
 # The workflow is workflow/Snakefile (the catalog's standard layout, what snakedeploy deploys);
 # this file lets `snakemake` and `snakemake -s Snakefile` run it from the clone's root as before.
+# Included as Snakemake includes a main Snakefile, so that its `rule all` stays the default
+# target (the `include:` directive keeps an included file's default target out).
 
-
-include: "workflow/Snakefile"
-
-
-rule default:
-    """Everything `rule all` asks for (an included file's default target does not count)."""
-    default_target: True
-    input:
-        rules.all.input,
+workflow.include("workflow/Snakefile", overwrite_default_target=True)

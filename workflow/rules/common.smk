@@ -37,7 +37,7 @@ WORKFLOW_DIR = (
 
 # Read by envs/*.post-deploy.sh, which installs this workflow's package into the rules' conda
 # envs (Snakemake runs a copy of that script from .snakemake/conda/, away from the checkout).
-os.environ["PREPOST_WORKFLOW_DIR"] = WORKFLOW_DIR
+os.environ.update(PREPOST_WORKFLOW_DIR=WORKFLOW_DIR)
 
 
 def check_package_version():
