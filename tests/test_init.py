@@ -260,3 +260,10 @@ def test_written_config_builds_the_workflow_dag(tmp_path):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "interaction" in (tmp_path / "my.yaml").read_text()
     assert "prepare" in proc.stdout and "report" in proc.stdout
+
+
+def test_family_soft_of_two_platforms():
+    prop = _proposal(ROOT / "tests/fixtures/geo/GSE990010_family.soft")
+    assert prop.patient.chosen.field == "patient" and prop.timepoint.map == {"pre": "pre", "post": "post"}
+    assert prop.n_pairs == 1 and "needs at least 3 pairs" in prop.check
+    assert any("2 platforms (GPL990001, GPL990002)" in n for n in prop.header_notes)

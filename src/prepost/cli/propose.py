@@ -25,6 +25,7 @@ import pandas as pd
 import yaml
 
 from prepost.prepare.pairing import PairingError, pair_samples
+from prepost.vocabulary import MIN_PAIRS
 
 # Plain GEO sample fields that never hold a patient, timepoint or response (protocols, dates,
 # contacts, file names). title, source_name_ch1, description and every characteristic stay.
@@ -188,7 +189,7 @@ def _patient_like(c: Candidate, n: int) -> bool:
         return False
     sizes = v.value_counts()
     multi = sizes[sizes >= 2]
-    return (len(multi) >= 2 and sizes.max() <= 4 and len(sizes) >= max(3, n // 5)
+    return (len(multi) >= 1 and sizes.max() <= 4 and len(sizes) >= max(2, n // 5)
             and multi.sum() >= 0.3 * n)
 
 
@@ -485,7 +486,8 @@ def _check(prop: Proposal) -> None:
     dropped = ledger[ledger["status"] != "kept"]
     reasons = dropped["reason"].str.replace(r"patient \S+ has", "patient has", regex=True).value_counts()
     prop.check = (f"{prop.n_pairs} complete pairs ({len(kept)} samples)"
-                  + ("; dropped: " + "; ".join(f"{k} x{v}" for k, v in reasons.items()) if len(dropped) else ""))
+                  + ("; dropped: " + "; ".join(f"{k} x{v}" for k, v in reasons.items()) if len(dropped) else "")
+                  + (f"; the workflow needs at least {MIN_PAIRS} pairs" if prop.n_pairs < MIN_PAIRS else ""))
 
 
 # --------------------------------------------------------------------------- rendering
