@@ -124,3 +124,22 @@ def test_module_deployment_runs_in_the_users_folder(tmp_path):
     assert collections["source"].iloc[0].endswith("config/genesets/mine.gmt")
     # nothing of the run went into the checkout
     assert _files_newer_than(ROOT, t0) == []
+
+
+def test_workflow_marker_resolves_only_marked_strings():
+    from prepost.paths import resolve_workflow_paths
+
+    cfg = {"claims": "<workflow>/config/claims.yaml", "results": "results",
+           "download": {"base_url": "<workflow>/resources/demo/geo", "timeout": 60},
+           "enrichment": {"collections": [{"name": "a", "path": "config/x.gmt"},
+                                          {"name": "b", "path": "<workflow>/config/genesets/y.gmt"}]},
+           "datasets": {"d": {"description": "text mentioning <workflow>/ in the middle", "n": 3}}}
+    out = resolve_workflow_paths(cfg, "/opt/prepost")
+    assert out["claims"] == "/opt/prepost/config/claims.yaml"
+    assert out["download"] == {"base_url": "/opt/prepost/resources/demo/geo", "timeout": 60}
+    assert [c["path"] for c in out["enrichment"]["collections"]] == ["config/x.gmt", "/opt/prepost/config/genesets/y.gmt"]
+    assert out["results"] == "results" and out["datasets"] == cfg["datasets"]
+    assert cfg["claims"] == "<workflow>/config/claims.yaml"  # the input is not changed
+    # a remote module: the repository's URL
+    assert resolve_workflow_paths("<workflow>/resources/demo/geo", "https://example.org/raw/v1/") == \
+        "https://example.org/raw/v1/resources/demo/geo"
