@@ -1,23 +1,34 @@
 # prepost: `make run` runs the demo workflow, `make test` runs the tests.
 # Both create .venv with the pinned dependencies (requirements.txt) on first use.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python 3.11, 3.12 or 3.13 (only 3.11 is tested here): the first of them found, else python3.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: run test test-fast test-slurm lint fmt dryrun report clean demo-data setup bench-de bench-de-real bench-enrich
+.PHONY: run test test-fast test-slurm lint fmt dryrun report clean demo-data setup bench-de bench-de-real bench-enrich check-pins conda-envs
 
 setup: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "prepost needs Python 3.11, found " + sys.version' 
+	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 13), "prepost needs Python 3.11, 3.12 or 3.13, found " + sys.version' 
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Does every pin of requirements.txt install on Python 3.11, 3.12 and 3.13? (asks the package
+# index for wheels of each; pure-Python source-only packages are listed, they build anywhere)
+check-pins: $(STAMP)
+	$(BIN)/python tools/check_pins.py 3.11 3.12 3.13
+
+# Create the rules' conda environments without running a job (then copy .snakemake/conda or
+# share --conda-prefix with an offline cluster node); needs conda and network here.
+conda-envs: $(STAMP)
+	$(BIN)/snakemake --sdm conda --conda-create-envs-only --cores 1
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
@@ -34,10 +45,10 @@ test-slurm: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
-	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakefmt --check Snakefile workflow/Snakefile workflow/rules
 
 fmt: $(STAMP)
-	$(BIN)/snakefmt Snakefile workflow/rules
+	$(BIN)/snakefmt Snakefile workflow/Snakefile workflow/rules
 
 dryrun: $(STAMP)
 	$(BIN)/snakemake -n

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from prepost.paths import resolve_workflow_paths
+
 ROOT = Path(__file__).resolve().parents[1]
 # Real public files (../shared/data beside the checkout, or $PREPOST_SHARED_DATA); tests that
 # read them skip when the folder is absent.
@@ -40,7 +42,7 @@ def geo_server():
 def write_config(workdir: Path, base_url: str) -> Path:
     """The demo config with results/ and resources/ inside ``workdir`` (relative to it, so a
     copied run folder is a complete run of its own) and the repository files by absolute path."""
-    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    cfg = resolve_workflow_paths(yaml.safe_load((ROOT / "config/config.yaml").read_text()), str(ROOT))
     cfg["results"] = "results"
     cfg["resources"] = "resources"
     cfg["claims"] = str(ROOT / "config/claims.yaml")

@@ -30,8 +30,8 @@ def _absolute(text: str) -> str:
     """The demo config with repository files by absolute path and the mirror folder local."""
     return (text.replace("claims: config/claims.yaml", f"claims: {ROOT}/config/claims.yaml")
                 .replace("path: config/genesets/", f"path: {ROOT}/config/genesets/")
-                .replace("path: resources/demo/published/", f"path: {ROOT}/resources/demo/published/")
-                .replace("base_url: resources/demo/geo", f"base_url: {DEMO_GEO}"))
+                .replace("path: <workflow>/resources/demo/published/", f"path: {ROOT}/resources/demo/published/")
+                .replace("base_url: <workflow>/resources/demo/geo", f"base_url: {DEMO_GEO}"))
 
 
 def test_duplicate_keys_name_both_lines(tmp_path):

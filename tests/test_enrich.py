@@ -19,6 +19,7 @@ from prepost.stats import normalised_log2, size_factors
 from prepost.io.datasets import remote_files
 from prepost.de.limma import paired_moderated_t
 from prepost.prepare.dataset import prepare_dataset
+from prepost.paths import resolve_workflow_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 CURATED = ROOT / "config" / "genesets" / "prepost_curated.gmt"
@@ -28,7 +29,7 @@ TRUTH = ROOT / "resources" / "demo" / "truth.tsv"
 @pytest.fixture(scope="module")
 def demo():
     """demo_array from the default config -> prepare -> patient-blocked moderated t."""
-    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg = resolve_workflow_paths(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()), str(ROOT))
     ds = cfg["datasets"]["demo_array"]
     base = ROOT / cfg["download"]["base_url"]
     files = {role: str(base / rel) for role, (rel, _) in remote_files(ds).items()}

@@ -159,3 +159,59 @@ def test_closure_sees_the_lazy_imports():
     assert ROOT / "src/prepost/de/nb/paired.py" in seen
     assert "gseapy" in script_closure(ROOT / "workflow/scripts/enrich.py")[0]
     assert "pydeseq2" not in script_closure(ROOT / "workflow/scripts/download.py")[0]
+
+
+# --------------------------------------------------------------------------- prepost in the envs
+
+
+def test_no_env_installs_a_relative_path():
+    """Snakemake copies an env file to .snakemake/conda/ and conda runs pip from there, so a
+    relative `pip: -e ..` would point into .snakemake/, not at the workflow."""
+    for path in ENVS:
+        for dep in yaml.safe_load(path.read_text())["dependencies"]:
+            for spec in dep.get("pip", []) if isinstance(dep, dict) else []:
+                assert not re.match(r"^(-e\s+)?\.", spec.strip()), f"{path.name}: pip {spec!r}"
+
+
+@pytest.mark.parametrize("path", ENVS, ids=lambda p: p.name)
+def test_every_env_installs_prepost_after_creation(path):
+    script = path.with_suffix(".post-deploy.sh")
+    assert script.is_file(), f"{path.name}: no {script.name} (prepost would be missing from the env)"
+    assert script.read_text() == (ROOT / "envs/analysis.post-deploy.sh").read_text()
+    assert "PREPOST_WORKFLOW_DIR" in (ROOT / "workflow/rules/common.smk").read_text()
+
+
+def _fake_env(tmp_path):
+    """A throwaway Python environment standing in for a fresh conda env (conda is not here)."""
+    import subprocess
+    import sys
+
+    env_dir = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(env_dir)], check=True)
+    return env_dir
+
+
+def test_post_deploy_script_installs_this_checkout(tmp_path):
+    import os
+    import subprocess
+
+    env_dir = _fake_env(tmp_path)
+    env = {**os.environ, "PATH": f"{env_dir / 'bin'}{os.pathsep}{os.environ['PATH']}",
+           "PREPOST_WORKFLOW_DIR": str(ROOT), "PYTHONPATH": ""}
+    script = ROOT / "envs/analysis.post-deploy.sh"
+    proc = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=600,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    where = subprocess.run([str(env_dir / "bin/python"), "-c", "import prepost; print(prepost.__file__)"],
+                           env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert where.stdout.strip() == str(ROOT / "src/prepost/__init__.py"), where.stderr
+
+
+def test_post_deploy_script_without_a_checkout_says_why(tmp_path):
+    import os
+    import subprocess
+
+    env = {**os.environ, "PREPOST_WORKFLOW_DIR": str(tmp_path)}
+    proc = subprocess.run(["bash", str(ROOT / "envs/report.post-deploy.sh")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "is not a prepost checkout" in proc.stderr

@@ -553,7 +553,7 @@ def test_interrupted_run_recovers(tmp_path, demo_run, geo_server, uninterrupted,
 
 
 def _rule_files() -> list[Path]:
-    return [ROOT / "Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))]
+    return [ROOT / "Snakefile", ROOT / "workflow/Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))]
 
 
 def test_no_rule_reaches_a_shell():

@@ -15,6 +15,7 @@ from prepost import vocabulary as V
 from prepost.claims import effects
 from prepost.claims.evaluate import evaluate
 from prepost.claims import published as pub
+from prepost.paths import resolve_workflow_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
@@ -146,7 +147,8 @@ def test_schema_accepts_published_de_and_requires_its_keys():
 def test_demo_published_table_reads_back_the_array_de(tmp_path):
     """The committed demo table, read through the demo config, gives back the SE its CI was
     built from: CI half-width / qt(0.975, df_total) of the generating fit."""
-    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())["datasets"]["demo_published"]
+    cfg = resolve_workflow_paths(yaml.safe_load((ROOT / "config/config.yaml").read_text()), str(ROOT))
+    cfg = cfg["datasets"]["demo_published"]
     path = ROOT / cfg["table"]["path"]
     raw = pd.read_csv(path, sep="\t")
     std = pub.read_published(path, cfg, "demo_published")
@@ -225,7 +227,7 @@ def test_demo_published_table_judges_set_claims_descriptively():
     counts match a direct count on the files."""
     from prepost.enrich.genesets import read_gmt
 
-    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    cfg = resolve_workflow_paths(yaml.safe_load((ROOT / "config/config.yaml").read_text()), str(ROOT))
     ds = cfg["datasets"]["demo_published"]
     std = pub.read_published(ROOT / ds["table"]["path"], ds, "demo_published")
     universe = pub.read_universe(ROOT / ds["universe"]["path"])

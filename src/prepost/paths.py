@@ -215,3 +215,24 @@ def report_layout(P: Layout, datasets: dict[str, dict], claim_ids) -> dict:
         "claims_meta": P.claims_meta(),
         "forest": {c: P.forest(c) for c in claim_ids},
     }
+
+
+# The workflow's own files in a config: `<workflow>/config/claims.yaml` is the claims catalogue
+# shipped with the workflow, wherever it was deployed (a clone, or a module of another project).
+# Every other relative path is relative to the working directory (the user's project).
+WORKFLOW_MARKER = "<workflow>"
+
+
+def resolve_workflow_paths(tree, workflow_dir: str):
+    """``tree`` (a config: dicts, lists, strings) with every string that starts with
+    ``<workflow>/`` rooted at ``workflow_dir`` (a folder, or a URL for a remote module).
+    Returns a new tree; other values are kept as they are."""
+    if isinstance(tree, dict):
+        return {k: resolve_workflow_paths(v, workflow_dir) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [resolve_workflow_paths(v, workflow_dir) for v in tree]
+    if isinstance(tree, str) and (tree == WORKFLOW_MARKER or tree.startswith(WORKFLOW_MARKER + "/")):
+        rest = tree[len(WORKFLOW_MARKER):].lstrip("/")
+        base = str(workflow_dir).rstrip("/")
+        return f"{base}/{rest}" if rest else base
+    return tree

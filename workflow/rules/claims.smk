@@ -70,7 +70,7 @@ rule claims:
         mem_mb=2000,
         runtime=10,
     params:
-        schema=os.path.join(workflow.basedir, "workflow/schemas/claims.schema.yaml"),
+        schema=os.path.join(WORKFLOW_DIR, "workflow/schemas/claims.schema.yaml"),
         tables=claims_tables(),
         treatments={ds: config["datasets"][ds].get("treatment", []) for ds in DATASETS},
         alpha=config["claims_settings"]["alpha"],

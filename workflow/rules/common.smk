@@ -5,16 +5,61 @@ from snakemake import __version__ as SNAKEMAKE_VERSION
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
-# The package is installed (`make setup`: pip install -e .; the conda envs: pip -e ..).
+# The package is installed (`make setup`: pip install -e .; the conda envs: their post-deploy
+# script; a project using the workflow as a module: pip install <this repository>).
+import prepost
 from prepost.claims.catalogue import ClaimsError, load_claims
 from prepost.enrich.genesets import GeneSetError, read_gmt
 from prepost.io.datasets import dataset_params, rcc_files, remote_files, values_kind
 from prepost.io.yamlio import ConfigError, check_scalars, load_strict
-from prepost.paths import DE_PLOTS, GSEA_PLOTS, QC_PLOTS, QC_TABLES, Layout
+from prepost.paths import (
+    DE_PLOTS,
+    GSEA_PLOTS,
+    QC_PLOTS,
+    QC_TABLES,
+    WORKFLOW_MARKER,
+    Layout,
+    resolve_workflow_paths,
+)
 from prepost.paths import qc_names as qc_names_of, report_layout as layout_of_report
 from prepost.vocabulary import DEFAULT_CONTRASTS
 
 min_version("9.0")
+
+# The workflow's own folder (config/, resources/demo/, workflow/, src/), from this file's place
+# (workflow/rules/): workflow.basedir is the main Snakefile's folder, which is the user's
+# project when prepost runs as a module. A remote module (github(...)) gives a URL.
+_here = workflow.current_basedir
+WORKFLOW_DIR = (
+    os.path.normpath(os.path.join(_here.get_path_or_uri(secret_free=False), "..", ".."))
+    if os.path.isdir(_here.get_path_or_uri(secret_free=False))
+    else _here.join("../..").get_path_or_uri(secret_free=False)
+)
+
+
+# Read by envs/*.post-deploy.sh, which installs this workflow's package into the rules' conda
+# envs (Snakemake runs a copy of that script from .snakemake/conda/, away from the checkout).
+os.environ.update(PREPOST_WORKFLOW_DIR=WORKFLOW_DIR)
+
+
+def check_package_version():
+    """The installed prepost package must be this workflow's (a module deployed from one tag
+    and a package installed from another would mix code silently)."""
+    import tomllib
+
+    project = os.path.join(WORKFLOW_DIR, "pyproject.toml")
+    if not os.path.isfile(project):
+        return
+    with open(project, "rb") as fh:
+        wanted = tomllib.load(fh)["project"]["version"]
+    if prepost.__version__ != wanted:
+        raise WorkflowError(
+            f"the installed prepost package is {prepost.__version__} ({prepost.__file__}) but "
+            f"this workflow ({WORKFLOW_DIR}) is {wanted}: pip install {WORKFLOW_DIR}"
+        )
+
+
+check_package_version()
 
 if not config:
     raise WorkflowError(
@@ -37,6 +82,21 @@ def check_config_files():
 
 check_config_files()
 validate(config, "../schemas/config.schema.yaml")
+# `<workflow>/...` paths (the shipped demo mirror, claims, gene sets) -> this workflow's folder;
+# every other relative path stays relative to the working directory. After validation, so that
+# the schema's defaults are resolved too.
+config.update(resolve_workflow_paths(dict(config), WORKFLOW_DIR))
+
+
+def where_paths_are(path):
+    """A hint for a relative path that was not found."""
+    if os.path.isabs(str(path)):
+        return ""
+    return (
+        f" (relative to the working directory {os.getcwd()}; start a path with "
+        f"{WORKFLOW_MARKER}/ for the workflow's own copy in {WORKFLOW_DIR})"
+    )
+
 
 P = Layout(config["results"], config["resources"])
 DATASETS = sorted(config["datasets"])
@@ -69,9 +129,11 @@ def claim_ids():
     try:
         claims = load_claims(
             config["claims"],
-            os.path.join(workflow.basedir, "workflow/schemas/claims.schema.yaml"),
+            os.path.join(WORKFLOW_DIR, "workflow/schemas/claims.schema.yaml"),
         )
-    except (ClaimsError, FileNotFoundError) as err:
+    except FileNotFoundError as err:
+        raise WorkflowError(f"{err}{where_paths_are(config['claims'])}") from None
+    except ClaimsError as err:
         raise WorkflowError(str(err)) from None
     return [c["id"] for c in claims]
 
@@ -87,10 +149,13 @@ def check_collections():
             raise WorkflowError(
                 f"enrichment.collections {c['name']!r}: {c['path']} cannot be used as a GMT "
                 f"collection ({err})"
+                + (where_paths_are(c["path"]) if not os.path.exists(c["path"]) else "")
             ) from None
     alias = config["enrichment"].get("alias_table")
     if alias and not os.path.isfile(alias):
-        raise WorkflowError(f"enrichment.alias_table: {alias}: no such file")
+        raise WorkflowError(
+            f"enrichment.alias_table: {alias}: no such file{where_paths_are(alias)}"
+        )
 
 
 check_collections()
