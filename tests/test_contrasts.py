@@ -196,7 +196,10 @@ def test_covariate_hook_and_validate():
     assert list(spec.design.columns)[-1] == "batch[b2]"
     assert spec.contrast.sum() == 1 and spec.contrast["timepoint[post]"] == 1
     summary = C.validate_contrasts(sheet, ["post_vs_pre", "interaction"], "ds")
-    assert summary["post_vs_pre"] == {"samples": 8, "coefficients": 5, "df_residual": 3, "pairs": 4}
+    old = {k: summary["post_vs_pre"][k] for k in ("samples", "coefficients", "df_residual", "pairs")}
+    assert old == {"samples": 8, "coefficients": 5, "df_residual": 3, "pairs": 4}
+    assert summary["post_vs_pre"]["patient_model"] == "fixed block"
+    assert summary["post_vs_pre"]["samples_entered"] == 8
     assert summary["interaction"]["n_responder"] == 2
     assert vocabulary.contrast_names() == list(C.CONTRASTS)
 

@@ -140,3 +140,60 @@ def test_blocks_of_size_one_give_zero_correlation(sheet):
     x = _read("arrays_cov_expr.tsv", index_col=0)[list(one.index)]
     dc = mixed.duplicate_correlation(x.to_numpy(), _design(one).to_numpy(), one["patient"].to_numpy())
     assert dc["consensus"] == 0 and "size 1" in dc["note"]
+
+
+def _pipeline_sheet():
+    """The fixture cohort as prepare writes it (in_pair, usable, response)."""
+    s = _read("samples.tsv")
+    resp = _read("response.tsv", keep_default_na=False).set_index("patient")["response"]
+    s["response"] = s["patient"].map(resp).replace("", np.nan)
+    s["in_pair"] = s.groupby("patient")["timepoint"].transform("nunique") == 2
+    s["usable"] = True
+    return s
+
+
+@pytest.mark.parametrize("values", ["log2", "counts"])
+@pytest.mark.parametrize("name", ["post_vs_pre_responder", "post_vs_pre_non_responder", "interaction"])
+def test_block_grouped_contrasts_match_limma(values, name):
+    """pairing.unpaired: block through fit_contrast (sample selection and designs built by
+    prepost.de.contrasts) against R's duplicateCorrelation + lmFit(block=) / voom pipeline."""
+    from prepost.de.fit import fit_contrast
+
+    ref = _read("grouped_limma.tsv", index_col=2)
+    ref = ref[(ref["values"] == values) & (ref["contrast"] == name)]
+    data = _read("arrays_expr.tsv" if values == "log2" else "counts.tsv", index_col=0)
+    table = fit_contrast(data, values, _pipeline_sheet(), name, "fx", unpaired="block")
+    _assert_parity(table[["gene", "stat", "pvalue", "log2fc", "df_total"]], ref)
+    info = table.attrs["contrast"]
+    assert abs(info["consensus_correlation"] - ref["consensus"].iloc[0]) < 1e-12
+    assert info["patient_model"] == "random effect"
+    assert info["samples_entered"] == 27  # 30 samples less P07 (pair) and P13 (pre only): unknown response
+
+
+def test_fit_record_says_how_patients_were_modelled():
+    from prepost.de.fit import fit_contrast
+    from prepost.de.run import fit_summary
+
+    data = _read("arrays_expr.tsv", index_col=0)
+    sheet = _pipeline_sheet()
+    block = fit_summary(fit_contrast(data, "log2", sheet, "post_vs_pre", "fx", unpaired="block"),
+                        "fx", "post_vs_pre", "log2")
+    drop = fit_summary(fit_contrast(data, "log2", sheet, "post_vs_pre", "fx"), "fx", "post_vs_pre", "log2")
+    pre = fit_summary(fit_contrast(data, "log2", sheet, "responder_vs_non_responder_pre", "fx"),
+                      "fx", "responder_vs_non_responder_pre", "log2")
+    assert (block["samples_entered"], block["patients_paired"], block["patients_unpaired"]) == (30, 10, 10)
+    assert block["patient_model"] == "random effect"
+    ref = _read("arrays_block_limma.tsv")["consensus"].iloc[0]
+    assert abs(block["consensus_correlation"] - ref) < 1e-12
+    assert f"{ref:.3f}" in block["patient_model_reason"]
+    assert (drop["samples_entered"], drop["patients_paired"], drop["patients_unpaired"]) == (20, 10, 0)
+    assert drop["patient_model"] == "fixed block" and drop["consensus_correlation"] is None
+    assert "10 sample(s) of patients with one sample left out" in drop["patient_model_reason"]
+    assert pre["patient_model"] == "unpaired" and pre["patients_unpaired"] == pre["samples_entered"]
+
+
+def test_unpaired_setting_is_checked():
+    from prepost.de.contrasts import ContrastError, build_contrast
+
+    with pytest.raises(ContrastError, match="pairing.unpaired is 'keep'; expected one of"):
+        build_contrast(_pipeline_sheet(), "post_vs_pre", "fx", unpaired="keep")

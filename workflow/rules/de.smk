@@ -26,6 +26,7 @@ rule de:
         covariates=lambda wc: config["datasets"][wc.ds].get("covariates", []),
         lfc_shrink=lambda wc: config["datasets"][wc.ds].get("lfc_shrink", "none"),
         unwanted_factors=lambda wc: config["datasets"][wc.ds].get("unwanted_factors", 0),
+        unpaired=lambda wc: config["datasets"][wc.ds]["pairing"].get("unpaired", "drop"),
     script:
         "../scripts/de.py"
 

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from prepost.vocabulary import (
-    CONTRASTS, INTERACTION, MIN_PAIRS, MIN_PER_GROUP, PAIRED, PAIRED_GROUP, POST_VS_PRE,
+    BLOCK, CONTRASTS, DROP, FIXED_BLOCK, INTERACTION, RANDOM_EFFECT, UNPAIRED, UNPAIRED_MODEL, MIN_PAIRS, MIN_PER_GROUP, PAIRED, PAIRED_GROUP, POST_VS_PRE,
     RESPONDER_VS_NON_RESPONDER_PRE, RESPONSES,
 )
 
@@ -68,7 +68,9 @@ class ContrastSpec:
     samples: sheet rows used (index = sample id; patient, timepoint, response), in design order.
     design: samples x named coefficients (float). contrast: weights over design columns.
     pairs: for post-vs-pre contrasts, the pairs whose paired cross-check is reported
-    (index patient; columns pre, post = sample ids); None otherwise.
+    (index patient; columns pre, post = sample ids); None otherwise. block: with
+    ``pairing.unpaired: block``, the patient of each sample (a random effect, limma's
+    duplicateCorrelation; prepost.de.mixed); None when the patient is a fixed block or absent.
     """
 
     dataset: str
@@ -79,6 +81,7 @@ class ContrastSpec:
     pairs: pd.DataFrame | None = None
     meaning: str = ""
     summary: dict = field(default_factory=dict)
+    block: pd.Series | None = None  # patient per sample when the patient is a random effect
 
 
 def _as_bool(values: pd.Series) -> pd.Series:
@@ -210,8 +213,14 @@ def build_contrast(
     covariates: list[str] | None = None,
     min_per_group: int = MIN_PER_GROUP,
     min_pairs: int = MIN_PAIRS,
+    unpaired: str = DROP,
 ) -> ContrastSpec:
     """Samples, design matrix and contrast vector of contrast ``name`` (see module doc).
+
+    unpaired: the dataset's ``pairing.unpaired``. ``drop`` (default): paired contrasts use the
+    complete pairs with the patient as a fixed block. ``block``: they use every usable sample
+    of the two timepoints, patients paired or not, with the patient as a random effect
+    (spec.block; see block_contrast).
 
     available: sample ids that have expression data (e.g. the matrix columns); others are not
     used. Paired contrasts need min_pairs pairs in the model, and every group min_per_group
@@ -230,6 +239,13 @@ def build_contrast(
         # a pair whose partner has no data is no pair
         n_tp = df[df["in_pair"]].groupby("patient")["timepoint"].transform("nunique")
         df.loc[n_tp.index[n_tp < 2], "in_pair"] = False
+    if unpaired not in UNPAIRED:
+        raise ContrastError(
+            f"dataset {dataset!r}: pairing.unpaired is {unpaired!r}; expected one of {list(UNPAIRED)}"
+        )
+    if unpaired == BLOCK and name in PAIRED:
+        return block_contrast(df, name, dataset, covariates=covariates,
+                              min_per_group=min_per_group, min_pairs=min_pairs)
     pairs = None
     if name == RESPONDER_VS_NON_RESPONDER_PRE:
         _no_response(df, dataset, name)
@@ -311,6 +327,7 @@ def build_contrast(
         summary["covariates_dropped"] = dropped
     if name in PAIRED:
         summary["pairs"] = int(rows["patient"].nunique())
+    summary.update(_patient_summary(df, rows, name, dataset))
     if name != POST_VS_PRE:  # group sizes: patients (paired) or samples (unpaired)
         units = rows.drop_duplicates("patient") if name in PAIRED else rows
         summary.update({f"n_{g}": int((units["response"] == g).sum()) for g in RESPONSES})
@@ -327,11 +344,157 @@ def build_contrast(
 
 
 def validate_contrasts(
-    sheet: pd.DataFrame, contrasts, dataset: str, *, available=None, covariates=None
+    sheet: pd.DataFrame, contrasts, dataset: str, *, available=None, covariates=None,
+    unpaired: str = DROP,
 ) -> dict:
     """Build every configured contrast (fails fast with ContrastError); return per-contrast
-    summaries (samples, coefficients, df_residual, pairs, group sizes) for prepare.json."""
+    summaries (samples, coefficients, df_residual, pairs, group sizes, how patients are
+    modelled) for prepare.json."""
     return {
-        name: build_contrast(sheet, name, dataset, available=available, covariates=covariates).summary
+        name: build_contrast(
+            sheet, name, dataset, available=available, covariates=covariates, unpaired=unpaired
+        ).summary
         for name in contrasts
     }
+
+
+def _unpaired_candidates(df: pd.DataFrame, timepoints=("pre", "post")) -> pd.DataFrame:
+    """Usable samples of the two timepoints whose patient has only one of them."""
+    live = df[df["usable"] & df["timepoint"].isin(timepoints)]
+    n_tp = live.groupby("patient")["timepoint"].transform("nunique")
+    return live[n_tp < 2]
+
+
+def _patient_summary(df: pd.DataFrame, rows: pd.DataFrame, name: str, dataset: str) -> dict:
+    """The fit record's account of the patients (pairing.unpaired: drop): who entered, how
+    the patient was modelled and why."""
+    per_patient = rows.groupby("patient").size()
+    out = {
+        "samples_entered": int(len(rows)),
+        "patients_paired": int((per_patient >= 2).sum()),
+        "patients_unpaired": int((per_patient == 1).sum()),
+    }
+    if name in PAIRED:
+        left = _unpaired_candidates(df)
+        if name != POST_VS_PRE:
+            left = left[left["response"].notna()]
+        out["patient_model"] = FIXED_BLOCK
+        out["patient_model_reason"] = (
+            "paired design on the patients with both samples: the patient is a fixed block, so "
+            "each patient is compared with themself"
+            + (f"; {len(left)} sample(s) of patients with one sample left out "
+               "(pairing.unpaired: drop)" if len(left) else "; no patient has only one sample")
+        )
+    else:
+        out["patient_model"] = UNPAIRED_MODEL
+        out["patient_model_reason"] = (
+            "one sample per patient (pre-treatment samples of two response groups): no "
+            "within-patient correlation to model"
+        )
+    out["unpaired_samples_left_out"] = int(len(_unpaired_candidates(df))) if name in PAIRED else 0
+    return out
+
+
+def block_contrast(
+    df: pd.DataFrame, name: str, dataset: str, *, covariates=None,
+    min_per_group: int = MIN_PER_GROUP, min_pairs: int = MIN_PAIRS,
+) -> ContrastSpec:
+    """A paired contrast with ``pairing.unpaired: block``: every usable pre and post sample
+    (grouped contrasts: with a known response), the patient as a random effect (limma's
+    duplicateCorrelation + lmFit(block=); prepost.de.mixed). Designs (no patient columns):
+
+    - post_vs_pre: ``~ timepoint``, coefficient ``timepoint[post]``;
+    - post_vs_pre_responder / _non_responder: ``~ response + post:non_responder +
+      post:responder`` (limma User's Guide 9.7 with the patient as a random effect), the
+      group's own coefficient;
+    - interaction: ``~ response + timepoint + timepoint:response``, coefficient
+      ``timepoint[post]:response[responder]``.
+
+    Covariates are kept even when constant within patients (the patient is no longer a fixed
+    block). Needs min_pairs complete pairs (the within-patient correlation is estimated from
+    them) and, per response group, min_per_group patients."""
+    rows = df[df["usable"] & df["timepoint"].isin(["pre", "post"])].copy()
+    if name != POST_VS_PRE:
+        _no_response(df, dataset, name)
+        rows = rows[rows["response"].notna()]
+    rows["_t"] = (rows["timepoint"] == "post").astype(int)
+    rows = rows.reset_index(names="sample").sort_values(["patient", "_t", "sample"])
+    rows = rows.drop(columns="_t").set_index("sample")
+    per_patient = rows.groupby("patient")["timepoint"].nunique()
+    paired = per_patient.index[per_patient == 2]
+    _need(len(paired), "complete pre/post pairs (the within-patient correlation needs them)",
+          dataset, name, min_pairs)
+    post = (rows["timepoint"] == "post").to_numpy(float)
+    design = pd.DataFrame({"Intercept": 1.0}, index=rows.index)
+    resp = rows["response"]
+    pairs = _pairs_table(rows[rows["patient"].isin(paired)])
+    if name == POST_VS_PRE:
+        design["timepoint[post]"] = post
+        tested = "timepoint[post]"
+        meaning = "post minus pre log2 expression, patient as a random effect"
+    else:
+        n_grp = {g: rows.loc[resp == g, "patient"].nunique() for g in RESPONSES}
+        if name == INTERACTION:
+            for grp in RESPONSES:
+                _need(n_grp[grp], f"patients who are {grp}s", dataset, name, min_per_group)
+            design["response[responder]"] = (resp == "responder").to_numpy(float)
+            design["timepoint[post]"] = post
+            tested = "timepoint[post]:response[responder]"
+            design[tested] = post * (resp == "responder").to_numpy(float)
+            meaning = "(post - pre) in responders minus (post - pre) in non-responders"
+        else:
+            grp = PAIRED_GROUP[name]
+            _need(n_grp[grp], f"patients who are {grp}s", dataset, name, min_per_group)
+            if all(n_grp[g] > 0 for g in RESPONSES):
+                design["response[responder]"] = (resp == "responder").to_numpy(float)
+            for g in ("non_responder", "responder"):
+                if n_grp[g] > 0:
+                    design[f"timepoint[post]:response[{g}]"] = post * (resp == g).to_numpy(float)
+            tested = f"timepoint[post]:response[{grp}]"
+            meaning = f"post minus pre log2 expression, {grp}s, patient as a random effect"
+            pairs = pairs.loc[[p for p in pairs.index if (rows.loc[rows["patient"] == p, "response"] == grp).any()]]
+    dropped: dict = {}
+    if covariates:
+        extra, dropped = _covariate_columns(rows, covariates, df, dataset, paired=False)
+        design = pd.concat([design, extra], axis=1)
+    x = design.to_numpy(float)
+    rank = int(np.linalg.matrix_rank(x))
+    df_resid = x.shape[0] - rank
+    if rank < x.shape[1] or df_resid < 1:
+        raise ContrastError(
+            f"dataset {dataset!r}, contrast {name!r}: design of {x.shape[0]} samples has rank "
+            f"{rank} for {x.shape[1]} coefficients and {df_resid} residual df (rank-deficient "
+            "or saturated); add samples, or remove the contrast or an aliased covariate"
+        )
+    contrast = pd.Series(0.0, index=design.columns)
+    contrast[tested] = 1.0
+    n_unpaired = int((per_patient == 1).sum())
+    summary = {
+        "samples": int(len(rows)),
+        "coefficients": int(x.shape[1]),
+        "df_residual": int(df_resid),
+        "pairs": int(len(paired)),
+        "samples_entered": int(len(rows)),
+        "patients_paired": int(len(paired)),
+        "patients_unpaired": n_unpaired,
+        "patient_model": RANDOM_EFFECT,
+        "patient_model_reason": (
+            "pairing.unpaired: block: every usable sample enters, patients with one sample "
+            f"({n_unpaired}) as well as complete pairs ({len(paired)}); the patient is a random "
+            "effect whose within-patient correlation is estimated from all genes (limma "
+            "duplicateCorrelation), so the pairs stay paired and the unpaired samples add "
+            "information"
+        ),
+        "unpaired_samples_left_out": 0,
+    }
+    if covariates:
+        summary["covariates"] = list(extra.columns)
+        summary["covariates_dropped"] = dropped
+    if name != POST_VS_PRE:
+        units = rows.drop_duplicates("patient")
+        summary.update({f"n_{g}": int((units["response"] == g).sum()) for g in RESPONSES})
+    return ContrastSpec(
+        dataset=dataset, name=name, samples=rows[["patient", "timepoint", "response"]].copy(),
+        design=design.astype(float), contrast=contrast, pairs=pairs, meaning=meaning,
+        summary=summary, block=rows["patient"].astype(str),
+    )

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from prepost.de import contrasts, hidden, nb
+from prepost.de import contrasts, hidden, mixed, nb
 from prepost.de.general import deseq2
 from prepost.de.limma import moderated_t
 from prepost.stats import count_values, log2_scale, size_factors
@@ -95,6 +95,7 @@ def fit_contrast(
     control_genes: list[str] | None = None,
     not_tested: list[str] | None = None,
     unwanted_factors: int = 0,
+    unpaired: str = "drop",
 ) -> pd.DataFrame:
     """DE table of one contrast: DESeq2 for ``values == "counts"``, else the moderated t on
     log2 values; paired contrasts get the cross-check columns (CHECK_COLUMNS) appended. For
@@ -121,10 +122,17 @@ def fit_contrast(
     through pydeseq2 (a design with covariates); ``attrs["fit"]["unwanted_factors"]`` records
     k and the method and ``attrs["factors"]`` holds the surrogates (samples x sv1..svk).
     ``attrs["model"]`` holds the per-gene values of the diagnostic plots: gene-wise, trend and
-    final dispersions and the outlier flag (counts), residual SD and df (arrays)."""
+    final dispersions and the outlier flag (counts), residual SD and df (arrays).
+
+    ``unpaired="block"`` (the dataset's pairing.unpaired): paired contrasts keep the samples of
+    patients with one sample and model the patient as a random effect (prepost.de.mixed:
+    limma duplicateCorrelation + lmFit(block=) for log2 values, the voom pipeline for counts);
+    ``attrs["contrast"]`` then records the consensus correlation."""
     if lfc_shrink not in SHRINK:
         raise contrasts.ContrastError(f"dataset {dataset!r}: lfc_shrink {lfc_shrink!r}; expected one of {list(SHRINK)}")
-    spec = contrasts.build_contrast(sheet, name, dataset, available=data.columns, covariates=covariates)
+    spec = contrasts.build_contrast(
+        sheet, name, dataset, available=data.columns, covariates=covariates, unpaired=unpaired
+    )
     sub = data[list(spec.samples.index)]
     # -- targeted panels (NanoString): size factors from control genes, genes not tested --
     given_sf = panel_size_factors(sub, values, control_genes)
@@ -135,7 +143,9 @@ def fit_contrast(
     factors, factor_info = None, None
     if unwanted_factors:
         spec, factors, factor_info = hidden.add_factors(spec, sub, values, unwanted_factors)
-    if values == COUNTS:
+    if spec.block is not None:
+        table, logv = _fit_block(spec, sub, values, dataset, lfc_shrink, given_sf)
+    elif values == COUNTS:
         table = None
         fallback = None  # why prepost.de.nb gave the contrast to pydeseq2
         if name == POST_VS_PRE and not spec.summary.get("covariates"):
@@ -213,9 +223,29 @@ def fit_contrast(
     table.attrs["fit"] = fit
     table.attrs["model"] = model
     table.attrs["factors"] = factors
+    rho = fit.get("consensus_correlation")
+    summary = dict(spec.summary)
+    if rho is not None:
+        summary["patient_model_reason"] += f"; consensus within-patient correlation {rho:.3f}"
     table.attrs["contrast"] = {
-        **spec.summary,
+        **summary,
+        "consensus_correlation": rho,
         "tested": {str(k): float(v) for k, v in spec.contrast.items() if v != 0},
         "meaning": spec.meaning,
     }
     return table
+
+
+def _fit_block(spec, sub: pd.DataFrame, values: str, dataset: str, lfc_shrink: str, given_sf):
+    """A contrast whose patient is a random effect (spec.block): limma's duplicateCorrelation +
+    lmFit(block=) on log2 values, the voom pipeline on counts (prepost.de.mixed). Returns the
+    table and the log-scale values of the paired cross-checks (counts: log2 of DESeq2-normalised
+    counts + 1, as the other count paths)."""
+    if lfc_shrink != "none":
+        log.info("dataset %r, contrast %r: lfc_shrink does not apply to the voom (random "
+                 "patient effect) fit; ignored", dataset, spec.name)
+    if values == COUNTS:
+        table = mixed.voom_block(sub, spec.design, spec.contrast, spec.block)
+        sf = size_factors(count_values(sub)) if given_sf is None else given_sf.to_numpy()
+        return table, log2_scale(sub, values, sf)
+    return mixed.block_moderated_t(sub, spec.design, spec.contrast, spec.block), log2_scale(sub, values)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 
-from prepost.de.limma import _estimable_columns, squeeze_var
+from prepost.de.limma import _contrast_vector, _estimable_columns, squeeze_var
 from prepost.de.results import design_text, model_values
 from prepost.stats import bh_adjust
 
@@ -574,8 +574,6 @@ def _table(genes, mean_expr, coef, su, sigma2, df_resid):
 
 
 def _check_inputs(expr: pd.DataFrame, design: pd.DataFrame, block: pd.Series, contrast):
-    from prepost.de.limma import _contrast_vector
-
     if not isinstance(design, pd.DataFrame):
         raise MixedModelError("design must be a DataFrame indexed by sample id with named columns")
     ids = list(design.index.astype(str))

@@ -200,7 +200,7 @@ def paired_samples(sheet: pd.DataFrame) -> pd.DataFrame:
     return kept.set_index("sample")
 
 
-def validate_design(sheet: pd.DataFrame, contrasts: list[str], dataset: str) -> dict:
+def validate_design(sheet: pd.DataFrame, contrasts: list[str], dataset: str, unpaired: str = "drop") -> dict:
     """Fail fast, naming the dataset and the fix, when a contrast cannot be estimated."""
     kept = paired_samples(sheet)
     n_pairs = kept["patient"].nunique()
@@ -211,7 +211,7 @@ def validate_design(sheet: pd.DataFrame, contrasts: list[str], dataset: str) -> 
         )
     summary = {"dataset": dataset, "pairs": int(n_pairs), "samples": int(len(sheet))}
     try:
-        summary["contrasts"] = validate_contrasts(sheet, contrasts, dataset)
+        summary["contrasts"] = validate_contrasts(sheet, contrasts, dataset, unpaired=unpaired)
     except ContrastError as err:
         raise PairingError(f"{err}; fix the data or remove the contrast from the config") from None
     return summary
