@@ -162,36 +162,72 @@ def _varcomp(d: np.ndarray, cnt: np.ndarray, ssum: np.ndarray, mq: np.ndarray) -
 
 
 def _rotated(y: np.ndarray, x: np.ndarray, zmat: np.ndarray):
-    """For stacked genes: y (G x n), x (G x n x p, full column rank), zmat (n x nz) ->
-    eigenvalues d (G x nz) of Z'(I-H)Z, the squared rotated residuals of the positive ones
-    (G x nz; 0 elsewhere), the residual-space size mq and the remaining sum of squares."""
+    """For stacked genes: y (G x n), x (G x n x p, full column rank), zmat (n x nz block
+    indicators) -> the rows of mixedModel2Fit's gamma GLM, grouped: eigenvalues d of
+    M = Z'(I-H)Z (G x k), the squared rotated residuals (v'Z'r)^2 / d summed within each
+    group (G x k), the group sizes (G x k), and the residual sum of squares.
+
+    M = D - P'P with D = diag(block sizes) and P = Q1'Z (p x nz, Q1 an orthonormal basis of
+    the design): on the blocks of one size s, every direction orthogonal to the rows of P has
+    eigenvalue s, so only W (the span of P's rows restricted to each block size, at most
+    p per size) needs an eigen-decomposition, of a small k x k matrix whatever the number
+    of patients."""
+    g, n, p = x.shape
     q, _ = np.linalg.qr(x)  # G x n x p
     r = y - np.einsum("gnp,gp->gn", q, np.einsum("gnp,gn->gp", q, y))
-    qz = np.einsum("gnp,nk->gpk", q, zmat)
-    m = np.diag(zmat.sum(axis=0))[None] - np.einsum("gpk,gpl->gkl", qz, qz)
-    evals, evecs = np.linalg.eigh(m)
-    zr = r @ zmat  # G x nz
-    proj = np.einsum("gkl,gk->gl", evecs, zr)
+    pz = np.swapaxes(q, 1, 2) @ zmat  # G x p x nz
+    zr = r @ zmat  # G x nz: Z'r
+    sizes = zmat.sum(axis=0)
+    d_parts, dy_parts, cnt_parts, bases = [], [], [], []
+    for size in np.unique(sizes):
+        cols = np.flatnonzero(sizes == size)
+        _, _, vh = np.linalg.svd(pz[:, :, cols], full_matrices=False)  # G x k_s x n_s
+        bases.append((cols, vh, size))
+        gs = zr[:, cols]
+        inside = np.einsum("gkn,gn->gk", vh, gs)
+        rest = np.maximum(np.sum(gs**2, axis=1) - np.sum(inside**2, axis=1), 0.0)
+        mult = len(cols) - vh.shape[1]
+        d_parts.append(np.full((g, 1), size))
+        dy_parts.append((rest / size)[:, None])
+        cnt_parts.append(np.full((g, 1), float(mult)))
+    # M on W: diag(sizes of the basis vectors) - (P B)'(P B)
+    pb = np.concatenate([pz[:, :, cols] @ np.swapaxes(vh, 1, 2) for cols, vh, _ in bases], axis=2)
+    gb = np.concatenate([np.einsum("gkn,gn->gk", vh, zr[:, cols]) for cols, vh, _ in bases], axis=1)
+    diag = np.concatenate([np.full(vh.shape[1], size) for _, vh, size in bases])
+    mw = np.einsum("k,kl->kl", diag, np.eye(len(diag)))[None] - np.swapaxes(pb, 1, 2) @ pb
+    evals, evecs = np.linalg.eigh(mw)
+    proj = np.einsum("gkl,gk->gl", evecs, gb)
     pos = evals > 1e-9
     with np.errstate(divide="ignore", invalid="ignore"):
-        dy = np.where(pos, proj**2 / np.where(pos, evals, 1.0), 0.0)
-    rss = np.sum(r**2, axis=1)
-    return np.where(pos, evals, 0.0), dy, pos, rss
+        dy_w = np.where(pos, proj**2 / np.where(pos, evals, 1.0), 0.0)
+    d = np.concatenate([np.where(pos, evals, 0.0), *d_parts], axis=1)
+    dy = np.concatenate([dy_w, *dy_parts], axis=1)
+    cnt = np.concatenate([pos.astype(float), *cnt_parts], axis=1)
+    return d, dy, cnt, np.sum(r**2, axis=1)
 
 
 def _gene_rho(y, x, zmat, n_obs, rank):
     """rho = block / (block + residual) variance for stacked genes sharing the block matrix."""
-    d, dy, pos, rss = _rotated(y, x, zmat)
+    d, dy, cnt, rss = _rotated(y, x, zmat)
     mq = np.full(len(y), n_obs - rank, dtype=float)
-    npos = pos.sum(axis=1)
-    rest_n = mq - npos
+    rest_n = mq - cnt.sum(axis=1)  # the residual space's directions with eigenvalue 0
     rest = np.maximum(rss - dy.sum(axis=1), 0.0)
     dg = np.concatenate([d, np.zeros((len(y), 1))], axis=1)
-    cnt = np.concatenate([pos.astype(float), rest_n[:, None]], axis=1)
+    cnt = np.concatenate([cnt, rest_n[:, None]], axis=1)
     ssum = np.concatenate([dy, rest[:, None]], axis=1)
     vc = _varcomp(dg, cnt, ssum, mq)
     with np.errstate(divide="ignore", invalid="ignore"):
         return vc[:, 1] / vc.sum(axis=1)
+
+
+def _patterns(finite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct missingness patterns (rows of ``finite``) and each gene's pattern index."""
+    if finite.all():
+        return finite[:1], np.zeros(len(finite), dtype=int)
+    packed = np.packbits(finite, axis=1)
+    keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return finite[first], inverse.reshape(-1)
 
 
 def _indicator(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -228,9 +264,7 @@ def duplicate_correlation(
         weights = np.where(weights > 0, weights, np.nan)
         y = np.where(np.isfinite(weights), y, np.nan)
     rho = np.full(n_genes, np.nan)
-    finite = np.isfinite(y)
-    patterns, inverse = np.unique(finite, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    patterns, inverse = _patterns(np.isfinite(y))
     for k, obs in enumerate(patterns):
         rows = np.flatnonzero(inverse == k)
         cols = np.flatnonzero(obs)
@@ -303,9 +337,7 @@ def gls_fit(
         weights = np.asarray(weights, float)
         weights = np.where(np.isfinite(weights), weights, 0.0)
         y = np.where(weights < 1e-15, np.nan, y)
-    finite = np.isfinite(y)
-    patterns, inverse = np.unique(finite, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    patterns, inverse = _patterns(np.isfinite(y))
     for k, obs in enumerate(patterns):
         rows = np.flatnonzero(inverse == k)
         cols = np.flatnonzero(obs)
