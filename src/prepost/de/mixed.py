@@ -678,3 +678,21 @@ def voom_block(counts: pd.DataFrame, design: pd.DataFrame, contrast, block: pd.S
     })
     out.attrs["model"] = model_values(genes, mean_expr, sigma=np.sqrt(s2), df_residual=dfr)
     return out
+
+
+def voom_fixed(counts: pd.DataFrame, design: pd.DataFrame, contrast) -> pd.DataFrame:
+    """limma-voom without a random effect (filterByExpr, TMM, voom, weighted lmFit, eBayes):
+    the paired baseline ``~ patient + timepoint`` that block designs are compared with."""
+    data, x, _, c = _check_inputs(counts, design, pd.Series("b", index=design.index), contrast)
+    y = data.to_numpy(float)
+    keep = filter_by_expr(y, x)
+    y = y[keep]
+    genes = data.index.astype(str)[keep]
+    lib = y.sum(axis=0)
+    nf = tmm_factors(y, lib)
+    e, w = voom(y, x, lib * nf)
+    own = np.arange(len(data.columns)).astype(str)  # every sample its own block: lm.series
+    coef, su, s2, dfr, _ = gls_fit(e, x, own, 0.0, c, weights=w)
+    out, s20, d0 = _table(genes, e.mean(axis=1), coef, su, s2, dfr)
+    out.attrs["fit"] = fit_info(design, s20, d0, 0.0, "counts", {"filtered_genes": int((~keep).sum())})
+    return out
