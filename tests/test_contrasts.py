@@ -169,7 +169,10 @@ def test_errors_name_dataset_contrast_and_reason():
         C.build_contrast(sheet, "post_vs_pre_non_responder", "ds1")
     with pytest.raises(C.ContrastError, match=r"1 pre-treatment non_responder samples"):
         C.build_contrast(sheet, "responder_vs_non_responder_pre", "ds1")
-    with pytest.raises(C.ContrastError, match="unknown contrast 'post_vs_baseline'"):
+    with pytest.raises(C.ContrastError, match="unknown contrast 'post_minus_baseline'"):
+        C.build_contrast(sheet, "post_minus_baseline", "ds1")
+    # <target>_vs_<reference> names any two timepoints; one without samples is named
+    with pytest.raises(C.ContrastError, match=r"'post_vs_baseline'.*timepoint\(s\) \['baseline'\] have no usable"):
         C.build_contrast(sheet, "post_vs_baseline", "ds1")
     # a covariate confounded with response in the unpaired contrast: aliased, an error
     sheet3 = _sheet(["A", "B", "C", "D"], ["responder", "responder", "non_responder", "non_responder"])

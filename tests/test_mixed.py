@@ -188,7 +188,7 @@ def test_fit_record_says_how_patients_were_modelled():
     assert f"{ref:.3f}" in block["patient_model_reason"]
     assert (drop["samples_entered"], drop["patients_paired"], drop["patients_unpaired"]) == (20, 10, 0)
     assert drop["patient_model"] == "fixed block" and drop["consensus_correlation"] is None
-    assert "10 sample(s) of patients with one sample left out" in drop["patient_model_reason"]
+    assert "10 sample(s) of patients with only one of them left out" in drop["patient_model_reason"]
     assert pre["patient_model"] == "unpaired" and pre["patients_unpaired"] == pre["samples_entered"]
 
 

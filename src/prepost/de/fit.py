@@ -14,7 +14,7 @@ from prepost.de.general import deseq2
 from prepost.de.limma import moderated_t
 from prepost.stats import count_values, log2_scale, size_factors
 from prepost.stats import panel_size_factors as stats_panel_size_factors
-from prepost.vocabulary import COUNTS, GROUPED, POST_VS_PRE, RESPONDER_VS_NON_RESPONDER_PRE
+from prepost.vocabulary import COUNTS
 
 CHECK_COLUMNS = ["n_pairs", "n_up", "n_down", "paired_t_p", "wilcoxon_p"]
 SHRINK = ("none", "apeglm")
@@ -96,6 +96,7 @@ def fit_contrast(
     not_tested: list[str] | None = None,
     unwanted_factors: int = 0,
     unpaired: str = "drop",
+    definitions: dict | None = None,
 ) -> pd.DataFrame:
     """DE table of one contrast: DESeq2 for ``values == "counts"``, else the moderated t on
     log2 values; paired contrasts get the cross-check columns (CHECK_COLUMNS) appended. For
@@ -131,7 +132,8 @@ def fit_contrast(
     if lfc_shrink not in SHRINK:
         raise contrasts.ContrastError(f"dataset {dataset!r}: lfc_shrink {lfc_shrink!r}; expected one of {list(SHRINK)}")
     spec = contrasts.build_contrast(
-        sheet, name, dataset, available=data.columns, covariates=covariates, unpaired=unpaired
+        sheet, name, dataset, available=data.columns, covariates=covariates, unpaired=unpaired,
+        definitions=definitions,
     )
     sub = data[list(spec.samples.index)]
     # -- targeted panels (NanoString): size factors from control genes, genes not tested --
@@ -148,31 +150,35 @@ def fit_contrast(
     elif values == COUNTS:
         table = None
         fallback = None  # why prepost.de.nb gave the contrast to pydeseq2
-        if name == POST_VS_PRE and not spec.summary.get("covariates"):
+        ends = {"ref": spec.reference, "alt": spec.target}
+        if spec.kind == "paired" and not spec.summary.get("covariates"):
             # One pre and one post sample per patient, no covariate: the vectorised DESeq2 of
             # prepost.de.nb (equal to DESeq2 1.38 by tools/deseq2_agreement.py's rule on real
             # GSE91061 counts and a stress simulation: tests/test_nb_real.py, test_nb_stress.py).
             # Covariates go through pydeseq2 (general designs).
             try:
                 table = nb.fast_paired_deseq2(
-                    sub, spec.samples, n_cpus=n_cpus, lfc_shrink=lfc_shrink, **sfkw
+                    sub, spec.samples, n_cpus=n_cpus, lfc_shrink=lfc_shrink, **ends, **sfkw
                 )
             except ArithmeticError as err:  # parametric trend failed: pydeseq2 (mean trend)
                 fallback = str(err)
-        elif name in GROUPED and not spec.summary.get("covariates") and lfc_shrink == "none":
+        elif spec.kind in ("grouped", "interaction") and not spec.summary.get("covariates") and lfc_shrink == "none":
             # ~ patient + post:non_responder + post:responder: X'WX splits into one arrow
             # block per response group, so prepost.de.nb fits it vectorised as well (equal to
             # DESeq2 1.38, tests/test_nb.py, test_nb_real.py). With one group only the design is the plain
             # paired one. apeglm shrinkage of these coefficients stays with pydeseq2.
             groups = sorted(spec.samples["response"].unique())
             try:
+                # nb names its tables as the pre/post contrasts: which one this contrast is
+                key = "interaction" if spec.kind == "interaction" else \
+                    f"post_vs_pre_{str(spec.contrast.idxmax()).split('response[')[1].rstrip(']')}"
                 if len(groups) == 1:
-                    table = nb.fast_paired_deseq2(sub, spec.samples, n_cpus=n_cpus, **sfkw)
+                    table = nb.fast_paired_deseq2(sub, spec.samples, n_cpus=n_cpus, **ends, **sfkw)
                 else:
-                    table = nb.fast_grouped_paired_deseq2(sub, spec.samples, n_cpus=n_cpus, **sfkw)[name]
+                    table = nb.fast_grouped_paired_deseq2(sub, spec.samples, n_cpus=n_cpus, **ends, **sfkw)[key]
             except ArithmeticError as err:  # parametric trend failed: pydeseq2 (mean trend)
                 fallback = str(err)
-        elif name == RESPONDER_VS_NON_RESPONDER_PRE and not spec.summary.get("covariates") and lfc_shrink == "none":
+        elif spec.kind == "two_group" and not spec.summary.get("covariates") and lfc_shrink == "none":
             # ~ response on pre samples: X'WX is diagonal in the cell-means basis, so
             # prepost.de.nb fits it vectorised too, with DESeq2's Cook's outlier replacement and
             # filtering (equal to DESeq2 1.38, tests/test_nb.py, test_nb_real.py). Covariates and apeglm
