@@ -416,6 +416,8 @@ def methods_text(config: dict, datasets: list[dict], versions: dict) -> str:
             "tested with a patient-blocked linear model and limma's empirical-Bayes moderated t."
         )
     parts.extend(_engine_sentences(datasets))
+    if any((d.get("pairing") or {}).get("unpaired") == "block" for d in config.get("datasets", {}).values()):
+        parts.append("Where pairing.unpaired was block, paired contrasts kept every usable sample and modelled the patient as a random effect (limma duplicateCorrelation consensus correlation, lmFit with block; voom with duplicateCorrelation run twice for counts), as each contrast's fit record states.")
     parts.extend(_panel_sentences(datasets))
     parts.append(
         "P-values were adjusted by Benjamini-Hochberg. Sample QC used DESeq2's blind variance-"
