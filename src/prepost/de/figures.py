@@ -84,12 +84,12 @@ def factor_values(data: pd.DataFrame, values: str, factors: pd.DataFrame) -> pd.
 def plot_diagnostics(de: pd.DataFrame, data: pd.DataFrame, values: str, title: str, *, fit_path,
                      model_path, factors_path, pvalues_png, model_png, factors_png) -> dict:
     """The p-value histogram, the model plot (dispersions vs mean for counts, sqrt residual SD
-    vs mean for arrays) and the hidden-factor PCA of one contrast, from the de rule's fit
+    vs mean for arrays and voom fits of counts) and the hidden-factor PCA of one contrast, from the de rule's fit
     record, model table and factors table."""
     fit = json.loads(Path(fit_path).read_text())
     model = files.read_tsv(model_path)
     factors = files.read_tsv(factors_path, dtype={"sample": str})
-    if values == COUNTS:
+    if values == COUNTS and "sigma" not in model.columns:  # voom fits (block): limma's SA plot
         drawn = dispersion_plot(model, model_png, title, fit=fit)
     else:
         drawn = sa_plot(model, model_png, title, fit=fit)
@@ -123,7 +123,9 @@ def plot_contrast(
     return {
         **diagnostics,
         "volcano": volcano(de, volcano_png, title, alpha=alpha, label_genes=genes),
-        "ma": ma_plot(de, ma_png, title, alpha=alpha, log_x=counts, label_genes=genes),
+        # voom fits (pairing.unpaired: block) report mean log-cpm, not baseMean: linear axis
+        "ma": ma_plot(de, ma_png, title, alpha=alpha, label_genes=genes,
+                      log_x=counts and not (fit_path and "mixed" in str(json.loads(Path(fit_path).read_text()).get("engine")))),
         "slopes": slope_plot(data, rows, genes, slopes_png, title,
                              values=COUNTS if counts else LOG2, size_factors=sf),
     }
