@@ -37,10 +37,11 @@ def test_default_config_is_valid_and_defaults_fill_in(config):
         (lambda c: c["datasets"]["demo_array"].pop("platform"), "'platform' is a required property"),
         (lambda c: c["datasets"]["demo_rnaseq"].pop("counts"), "'counts' is a required property"),
         (lambda c: c["datasets"]["demo_array"]["pairing"].pop("timepoint"), "'timepoint' is a required property"),
-        (lambda c: c["datasets"]["demo_array"]["pairing"]["timepoint"]["map"].update({"pre-treatment": "baseline"}), "'baseline' is not one of"),
+        (lambda c: c["datasets"]["demo_array"]["pairing"]["timepoint"]["map"].update({"pre-treatment": "Baseline"}), "'Baseline' does not match"),
         (lambda c: c["datasets"]["demo_array"].update(accession="12345"), "does not match"),
         (lambda c: c["download"].update(timeout="soon"), "'soon' is not of type 'number'"),
-        (lambda c: c["datasets"]["demo_array"].update(contrasts=["after_vs_before"]), "'after_vs_before' is not one of"),
+        (lambda c: c["datasets"]["demo_array"].update(contrasts=["after-vs-before"]), "'after-vs-before' is not valid"),
+        (lambda c: c["datasets"]["demo_array"].update(contrasts=[{"name": "x", "compare": ["timepoint", "pre"]}]), "is not valid"),
         (lambda c: c.update(datasets={}), "should be non-empty|does not have enough properties"),
     ],
 )
@@ -55,7 +56,7 @@ def test_bad_config_names_the_key(config, mutate, expected):
 
 
 def test_message_gives_the_full_key_path(config):
-    config["datasets"]["demo_array"]["pairing"]["timepoint"]["map"]["pre-treatment"] = "baseline"
+    config["datasets"]["demo_array"]["pairing"]["timepoint"]["map"]["pre-treatment"] = "Baseline"
     with pytest.raises(WorkflowError, match=r"\['datasets'\]\['demo_array'\]\['pairing'\]\['timepoint'\]\['map'\]\['pre-treatment'\]"):
         check(config)
 
@@ -81,4 +82,30 @@ def test_schemas_list_the_package_contrasts():
                 walk(v)
 
     walk(claims_schema)
-    assert found == [list(CONTRASTS)]
+    # claims may name any contrast a dataset runs (timepoint and declared ones too): a pattern
+    assert found == []
+    import re
+
+    pattern = claims_schema["properties"]["claims"]["items"]["properties"]["contrast"]["pattern"]
+    assert all(re.fullmatch(pattern, c) for c in [*CONTRASTS, "on_vs_pre", "post_vs_on_responder"])
+
+
+def test_timepoints_and_contrasts_are_checked_against_the_declared_order(config):
+    """What the schema cannot see (a map value or a contrast's timepoint not in
+    pairing.timepoint.order) stops the workflow at start, naming the key."""
+    from prepost.prepare.pairing import PairingError, check_dataset_config
+
+    ds = copy.deepcopy(config["datasets"]["demo_array"])
+    check_dataset_config("demo_array", ds)
+    ds["pairing"]["timepoint"]["map"]["pre-treatment"] = "baseline"
+    with pytest.raises(PairingError, match=r"pairing.timepoint.map gives \['baseline'\].*does not declare"):
+        check_dataset_config("demo_array", ds)
+    ds = copy.deepcopy(config["datasets"]["demo_array"])
+    ds["contrasts"] = ["on_vs_pre"]
+    with pytest.raises(PairingError, match=r"contrasts: 'on_vs_pre' names timepoint\(s\) \['on'\]"):
+        check_dataset_config("demo_array", ds)
+    ds["pairing"]["timepoint"]["order"] = ["pre", "on", "post"]
+    check_dataset_config("demo_array", ds)
+    ds["contrasts"] = [{"name": "post_vs_pre", "compare": ["timepoint", "pre", "post"]}]
+    with pytest.raises(PairingError, match="also a named contrast"):
+        check_dataset_config("demo_array", ds)

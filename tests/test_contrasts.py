@@ -169,7 +169,10 @@ def test_errors_name_dataset_contrast_and_reason():
         C.build_contrast(sheet, "post_vs_pre_non_responder", "ds1")
     with pytest.raises(C.ContrastError, match=r"1 pre-treatment non_responder samples"):
         C.build_contrast(sheet, "responder_vs_non_responder_pre", "ds1")
-    with pytest.raises(C.ContrastError, match="unknown contrast 'post_vs_baseline'"):
+    with pytest.raises(C.ContrastError, match="unknown contrast 'post_minus_baseline'"):
+        C.build_contrast(sheet, "post_minus_baseline", "ds1")
+    # <target>_vs_<reference> names any two timepoints; one without samples is named
+    with pytest.raises(C.ContrastError, match=r"'post_vs_baseline'.*timepoint\(s\) \['baseline'\] have no usable"):
         C.build_contrast(sheet, "post_vs_baseline", "ds1")
     # a covariate confounded with response in the unpaired contrast: aliased, an error
     sheet3 = _sheet(["A", "B", "C", "D"], ["responder", "responder", "non_responder", "non_responder"])
@@ -196,7 +199,10 @@ def test_covariate_hook_and_validate():
     assert list(spec.design.columns)[-1] == "batch[b2]"
     assert spec.contrast.sum() == 1 and spec.contrast["timepoint[post]"] == 1
     summary = C.validate_contrasts(sheet, ["post_vs_pre", "interaction"], "ds")
-    assert summary["post_vs_pre"] == {"samples": 8, "coefficients": 5, "df_residual": 3, "pairs": 4}
+    old = {k: summary["post_vs_pre"][k] for k in ("samples", "coefficients", "df_residual", "pairs")}
+    assert old == {"samples": 8, "coefficients": 5, "df_residual": 3, "pairs": 4}
+    assert summary["post_vs_pre"]["patient_model"] == "fixed block"
+    assert summary["post_vs_pre"]["samples_entered"] == 8
     assert summary["interaction"]["n_responder"] == 2
     assert vocabulary.contrast_names() == list(C.CONTRASTS)
 

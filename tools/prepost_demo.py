@@ -36,6 +36,10 @@ GEO_FTP = "ftp://ftp.ncbi.nlm.nih.gov/geo"
 ARRAY_GSE, ARRAY_GPL = "GSE990001", "GPL990001"
 RNASEQ_GSE, RNASEQ_GPL = "GSE990002", "GPL990002"  # GPL990002 is named only; no file is written
 COUNTS_FILE = f"{RNASEQ_GSE}_raw_counts.tsv.gz"
+# A third cohort (RNA-seq) with an on-treatment biopsy and unpaired patients: ordered
+# timepoints (pre, on, post) and pairing.unpaired: block (config/examples/demo_timepoints.yaml).
+TP_GSE = "GSE990003"
+TP_COUNTS_FILE = f"{TP_GSE}_raw_counts.tsv.gz"
 
 # Curated gene sets (real HGNC symbols). Set names are the values of truth.tsv's gene_set.
 GENE_SETS: dict[str, list[str]] = {
@@ -83,6 +87,14 @@ PLANTED: dict[str, dict[str, float]] = {
     **{g: {"group_RD": 1.0} for g in GENE_SETS["xenobiotic_metabolism"]},
     **{g: {"pre_pCR": -1.0} for g in ["PALB2", "ERCC1"]},
 }
+# On-treatment (after cycle 2) effects of GSE990003, log2 units, added to its on samples only:
+# proliferation falls further than at surgery (-1.5 vs post_all -0.8), interferon genes rise
+# transiently. on_vs_pre, post_vs_on and post_vs_pre recover them (tests/test_demo_timepoints.py).
+ON_PLANTED: dict[str, float] = {
+    **{g: -1.5 for g in GENE_SETS["proliferation"]},
+    **{g: 1.0 for g in GENE_SETS["interferon_irds"]},
+}
+TP_EFFECTS = ["on_vs_pre", "post_vs_on", "post_vs_pre"]
 N_RANDOM_PLANTED = 40  # filler genes, half +1 half -1 post_all
 CONTRASTS = ["post_vs_pre", "post_vs_pre_RD", "post_vs_pre_pCR", "RD_vs_pCR_pre", "RD_vs_pCR_post"]
 
@@ -157,6 +169,14 @@ def demo_paths(outdir: str | os.PathLike) -> dict[str, Path]:
         / "matrix"
         / f"{RNASEQ_GSE}_series_matrix.txt.gz",
         "rnaseq_counts": geo / "series" / _stub(RNASEQ_GSE) / RNASEQ_GSE / "suppl" / COUNTS_FILE,
+        "timepoints_matrix": geo
+        / "series"
+        / _stub(TP_GSE)
+        / TP_GSE
+        / "matrix"
+        / f"{TP_GSE}_series_matrix.txt.gz",
+        "timepoints_counts": geo / "series" / _stub(TP_GSE) / TP_GSE / "suppl" / TP_COUNTS_FILE,
+        "timepoints_truth": out / "truth_timepoints.tsv",
         "truth": out / "truth.tsv",
         "published": out / "published" / PUBLISHED_FILE,
         "published_universe": out / "published" / UNIVERSE_FILE,
@@ -538,10 +558,13 @@ def _series_header(
 
 def _sample_lines(samples: pd.DataFrame, gpl: str, per_kind: list[tuple[str, object]]) -> list[str]:
     """The !Sample_* block; characteristics one line per key, cells "key: value" like GEO."""
-    timepoint = samples["timepoint"].map({"pre": "pre-treatment", "post": "post-treatment"})
+    timepoint = samples["timepoint"].map(
+        {"pre": "pre-treatment", "on": "on-treatment", "post": "post-treatment"}
+    )
     source = samples["timepoint"].map(
         {
             "pre": "breast tumour, pre-treatment core biopsy",
+            "on": "breast tumour, on-treatment core biopsy (after cycle 2)",
             "post": "breast tumour, post-treatment surgical specimen",
         }
     )
@@ -645,26 +668,33 @@ def array_matrix_text(samples: pd.DataFrame, values: pd.DataFrame) -> str:
     )
 
 
-def rnaseq_matrix_text(samples: pd.DataFrame) -> str:
-    """GSE990002_series_matrix.txt: sample headers and an empty table, as GEO does for RNA-seq."""
-    stub = _stub(RNASEQ_GSE)
+def rnaseq_matrix_text(
+    samples: pd.DataFrame,
+    gse: str = RNASEQ_GSE,
+    counts_file: str = COUNTS_FILE,
+    title: str = "SYNTHETIC DEMO: paired pre/post neoadjuvant chemotherapy breast tumour RNA-seq",
+    design: str = "10 patients with pre- and post-treatment tumour RNA-seq and one patient (P11) "
+    "with a post-treatment sample only.",
+) -> str:
+    """GSE990002_series_matrix.txt (or another RNA-seq cohort's): sample headers and an empty
+    table, as GEO does for RNA-seq."""
+    stub = _stub(gse)
     header = _series_header(
-        RNASEQ_GSE,
+        gse,
         RNASEQ_GPL,
-        "SYNTHETIC DEMO: paired pre/post neoadjuvant chemotherapy breast tumour RNA-seq",
+        title,
         [
             "Synthetic data written by prepost.demo for the prepost workflow's embedded demo. "
             "No patient, sample or measurement is real.",
-            f"Raw gene counts are in the supplementary file {COUNTS_FILE} (one column per sample title).",
+            f"Raw gene counts are in the supplementary file {counts_file} (one column per sample title).",
         ],
-        "10 patients with pre- and post-treatment tumour RNA-seq and one patient (P11) with a "
-        "post-treatment sample only.",
+        design,
         "Expression profiling by high throughput sequencing",
         samples,
         [
             _qline(
                 "!Series_supplementary_file",
-                [f"{GEO_FTP}/series/{stub}/{RNASEQ_GSE}/suppl/{COUNTS_FILE}"],
+                [f"{GEO_FTP}/series/{stub}/{gse}/suppl/{counts_file}"],
             )
         ],
     )
@@ -688,7 +718,7 @@ def rnaseq_matrix_text(samples: pd.DataFrame) -> str:
             ),
             (
                 "!Sample_data_processing",
-                f"Supplementary_files_format_and_content: {COUNTS_FILE}, raw counts",
+                f"Supplementary_files_format_and_content: {counts_file}, raw counts",
             ),
             ("!Sample_contact_name", "prepost,,demo"),
             ("!Sample_instrument_model", "Illumina NovaSeq 6000"),
@@ -738,6 +768,100 @@ def rnaseq_counts(genes: pd.DataFrame, samples: pd.DataFrame, seed: int = SEED) 
         counts, index=pd.Index(g["gene"], name="gene"), columns=samples["title"].to_numpy()
     )
     return df.sort_index().reindex(columns=sorted(df.columns))
+
+
+# --------------------------------------------------------------------------- timepoint cohort
+
+
+def timepoint_design(seed: int = SEED) -> pd.DataFrame:
+    """GSE990003: 14 patients (GSM9900201..): P01-P08 pre, on and post; P09-P10 pre and post;
+    P11-P12 pre only; P13-P14 post only; half pCR (own random stream)."""
+    rng = _rng(seed, 7)
+    patients = [f"P{i:02d}" for i in range(1, 15)]
+    response = dict(zip(patients, rng.permutation(["pCR", "RD"] * 7)))
+    plan = {p: ["pre", "on", "post"] for p in patients[:8]}
+    plan.update({p: ["pre", "post"] for p in patients[8:10]})
+    plan.update({p: ["pre"] for p in patients[10:12]})
+    plan.update({p: ["post"] for p in patients[12:]})
+    rows = [(p, t) for t in ("pre", "on", "post") for p in rng.permutation(patients) if t in plan[p]]
+    df = pd.DataFrame(rows, columns=["patient", "timepoint"])
+    df["response"] = df["patient"].map(response)
+    df["title"] = df["patient"] + "_" + df["timepoint"]
+    df.insert(0, "sample", [f"GSM{9900201 + i}" for i in range(len(df))])
+    df["gse"] = TP_GSE
+    return df.set_index("sample")
+
+
+def timepoint_effects(genes: pd.DataFrame, samples: pd.DataFrame) -> np.ndarray:
+    """Planted log2 effects in GSE990003: pre and post as the other cohorts (effect_matrix),
+    on samples group_RD plus the on-treatment effect (ON_PLANTED)."""
+    eff = effect_matrix(genes, samples)
+    on = samples["timepoint"].eq("on").to_numpy()
+    rd = samples["response"].eq("RD").to_numpy(float)
+    on_all = genes["gene"].map(ON_PLANTED).fillna(0.0).to_numpy()
+    eff[:, on] = np.outer(genes["group_RD"], rd[on]) + on_all[:, None]
+    return eff
+
+
+def timepoint_counts(genes: pd.DataFrame, samples: pd.DataFrame, seed: int = SEED) -> pd.DataFrame:
+    """Counts of GSE990003 from the RNA-seq cohort's model (rnaseq_counts) on its own stream."""
+    rng = _rng(seed, 8)
+    g = genes[genes["in_rnaseq"]].reset_index(drop=True)
+    n = len(g)
+    abund = rng.normal(0.0, 2.6, n)
+    curated = g["gene_set"].ne("filler").to_numpy()
+    abund[curated] = rng.normal(1.5, 1.0, n)[curated]
+    hk = g["gene_set"].eq("housekeeping").to_numpy()
+    abund[hk] = rng.normal(4.5, 1.0, n)[hk]
+    prop = np.exp2(abund) / np.exp2(abund).sum()
+    lib = rng.uniform(5e6, 1e7, len(samples))
+    patients = samples["patient"].unique()
+    pat = rng.normal(0.0, PATIENT_SD, (n, len(patients)))[
+        :, pd.Index(patients).get_indexer(samples["patient"])
+    ]
+    mu = np.outer(prop, lib) * np.exp2(pat + timepoint_effects(g, samples))
+    alpha = 0.1 + 1.0 / np.maximum(mu.mean(axis=1, keepdims=True), 1e-3)
+    counts = rng.poisson(rng.gamma(shape=1.0 / alpha, scale=mu * alpha)).astype(np.int64)
+    df = pd.DataFrame(counts, index=pd.Index(g["gene"], name="gene"), columns=samples["title"].to_numpy())
+    return df.sort_index().reindex(columns=sorted(df.columns))
+
+
+def timepoint_truth(genes: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
+    """Expected on_vs_pre, post_vs_on and post_vs_pre of every curated or planted gene of
+    GSE990003: the mean within-patient difference over the patients with both timepoints."""
+    g = genes[genes["in_rnaseq"] & genes["gene_set"].ne("filler")].reset_index(drop=True)
+    rows = []
+    for effect in TP_EFFECTS:
+        alt, ref = effect.split("_vs_")
+        per = samples.groupby("patient")["timepoint"].agg(set)
+        both = per.index[per.map(lambda s: {ref, alt} <= s)]
+        sub = samples[samples["patient"].isin(both)]
+        eff = timepoint_effects(g, sub)
+        diff = np.zeros(len(g))
+        for p in both:
+            a = np.flatnonzero((sub["patient"] == p).to_numpy() & (sub["timepoint"] == alt).to_numpy())[0]
+            b = np.flatnonzero((sub["patient"] == p).to_numpy() & (sub["timepoint"] == ref).to_numpy())[0]
+            diff += eff[:, a] - eff[:, b]
+        rows.append(pd.DataFrame({"dataset": TP_GSE, "gene": g["gene"], "effect": effect,
+                                  "log2_effect": np.round(diff / len(both), 6) + 0.0,
+                                  "gene_set": g["gene_set"], "pairs": len(both)}))
+    return pd.concat(rows, ignore_index=True).sort_values(["gene", "effect"], ignore_index=True)
+
+
+TP_README = """
+## GSE990003: ordered timepoints and unpaired patients
+
+A third RNA-seq cohort (not in config/config.yaml; run it with
+config/examples/demo_timepoints.yaml) with biopsies before (`pre-treatment`), during
+(`on-treatment`, after cycle 2) and after (`post-treatment`) chemotherapy: P01-P08 have all
+three, P09-P10 pre and post, P11-P12 pre only, P13-P14 post only (GSM9900201 onwards, own
+random streams 7 and 8, so the other cohorts' files do not change). Pre and post samples carry
+the planted effects of the other cohorts; on samples carry `group_RD` and the on-treatment
+effects: proliferation genes -1.5 (below their -0.8 at surgery), interferon genes +1.0
+(transient). `truth_timepoints.tsv` gives the expected on_vs_pre, post_vs_on and post_vs_pre
+per gene (mean within-patient difference over the patients with both timepoints, column
+`pairs`).
+"""
 
 
 # --------------------------------------------------------------------------- published table
@@ -790,11 +914,29 @@ def write_demo(outdir: str | os.PathLike = "resources/demo", seed: int = SEED) -
     probes = array_probes(genes, seed)
     values = array_values(genes, probes, a_samples, seed)
     counts = rnaseq_counts(genes, r_samples, seed)
+    t_samples = timepoint_design(seed)
+    t_counts = timepoint_counts(genes, t_samples, seed)
 
     _write_gz(annot_text(probes), paths["platform_annot"])
     _write_gz(array_matrix_text(a_samples, values), paths["array_matrix"])
     _write_gz(rnaseq_matrix_text(r_samples), paths["rnaseq_matrix"])
     _write_gz(counts.to_csv(sep="\t", lineterminator="\n"), paths["rnaseq_counts"])
+    _write_gz(
+        rnaseq_matrix_text(
+            t_samples, TP_GSE, TP_COUNTS_FILE,
+            "SYNTHETIC DEMO: pre, on- and post-treatment breast tumour RNA-seq, partly paired",
+            "8 patients with pre-, on- and post-treatment tumour RNA-seq, 2 with pre and post, "
+            "2 with pre only and 2 with post only.",
+        ),
+        paths["timepoints_matrix"],
+    )
+    _write_gz(t_counts.to_csv(sep="\t", lineterminator="\n"), paths["timepoints_counts"])
+    _write_text(
+        timepoint_truth(genes, t_samples).to_csv(
+            sep="\t", index=False, lineterminator="\n", float_format="%.6g"
+        ),
+        paths["timepoints_truth"],
+    )
     pub_text, pub_facts = published_table(paths)
     _write_text(pub_text, paths["published"])
     _write_text(pub_facts.pop("universe"), paths["published_universe"])
@@ -804,8 +946,8 @@ def write_demo(outdir: str | os.PathLike = "resources/demo", seed: int = SEED) -
         paths["truth"],
     )
     consts = {k: v for k, v in globals().items() if k.isupper()}
-    _write_text(readme_text(genes, designs, probes, seed, pub_facts, consts, demo_paths(".")),
-                paths["readme"])
+    _write_text(readme_text(genes, designs, probes, seed, pub_facts, consts, demo_paths("."))
+                + TP_README, paths["readme"])
     return paths
 
 

@@ -24,6 +24,12 @@ GROUPED = (POST_VS_PRE_RESPONDER, POST_VS_PRE_NON_RESPONDER, INTERACTION)
 TWO_GROUP = frozenset({RESPONDER_VS_NON_RESPONDER_PRE, INTERACTION})  # effects compare groups
 DEFAULT_CONTRASTS = (POST_VS_PRE,)
 
+# pairing.unpaired: what paired contrasts do with patients who have one sample.
+DROP, BLOCK = "drop", "block"
+UNPAIRED = (DROP, BLOCK)
+# How a contrast modelled the patient (fit record's patient_model).
+FIXED_BLOCK, RANDOM_EFFECT, UNPAIRED_MODEL = "fixed block", "random effect", "unpaired"
+
 # Sample labels written by prepare (samples.tsv).
 RESPONDER, NON_RESPONDER, UNKNOWN = "responder", "non_responder", "unknown"
 RESPONSES = (RESPONDER, NON_RESPONDER)

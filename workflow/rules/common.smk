@@ -98,6 +98,21 @@ def where_paths_are(path):
     )
 
 
+
+def check_datasets():
+    """Per dataset what the schema cannot see: timepoints against pairing.timepoint.order,
+    contrast names (prepost.prepare.pairing.check_dataset_config)."""
+    from prepost.prepare.pairing import PairingError, check_dataset_config
+
+    for name, ds in config["datasets"].items():
+        try:
+            check_dataset_config(name, ds)
+        except PairingError as err:
+            raise WorkflowError(str(err)) from None
+
+
+check_datasets()
+
 P = Layout(config["results"], config["resources"])
 DATASETS = sorted(config["datasets"])
 KIND = {ds: config["datasets"][ds]["kind"] for ds in DATASETS}
@@ -166,7 +181,7 @@ CLAIM_IDS = claim_ids()
 
 wildcard_constraints:
     ds="|".join(DATASETS),
-    contrast="[a-z_]+",
+    contrast="[a-z][a-z0-9_]*",
     i="[0-9]+",
     file="|".join(
         sorted({re.escape(f) for files in GEO_FILES.values() for f in files}) or ["^$"]
@@ -174,7 +189,15 @@ wildcard_constraints:
 
 
 def contrasts_of(ds):
-    return config["datasets"][ds].get("contrasts", list(DEFAULT_CONTRASTS))
+    """The dataset's contrast names (named presets and contrasts declared as data)."""
+    entries = config["datasets"][ds].get("contrasts", list(DEFAULT_CONTRASTS))
+    return [e["name"] if isinstance(e, dict) else e for e in entries]
+
+
+def declared_contrasts(ds):
+    """The dataset's contrasts declared as data, by name (prepost.de.contrasts)."""
+    entries = config["datasets"][ds].get("contrasts", [])
+    return {e["name"]: e for e in entries if isinstance(e, dict)}
 
 
 def params_of(wildcards, rule):

@@ -26,6 +26,8 @@ rule de:
         covariates=lambda wc: config["datasets"][wc.ds].get("covariates", []),
         lfc_shrink=lambda wc: config["datasets"][wc.ds].get("lfc_shrink", "none"),
         unwanted_factors=lambda wc: config["datasets"][wc.ds].get("unwanted_factors", 0),
+        unpaired=lambda wc: config["datasets"][wc.ds]["pairing"].get("unpaired", "drop"),
+        definitions=lambda wc: declared_contrasts(wc.ds),
     script:
         "../scripts/de.py"
 
@@ -86,5 +88,7 @@ rule de_plots:
         ),
         covariates=lambda wc: config["datasets"][wc.ds].get("covariates", []),
         title=lambda wc: f"{wc.ds}: {wc.contrast}",
+        unpaired=lambda wc: config["datasets"][wc.ds]["pairing"].get("unpaired", "drop"),
+        definitions=lambda wc: declared_contrasts(wc.ds),
     script:
         "../scripts/de_plots.py"

@@ -12,6 +12,6 @@ with log_to(snakemake.log[0]) as log:
         p.title, volcano_png=out.volcano, ma_png=out.ma, slopes_png=out.slopes,
         covariates=p.covariates, fit_path=inp.fit, model_path=inp.model,
         factors_path=inp.factors, pvalues_png=out.pvalues, model_png=out.model,
-        factors_png=out.factors,
+        factors_png=out.factors, definitions=p.definitions, unpaired=p.unpaired,
     )
     log.info("%s", summary)

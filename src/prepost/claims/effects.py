@@ -28,7 +28,7 @@ from scipy import special
 
 from prepost.de import contrasts as ct
 from prepost.stats import log2_scale, panel_size_factors
-from prepost.vocabulary import COUNTS, INTERACTION, NON_RESPONDER, RESPONDER, RESPONDER_VS_NON_RESPONDER_PRE
+from prepost.vocabulary import COUNTS, NON_RESPONDER, RESPONDER
 
 
 def hedges_j(df) -> np.ndarray:
@@ -137,7 +137,7 @@ def dataset_effects(
             wide_sets.reindex(index=rows["feature"][~is_gene], columns=logv.columns),
         ]).reindex(rows["feature"])
         mat.index = rows.index
-        if contrast == RESPONDER_VS_NON_RESPONDER_PRE:
+        if spec.kind == "two_group":
             a = mat[list(samples.index[samples["response"] == RESPONDER])].to_numpy(float)
             b = mat[list(samples.index[samples["response"] == NON_RESPONDER])].to_numpy(float)
             eff = two_group_effect(a, b)
@@ -147,7 +147,7 @@ def dataset_effects(
                 pairs = samples.reset_index().pivot(index="patient", columns="timepoint",
                                                     values=samples.index.name or "index")
             diffs = mat[list(pairs["post"])].to_numpy(float) - mat[list(pairs["pre"])].to_numpy(float)
-            if contrast == INTERACTION:
+            if spec.kind == "interaction":
                 resp = samples.drop_duplicates("patient").set_index("patient")["response"]
                 r = resp.reindex(pairs.index).to_numpy()
                 eff = two_group_effect(diffs[:, r == RESPONDER], diffs[:, r == NON_RESPONDER])

@@ -43,13 +43,14 @@ error naming the dataset and the contrast. A covariate missing for a used sample
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from prepost.vocabulary import (
-    CONTRASTS, INTERACTION, MIN_PAIRS, MIN_PER_GROUP, PAIRED, PAIRED_GROUP, POST_VS_PRE,
+    ALL_PATIENTS, BLOCK, POST_VS_PRE_NON_RESPONDER, POST_VS_PRE_RESPONDER, CONTRASTS, DROP, FIXED_BLOCK, INTERACTION, RANDOM_EFFECT, UNPAIRED, UNPAIRED_MODEL, MIN_PAIRS, MIN_PER_GROUP, PAIRED, PAIRED_GROUP, POST_VS_PRE,
     RESPONDER_VS_NON_RESPONDER_PRE, RESPONSES,
 )
 
@@ -68,7 +69,9 @@ class ContrastSpec:
     samples: sheet rows used (index = sample id; patient, timepoint, response), in design order.
     design: samples x named coefficients (float). contrast: weights over design columns.
     pairs: for post-vs-pre contrasts, the pairs whose paired cross-check is reported
-    (index patient; columns pre, post = sample ids); None otherwise.
+    (index patient; columns pre, post = sample ids); None otherwise. block: with
+    ``pairing.unpaired: block``, the patient of each sample (a random effect, limma's
+    duplicateCorrelation; prepost.de.mixed); None when the patient is a fixed block or absent.
     """
 
     dataset: str
@@ -79,6 +82,10 @@ class ContrastSpec:
     pairs: pd.DataFrame | None = None
     meaning: str = ""
     summary: dict = field(default_factory=dict)
+    block: pd.Series | None = None  # patient per sample when the patient is a random effect
+    kind: str = "paired"  # paired | grouped | interaction | two_group | defined
+    reference: str | None = "pre"
+    target: str | None = "post"
 
 
 def _as_bool(values: pd.Series) -> pd.Series:
@@ -122,17 +129,36 @@ def _normalise_sheet(sheet: pd.DataFrame, dataset: str) -> pd.DataFrame:
     return df
 
 
-def _paired_rows(df: pd.DataFrame) -> pd.DataFrame:
-    """Complete pairs ordered by patient then pre, post (as pairing.paired_samples)."""
-    kept = df[df["in_pair"] & df["usable"]].copy()
-    kept["_t"] = (kept["timepoint"] == "post").astype(int)
+def _deliberately_unpaired(df: pd.DataFrame) -> pd.Series:
+    """Pre/post samples taken out of their pair although their patient has both (QC: an
+    excluded partner or a doubted pair identity): they stay out of every paired contrast."""
+    pp = df[df["usable"] & df["timepoint"].isin(["pre", "post"])]
+    both = pp.groupby("patient")["timepoint"].transform("nunique") == 2
+    out = pd.Series(False, index=df.index)
+    out[pp.index[both & ~pp["in_pair"]]] = True
+    return out
+
+
+def _paired_rows(df: pd.DataFrame, ref: str = "pre", alt: str = "post") -> pd.DataFrame:
+    """Complete (ref, alt) pairs ordered by patient then ref, alt (as pairing.paired_samples).
+    pre/post pairs are the sheet's in_pair samples; other levels (on-treatment timepoints)
+    pair the usable samples of patients that have both levels."""
+    if (ref, alt) == ("pre", "post"):
+        kept = df[df["in_pair"] & df["usable"]].copy()
+    else:
+        live = df[df["usable"] & df["timepoint"].isin([ref, alt]) & ~_deliberately_unpaired(df)]
+        n_tp = live.groupby("patient")["timepoint"].transform("nunique")
+        kept = live[n_tp == 2].copy()
+    kept["_t"] = (kept["timepoint"] == alt).astype(int)
     kept = kept.reset_index(names="sample").sort_values(["patient", "_t", "sample"])
     return kept.drop(columns="_t").set_index("sample")
 
 
-def _pairs_table(rows: pd.DataFrame) -> pd.DataFrame:
+def _pairs_table(rows: pd.DataFrame, ref: str = "pre", alt: str = "post") -> pd.DataFrame:
+    """One row per patient: columns pre (the reference sample) and post (the target sample),
+    whatever the two timepoints' names (the paired cross-checks read these two columns)."""
     wide = rows.reset_index().pivot(index="patient", columns="timepoint", values="sample")
-    return wide[["pre", "post"]].sort_index()
+    return wide[[ref, alt]].set_axis(["pre", "post"], axis=1).sort_index()
 
 
 def _patient_block(rows: pd.DataFrame) -> pd.DataFrame:
@@ -201,6 +227,81 @@ def _no_response(df: pd.DataFrame, dataset: str, name: str) -> None:
         )
 
 
+NAME_FORM = re.compile(r"([a-z0-9]+)_vs_([a-z0-9]+)(?:_(responder|non_responder|interaction))?")
+
+
+def parse_contrast(name: str) -> dict | None:
+    """A named contrast as a preset: kind (paired | grouped | interaction | two_group), the
+    reference and target timepoints and, for grouped, the response group tested. Names:
+    the five of vocabulary.CONTRASTS, and for any two ordered timepoints (pairing.timepoint
+    .order, e.g. pre, on, post) ``<target>_vs_<reference>`` (paired), with ``_responder`` /
+    ``_non_responder`` (within one response group) or ``_interaction`` (responders' change
+    minus non-responders'). None when the name has neither form."""
+    fixed = {
+        POST_VS_PRE: ("paired", "pre", "post", ALL_PATIENTS),
+        POST_VS_PRE_RESPONDER: ("grouped", "pre", "post", "responder"),
+        POST_VS_PRE_NON_RESPONDER: ("grouped", "pre", "post", "non_responder"),
+        INTERACTION: ("interaction", "pre", "post", None),
+        RESPONDER_VS_NON_RESPONDER_PRE: ("two_group", "pre", None, None),
+    }
+    if name in fixed:
+        kind, ref, alt, group = fixed[name]
+        return {"kind": kind, "reference": ref, "target": alt, "group": group}
+    m = NAME_FORM.fullmatch(name)
+    if m is None or m.group(1) == m.group(2) or "responder" in (m.group(1), m.group(2)):
+        return None
+    alt, ref, suffix = m.groups()
+    if suffix is None:
+        return {"kind": "paired", "reference": ref, "target": alt, "group": ALL_PATIENTS}
+    if suffix == "interaction":
+        return {"kind": "interaction", "reference": ref, "target": alt, "group": None}
+    return {"kind": "grouped", "reference": ref, "target": alt, "group": suffix}
+
+
+def grouped_name(ref: str, alt: str, group: str) -> str:
+    """The name of the within-group contrast of (ref, alt) for one response group."""
+    return POST_VS_PRE_RESPONDER.replace("post_vs_pre", f"{alt}_vs_{ref}").replace(
+        "responder", group) if (ref, alt) != ("pre", "post") else {
+        "responder": POST_VS_PRE_RESPONDER, "non_responder": POST_VS_PRE_NON_RESPONDER}[group]
+
+
+def is_paired(name: str, definitions: dict | None = None) -> bool:
+    """Whether a contrast compares samples within patients (has a paired cross-check)."""
+    if definitions and name in definitions:
+        return bool(definitions[name].get("block"))
+    info = parse_contrast(name)
+    return info is not None and info["kind"] != "two_group"
+
+
+def preset_definition(name: str) -> dict | None:
+    """The named contrasts that are filters + one comparison, written as contrasts as data
+    (the form a config may declare): ``post_vs_pre`` (and any ``<t>_vs_<r>``) is
+    {compare: [timepoint, r, t], block: patient}; ``responder_vs_non_responder_pre`` is
+    {samples: {timepoint: pre}, compare: [response, non_responder, responder]}. The grouped and
+    interaction contrasts pool both response groups in one model and are presets of their own."""
+    info = parse_contrast(name)
+    if info is None:
+        return None
+    if info["kind"] == "paired":
+        return {"name": name, "compare": ["timepoint", info["reference"], info["target"]],
+                "block": "patient"}
+    if info["kind"] == "two_group":
+        return {"name": name, "samples": {"timepoint": "pre"},
+                "compare": ["response", "non_responder", "responder"]}
+    return None
+
+
+def _levels_present(df: pd.DataFrame, levels, dataset: str, name: str) -> None:
+    have = sorted(set(df.loc[df["usable"] | df["in_pair"], "timepoint"].dropna()))
+    missing = [lev for lev in levels if lev not in have]
+    if missing:
+        raise ContrastError(
+            f"dataset {dataset!r}, contrast {name!r}: timepoint(s) {missing} have no usable "
+            f"sample (timepoints with samples: {have}); map them in pairing.timepoint.map "
+            "(and pairing.timepoint.order) or remove the contrast"
+        )
+
+
 def build_contrast(
     sheet: pd.DataFrame,
     name: str,
@@ -210,17 +311,31 @@ def build_contrast(
     covariates: list[str] | None = None,
     min_per_group: int = MIN_PER_GROUP,
     min_pairs: int = MIN_PAIRS,
+    unpaired: str = DROP,
+    definitions: dict | None = None,
 ) -> ContrastSpec:
     """Samples, design matrix and contrast vector of contrast ``name`` (see module doc).
+
+    unpaired: the dataset's ``pairing.unpaired``. ``drop`` (default): paired contrasts use the
+    complete pairs with the patient as a fixed block. ``block``: they use every usable sample
+    of the two timepoints, patients paired or not, with the patient as a random effect
+    (spec.block; see block_contrast).
+
+    definitions: the dataset's contrasts declared as data ({name: {name, samples, compare,
+    block}}; see defined_contrast); a name not among them is a preset (parse_contrast).
 
     available: sample ids that have expression data (e.g. the matrix columns); others are not
     used. Paired contrasts need min_pairs pairs in the model, and every group min_per_group
     pairs (paired) or samples (unpaired). Raises ContrastError naming the dataset, the
     contrast and the reason.
     """
-    if name not in CONTRASTS:
+    info = None if definitions and name in definitions else parse_contrast(name)
+    if info is None and not (definitions and name in definitions):
         raise ContrastError(
-            f"dataset {dataset!r}: unknown contrast {name!r}; expected one of {list(CONTRASTS)}"
+            f"dataset {dataset!r}: unknown contrast {name!r}; expected one of {list(CONTRASTS)}, "
+            "<target>_vs_<reference> of two timepoints (optionally with _responder, "
+            "_non_responder or _interaction), or a contrast declared as data (name, samples, "
+            "compare, block) in the dataset's contrasts"
         )
     df = _normalise_sheet(sheet, dataset)
     if available is not None:
@@ -230,8 +345,21 @@ def build_contrast(
         # a pair whose partner has no data is no pair
         n_tp = df[df["in_pair"]].groupby("patient")["timepoint"].transform("nunique")
         df.loc[n_tp.index[n_tp < 2], "in_pair"] = False
+    if unpaired not in UNPAIRED:
+        raise ContrastError(
+            f"dataset {dataset!r}: pairing.unpaired is {unpaired!r}; expected one of {list(UNPAIRED)}"
+        )
+    if info is None:
+        return defined_contrast(df, definitions[name], dataset, covariates=covariates,
+                                min_per_group=min_per_group, min_pairs=min_pairs, unpaired=unpaired)
+    kind, ref, alt = info["kind"], info["reference"], info["target"]
+    _levels_present(df, [lev for lev in (ref, alt) if lev], dataset, name)
+    if unpaired == BLOCK and kind != "two_group":
+        return block_contrast(df, name, dataset, covariates=covariates,
+                              min_per_group=min_per_group, min_pairs=min_pairs)
     pairs = None
-    if name == RESPONDER_VS_NON_RESPONDER_PRE:
+    tp = f"timepoint[{alt}]"
+    if kind == "two_group":
         _no_response(df, dataset, name)
         rows = df[df["usable"] & (df["timepoint"] == "pre") & df["response"].notna()]
         rows = rows.sort_values(["response", "patient"]).copy()
@@ -244,75 +372,67 @@ def build_contrast(
         tested = "response[responder]"
         meaning = "log2 expression in responders minus non-responders, pre-treatment samples"
     else:
-        rows = _paired_rows(df)
-        if name == POST_VS_PRE:
-            _need(rows["patient"].nunique(), "complete pre/post pairs", dataset, name, min_pairs)
+        rows = _paired_rows(df, ref, alt)
+        if kind == "paired":
+            _need(rows["patient"].nunique(), f"complete {ref}/{alt} pairs", dataset, name, min_pairs)
             design = pd.concat(
                 [pd.DataFrame({"Intercept": 1.0}, index=rows.index), _patient_block(rows)], axis=1
             )
-            design["timepoint[post]"] = (rows["timepoint"] == "post").to_numpy(float)
-            tested = "timepoint[post]"
-            pairs = _pairs_table(rows)
-            meaning = "post minus pre log2 expression, within patient"
+            design[tp] = (rows["timepoint"] == alt).to_numpy(float)
+            tested = tp
+            pairs = _pairs_table(rows, ref, alt)
+            meaning = f"{alt} minus {ref} log2 expression, within patient"
         else:
             _no_response(df, dataset, name)
             rows = rows[rows["response"].notna()]
             n_grp = {g: rows.loc[rows["response"] == g, "patient"].nunique() for g in RESPONSES}
             _need(sum(n_grp.values()), "complete pairs with a known response", dataset, name, min_pairs)
-            post = (rows["timepoint"] == "post").to_numpy(float)
+            post = (rows["timepoint"] == alt).to_numpy(float)
             base = pd.concat(
                 [pd.DataFrame({"Intercept": 1.0}, index=rows.index), _patient_block(rows)], axis=1
             )
-            if name == INTERACTION:
+            if kind == "interaction":
                 for grp in RESPONSES:
                     _need(n_grp[grp], f"complete pairs of {grp}s", dataset, name, min_per_group)
                 design = base
-                design["timepoint[post]"] = post
-                tested = "timepoint[post]:response[responder]"
+                design[tp] = post
+                tested = f"{tp}:response[responder]"
                 design[tested] = post * (rows["response"] == "responder").to_numpy(float)
-                meaning = "(post - pre) in responders minus (post - pre) in non-responders"
+                meaning = f"({alt} - {ref}) in responders minus ({alt} - {ref}) in non-responders"
             else:
-                grp = PAIRED_GROUP[name]
+                grp = info["group"]
                 _need(n_grp[grp], f"complete pairs of {grp}s", dataset, name, min_per_group)
                 design = base
                 for g in ("non_responder", "responder"):
                     if n_grp[g] > 0:
-                        design[f"timepoint[post]:response[{g}]"] = post * (
-                            rows["response"] == g
-                        ).to_numpy(float)
-                tested = f"timepoint[post]:response[{grp}]"
-                meaning = f"post minus pre log2 expression within patient, {grp}s"
+                        design[f"{tp}:response[{g}]"] = post * (rows["response"] == g).to_numpy(float)
+                tested = f"{tp}:response[{grp}]"
+                meaning = f"{alt} minus {ref} log2 expression within patient, {grp}s"
                 # the model uses every pair with a known response; the check only the group's
-                pairs = _pairs_table(rows[rows["response"] == grp])
+                pairs = _pairs_table(rows[rows["response"] == grp], ref, alt)
     dropped: dict = {}
     if covariates:
-        extra, dropped = _covariate_columns(rows, covariates, df, dataset, name in PAIRED)
+        extra, dropped = _covariate_columns(rows, covariates, df, dataset, kind != "two_group")
         for col, why in dropped.items():
             log.info("dataset %r, contrast %r: covariate column %r dropped: %s", dataset, name, col, why)
         design = pd.concat([design, extra], axis=1)
+    _check_rank(design, dataset, name)
     x = design.to_numpy(float)
-    rank = int(np.linalg.matrix_rank(x)) if x.size else 0
-    df_resid = x.shape[0] - rank
-    if rank < x.shape[1] or df_resid < 1:
-        raise ContrastError(
-            f"dataset {dataset!r}, contrast {name!r}: design of {x.shape[0]} samples has rank "
-            f"{rank} for {x.shape[1]} coefficients and {df_resid} residual df (rank-deficient "
-            "or saturated); add samples, or remove the contrast or an aliased covariate"
-        )
     contrast = pd.Series(0.0, index=design.columns)
     contrast[tested] = 1.0
     summary = {
         "samples": int(len(rows)),
         "coefficients": int(x.shape[1]),
-        "df_residual": int(df_resid),
+        "df_residual": int(x.shape[0] - np.linalg.matrix_rank(x)),
     }
     if covariates:
         summary["covariates"] = list(extra.columns)
         summary["covariates_dropped"] = dropped
-    if name in PAIRED:
+    if kind != "two_group":
         summary["pairs"] = int(rows["patient"].nunique())
-    if name != POST_VS_PRE:  # group sizes: patients (paired) or samples (unpaired)
-        units = rows.drop_duplicates("patient") if name in PAIRED else rows
+    summary.update(_patient_summary(df, rows, kind, ref, alt))
+    if kind != "paired":  # group sizes: patients (paired) or samples (unpaired)
+        units = rows.drop_duplicates("patient") if kind != "two_group" else rows
         summary.update({f"n_{g}": int((units["response"] == g).sum()) for g in RESPONSES})
     return ContrastSpec(
         dataset=dataset,
@@ -323,15 +443,347 @@ def build_contrast(
         pairs=pairs,
         meaning=meaning,
         summary=summary,
+        kind=kind,
+        reference=ref,
+        target=alt,
     )
 
 
+def _check_rank(design: pd.DataFrame, dataset: str, name: str) -> None:
+    x = design.to_numpy(float)
+    rank = int(np.linalg.matrix_rank(x)) if x.size else 0
+    df_resid = x.shape[0] - rank
+    if rank < x.shape[1] or df_resid < 1:
+        raise ContrastError(
+            f"dataset {dataset!r}, contrast {name!r}: design of {x.shape[0]} samples has rank "
+            f"{rank} for {x.shape[1]} coefficients and {df_resid} residual df (rank-deficient "
+            "or saturated); add samples, or remove the contrast or an aliased covariate"
+        )
+
+
 def validate_contrasts(
-    sheet: pd.DataFrame, contrasts, dataset: str, *, available=None, covariates=None
+    sheet: pd.DataFrame, contrasts, dataset: str, *, available=None, covariates=None,
+    unpaired: str = DROP,
 ) -> dict:
     """Build every configured contrast (fails fast with ContrastError); return per-contrast
-    summaries (samples, coefficients, df_residual, pairs, group sizes) for prepare.json."""
+    summaries (samples, coefficients, df_residual, pairs, group sizes, how patients are
+    modelled) for prepare.json. ``contrasts``: names, or the config's list of names and
+    contrasts declared as data."""
+    names, definitions = split_contrasts(contrasts)
     return {
-        name: build_contrast(sheet, name, dataset, available=available, covariates=covariates).summary
-        for name in contrasts
+        name: build_contrast(
+            sheet, name, dataset, available=available, covariates=covariates, unpaired=unpaired,
+            definitions=definitions,
+        ).summary
+        for name in names
     }
+
+
+def split_contrasts(entries) -> tuple[list[str], dict]:
+    """A dataset's ``contrasts`` config (names and declared contrasts) -> (names in order,
+    {name: declaration} of the declared ones). A declared name that is also a preset or
+    given twice is an error."""
+    names, definitions = [], {}
+    for entry in entries or []:
+        if isinstance(entry, dict):
+            name = entry.get("name")
+            if not name:
+                raise ContrastError(f"a contrast declared as data has no name: {entry}")
+            if parse_contrast(name) is not None:
+                raise ContrastError(
+                    f"contrast {name!r} is declared as data but is also a named contrast; "
+                    "give the declaration another name"
+                )
+            definitions[name] = entry
+        else:
+            name = str(entry)
+        if name in names:
+            raise ContrastError(f"contrast {name!r} is listed twice")
+        names.append(name)
+    return names, definitions
+
+
+def _unpaired_candidates(df: pd.DataFrame, timepoints=("pre", "post")) -> pd.DataFrame:
+    """Usable samples of the two timepoints whose patient has only one of them."""
+    live = df[df["usable"] & df["timepoint"].isin(list(timepoints)) & ~_deliberately_unpaired(df)]
+    n_tp = live.groupby("patient")["timepoint"].transform("nunique")
+    return live[n_tp < 2]
+
+
+def _patient_summary(df: pd.DataFrame, rows: pd.DataFrame, kind: str, ref, alt) -> dict:
+    """The fit record's account of the patients (pairing.unpaired: drop): who entered, how
+    the patient was modelled and why."""
+    per_patient = rows.groupby("patient").size()
+    out = {
+        "samples_entered": int(len(rows)),
+        "patients_paired": int((per_patient >= 2).sum()),
+        "patients_unpaired": int((per_patient == 1).sum()),
+    }
+    if kind != "two_group":
+        left = _unpaired_candidates(df, (ref, alt))
+        if kind != "paired":
+            left = left[left["response"].notna()]
+        out["patient_model"] = FIXED_BLOCK
+        out["patient_model_reason"] = (
+            f"paired design on the patients with both a {ref} and a {alt} sample: the patient "
+            "is a fixed block, so each patient is compared with themself"
+            + (f"; {len(left)} sample(s) of patients with only one of them left out "
+               "(pairing.unpaired: drop)" if len(left) else "; no patient has only one of them")
+        )
+        out["unpaired_samples_left_out"] = int(len(left))
+    else:
+        out["patient_model"] = UNPAIRED_MODEL
+        out["patient_model_reason"] = (
+            "one sample per patient (pre-treatment samples of two response groups): no "
+            "within-patient correlation to model"
+        )
+        out["unpaired_samples_left_out"] = 0
+    return out
+
+
+def block_contrast(
+    df: pd.DataFrame, name: str, dataset: str, *, covariates=None,
+    min_per_group: int = MIN_PER_GROUP, min_pairs: int = MIN_PAIRS,
+) -> ContrastSpec:
+    """A paired contrast with ``pairing.unpaired: block``: every usable sample of its two
+    timepoints (grouped contrasts: with a known response), the patient as a random effect
+    (limma's duplicateCorrelation + lmFit(block=); prepost.de.mixed). Designs (no patient
+    columns; shown for post vs pre, any two timepoints alike):
+
+    - post_vs_pre: ``~ timepoint``, coefficient ``timepoint[post]``;
+    - post_vs_pre_responder / _non_responder: ``~ response + post:non_responder +
+      post:responder`` (limma User's Guide 9.7 with the patient as a random effect), the
+      group's own coefficient;
+    - interaction: ``~ response + timepoint + timepoint:response``, coefficient
+      ``timepoint[post]:response[responder]``.
+
+    Covariates are kept even when constant within patients (the patient is no longer a fixed
+    block). Needs min_pairs complete pairs (the within-patient correlation is estimated from
+    them) and, per response group, min_per_group patients. Samples QC took out of a pair
+    whose patient has both stay out."""
+    info = parse_contrast(name)
+    kind, ref, alt = info["kind"], info["reference"], info["target"]
+    rows = df[df["usable"] & df["timepoint"].isin([ref, alt]) & ~_deliberately_unpaired(df)].copy()
+    if kind != "paired":
+        _no_response(df, dataset, name)
+        rows = rows[rows["response"].notna()]
+    rows["_t"] = (rows["timepoint"] == alt).astype(int)
+    rows = rows.reset_index(names="sample").sort_values(["patient", "_t", "sample"])
+    rows = rows.drop(columns="_t").set_index("sample")
+    per_patient = rows.groupby("patient")["timepoint"].nunique()
+    paired = per_patient.index[per_patient == 2]
+    _need(len(paired), f"complete {ref}/{alt} pairs (the within-patient correlation needs them)",
+          dataset, name, min_pairs)
+    post = (rows["timepoint"] == alt).to_numpy(float)
+    tp = f"timepoint[{alt}]"
+    design = pd.DataFrame({"Intercept": 1.0}, index=rows.index)
+    resp = rows["response"]
+    pairs = _pairs_table(rows[rows["patient"].isin(paired)], ref, alt)
+    if kind == "paired":
+        design[tp] = post
+        tested = tp
+        meaning = f"{alt} minus {ref} log2 expression, patient as a random effect"
+    else:
+        n_grp = {g: rows.loc[resp == g, "patient"].nunique() for g in RESPONSES}
+        if kind == "interaction":
+            for grp in RESPONSES:
+                _need(n_grp[grp], f"patients who are {grp}s", dataset, name, min_per_group)
+            design["response[responder]"] = (resp == "responder").to_numpy(float)
+            design[tp] = post
+            tested = f"{tp}:response[responder]"
+            design[tested] = post * (resp == "responder").to_numpy(float)
+            meaning = f"({alt} - {ref}) in responders minus ({alt} - {ref}) in non-responders"
+        else:
+            grp = info["group"]
+            _need(n_grp[grp], f"patients who are {grp}s", dataset, name, min_per_group)
+            if all(n_grp[g] > 0 for g in RESPONSES):
+                design["response[responder]"] = (resp == "responder").to_numpy(float)
+            for g in ("non_responder", "responder"):
+                if n_grp[g] > 0:
+                    design[f"{tp}:response[{g}]"] = post * (resp == g).to_numpy(float)
+            tested = f"{tp}:response[{grp}]"
+            meaning = f"{alt} minus {ref} log2 expression, {grp}s, patient as a random effect"
+            of_group = set(rows.loc[resp == grp, "patient"])
+            pairs = pairs.loc[[p for p in pairs.index if p in of_group]]
+    dropped: dict = {}
+    if covariates:
+        extra, dropped = _covariate_columns(rows, covariates, df, dataset, paired=False)
+        design = pd.concat([design, extra], axis=1)
+    _check_rank(design, dataset, name)
+    x = design.to_numpy(float)
+    contrast = pd.Series(0.0, index=design.columns)
+    contrast[tested] = 1.0
+    n_unpaired = int((per_patient == 1).sum())
+    summary = {
+        "samples": int(len(rows)),
+        "coefficients": int(x.shape[1]),
+        "df_residual": int(x.shape[0] - np.linalg.matrix_rank(x)),
+        "pairs": int(len(paired)),
+        **_random_effect_summary(rows, len(paired), n_unpaired),
+    }
+    if covariates:
+        summary["covariates"] = list(extra.columns)
+        summary["covariates_dropped"] = dropped
+    if kind != "paired":
+        units = rows.drop_duplicates("patient")
+        summary.update({f"n_{g}": int((units["response"] == g).sum()) for g in RESPONSES})
+    return ContrastSpec(
+        dataset=dataset, name=name, samples=rows[["patient", "timepoint", "response"]].copy(),
+        design=design.astype(float), contrast=contrast, pairs=pairs, meaning=meaning,
+        summary=summary, block=rows["patient"].astype(str), kind=kind, reference=ref, target=alt,
+    )
+
+
+def _random_effect_summary(rows: pd.DataFrame, n_paired: int, n_unpaired: int) -> dict:
+    return {
+        "samples_entered": int(len(rows)),
+        "patients_paired": int(n_paired),
+        "patients_unpaired": int(n_unpaired),
+        "patient_model": RANDOM_EFFECT,
+        "patient_model_reason": (
+            "pairing.unpaired: block: every usable sample enters, patients with one sample "
+            f"({n_unpaired}) as well as complete pairs ({n_paired}); the patient is a random "
+            "effect whose within-patient correlation is estimated from all genes (limma "
+            "duplicateCorrelation), so the pairs stay paired and the unpaired samples add "
+            "information"
+        ),
+        "unpaired_samples_left_out": 0,
+    }
+
+
+def _matches(values: pd.Series, wanted) -> pd.Series:
+    wanted = [str(w) for w in (wanted if isinstance(wanted, list) else [wanted])]
+    return values.astype("string").str.strip().isin(wanted).fillna(False).astype(bool)
+
+
+def defined_contrast(
+    df: pd.DataFrame, spec: dict, dataset: str, *, covariates=None,
+    min_per_group: int = MIN_PER_GROUP, min_pairs: int = MIN_PAIRS, unpaired: str = DROP,
+) -> ContrastSpec:
+    """A contrast declared as data: ``name``; ``samples``: {sample sheet field: value or list
+    of values} (every condition must hold; e.g. {timepoint: pre, er_status: positive});
+    ``compare: [field, reference, target]`` (tested: target minus reference); ``block``
+    (optional, a field, normally patient): compare within its levels. With a block the test is
+    paired: the levels that have both reference and target samples, the block a fixed effect
+    (pairing.unpaired: drop) or every selected sample with the block a random effect (block).
+    Without a block the samples are independent groups (``~ field``). The presets
+    (preset_definition) build the same designs as post_vs_pre / responder_vs_non_responder_pre."""
+    name = spec["name"]
+    where = f"dataset {dataset!r}, contrast {name!r}"
+    compare = spec.get("compare")
+    if not isinstance(compare, (list, tuple)) or len(compare) != 3:
+        raise ContrastError(f"{where}: compare must be [field, reference, target], got {compare!r}")
+    fld, ref, alt = (str(v) for v in compare)
+    if ref == alt:
+        raise ContrastError(f"{where}: compare's reference and target are both {ref!r}")
+    fields = [c for c in df.columns if c not in ("in_pair", "usable")]
+    for key, col in [*[("samples", k) for k in (spec.get("samples") or {})], ("compare", fld),
+                     *([("block", spec["block"])] if spec.get("block") else [])]:
+        if col not in df.columns or col in ("in_pair", "usable"):
+            raise ContrastError(
+                f"{where}: {key} field {col!r} is not a sample sheet column; samples.tsv has {fields}"
+            )
+    keep = df["usable"] & ~_deliberately_unpaired(df)
+    for col, wanted in (spec.get("samples") or {}).items():
+        keep &= _matches(df[col], wanted)
+    value = df[fld].astype("string").str.strip()
+    keep &= value.isin([ref, alt]).fillna(False).astype(bool)
+    rows = df[keep].copy()
+    rows["_v"] = value[keep]
+    for lev in (ref, alt):
+        if not (rows["_v"] == lev).any():
+            seen = sorted(set(value[df["usable"]].dropna()))
+            raise ContrastError(
+                f"{where}: no selected sample has {fld} = {lev!r} (values of {fld!r}: {seen[:10]})"
+            )
+    block = spec.get("block")
+    target = (rows["_v"] == alt).to_numpy(float)
+    col = f"{fld}[{alt}]"
+    pairs = None
+    blk_series = None
+    if block:
+        rows["_b"] = rows[block].astype("string")
+        per = rows.groupby("_b")["_v"].nunique()
+        both = per.index[per == 2]
+        _need(len(both), f"{block} levels with both {fld} = {ref} and {alt}", dataset, name, min_pairs)
+        dup = rows.groupby(["_b", "_v"]).size()
+        if (dup > 1).any():
+            (b, v), k = next((i, n) for i, n in dup.items() if n > 1)
+            raise ContrastError(
+                f"{where}: {block} {b!r} has {k} samples with {fld} = {v!r}; a paired comparison "
+                "needs at most one per level (narrow samples)"
+            )
+        if unpaired == DROP:
+            rows = rows[rows["_b"].isin(both)]
+        rows["_t"] = (rows["_v"] == alt).astype(int)
+        rows = rows.reset_index(names="sample").sort_values(["_b", "_t", "sample"]).set_index("sample")
+        target = (rows["_v"] == alt).to_numpy(float)
+        design = pd.DataFrame({"Intercept": 1.0}, index=rows.index)
+        if unpaired == DROP:
+            levels = sorted(rows["_b"].unique())
+            for lev in levels[1:]:
+                design[f"{block}[{lev}]"] = (rows["_b"] == lev).to_numpy(float)
+        else:
+            blk_series = rows["_b"].astype(str)
+        design[col] = target
+        wide = rows.reset_index().pivot(index="_b", columns="_v", values="sample").dropna()
+        pairs = wide[[ref, alt]].set_axis(["pre", "post"], axis=1).sort_index()
+        pairs.index.name = "patient"
+        meaning = f"{fld} {alt} minus {ref}, within {block}"
+    else:
+        rows = rows.reset_index(names="sample").sort_values(["_v", "sample"]).set_index("sample")
+        for lev in (ref, alt):
+            _need(int((rows["_v"] == lev).sum()), f"samples with {fld} = {lev}", dataset, name, min_per_group)
+        design = pd.DataFrame({"Intercept": 1.0, col: (rows["_v"] == alt).to_numpy(float)}, index=rows.index)
+        meaning = f"{fld} {alt} minus {ref}, independent samples"
+    dropped: dict = {}
+    if covariates:
+        extra, dropped = _covariate_columns(rows, covariates, df, dataset, bool(block) and unpaired == DROP)
+        design = pd.concat([design, extra], axis=1)
+    _check_rank(design, dataset, name)
+    x = design.to_numpy(float)
+    contrast = pd.Series(0.0, index=design.columns)
+    contrast[col] = 1.0
+    summary = {
+        "samples": int(len(rows)),
+        "coefficients": int(x.shape[1]),
+        "df_residual": int(x.shape[0] - np.linalg.matrix_rank(x)),
+        "declared": {k: v for k, v in spec.items() if k != "name"},
+    }
+    if covariates:
+        summary["covariates"] = list(extra.columns)
+        summary["covariates_dropped"] = dropped
+    if block:
+        per = rows.groupby("_b").size()
+        n_pairs = int((per == 2).sum())
+        summary["pairs"] = n_pairs
+        if blk_series is not None:
+            summary.update(_random_effect_summary(rows, n_pairs, int((per == 1).sum())))
+        else:
+            summary.update({
+                "samples_entered": int(len(rows)), "patients_paired": n_pairs, "patients_unpaired": 0,
+                "patient_model": FIXED_BLOCK,
+                "patient_model_reason": (
+                    f"declared with block {block!r}: paired on the {block} levels with both "
+                    f"{fld} = {ref} and {alt}, {block} a fixed block (pairing.unpaired: drop)"
+                ),
+            })
+    else:
+        summary.update({
+            "samples_entered": int(len(rows)),
+            "patients_paired": 0,
+            "patients_unpaired": int(rows["patient"].nunique()),
+            "patient_model": UNPAIRED_MODEL,
+            "patient_model_reason": (
+                "declared without a block: the selected samples are compared as independent "
+                "groups" + ("" if rows["patient"].is_unique else
+                            "; some patients have several selected samples, whose correlation "
+                            "is not modelled (declare block: patient to pair them)")
+            ),
+        })
+    samples = rows[["patient", "timepoint", "response"]].copy()
+    return ContrastSpec(
+        dataset=dataset, name=name, samples=samples, design=design.astype(float),
+        contrast=contrast, pairs=pairs, meaning=meaning, summary=summary, block=blk_series,
+        kind="defined", reference=ref, target=alt,
+    )

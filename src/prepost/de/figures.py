@@ -17,7 +17,7 @@ from prepost.plots.de import ma_plot, slope_plot, volcano
 from prepost.plots.model import dispersion_plot, factor_plot, pvalue_histogram, sa_plot
 from prepost.prepare.dataset import read_prepared
 from prepost.stats import control_genes_of, count_values, log2_scale, panel_size_factors, size_factors
-from prepost.vocabulary import ALPHA, COUNTS, LOG2, PAIRED
+from prepost.vocabulary import ALPHA, COUNTS, LOG2
 
 
 def genes_of_interest(dataset: dict, claims_path) -> list[str]:
@@ -32,23 +32,37 @@ def genes_of_interest(dataset: dict, claims_path) -> list[str]:
 
 
 def slope_samples(data: pd.DataFrame, values: str, sheet: pd.DataFrame, contrast: str,
-                  dataset: str, covariates=(), control_genes=None) -> tuple[pd.DataFrame, pd.Series | None]:
+                  dataset: str, covariates=(), control_genes=None, definitions=None,
+                  unpaired: str = "drop") -> tuple[pd.DataFrame, pd.Series | None]:
     """The patients a contrast's slope plot draws and the size factors it normalises with.
 
     A paired contrast draws the pairs of its model (a within-group contrast: that group's) on
     the DE's size factors, i.e. median of ratios over the samples its model was fitted on, so
     each panel's mean change is on the scale of the table's log2fc. The unpaired pre-treatment
     contrast has no pairs: every complete pair of the sheet is drawn, normalised over the
-    drawn samples. Returns (sheet rows to draw, size factors; None for log2 values)."""
+    drawn samples. Returns (sheet rows to draw, size factors; None for log2 values).
+    Contrasts of other timepoints (on_vs_pre) or declared ones are drawn from their pairs,
+    relabelled reference -> pre and target -> post (the slope plot's two ends)."""
     spec = contrasts.build_contrast(sheet, contrast, dataset, available=data.columns,
-                                    covariates=list(covariates or []))
-    if contrast not in PAIRED:
+                                    covariates=list(covariates or []), definitions=definitions,
+                                    unpaired=unpaired)
+    if spec.kind == "two_group" or (spec.kind == "defined" and spec.pairs is None):
         return sheet, None
     if spec.pairs is not None:  # within-group contrasts: the group's pairs
         drawn = set(spec.pairs["pre"]) | set(spec.pairs["post"])
     else:  # interaction: every pair in the model
         drawn = set(map(str, spec.samples.index))
     rows = sheet[sheet["sample"].astype(str).isin(drawn)]
+    if spec.kind == "defined" or (spec.reference, spec.target) != ("pre", "post"):
+        pairs = spec.pairs if spec.pairs is not None else contrasts._pairs_table(
+            spec.samples[spec.samples.groupby("patient")["timepoint"].transform("nunique") == 2],
+            spec.reference, spec.target)
+        end = {**{s: "pre" for s in pairs["pre"]}, **{s: "post" for s in pairs["post"]}}
+        who = {**{s: p for p, s in pairs["pre"].items()}, **{s: p for p, s in pairs["post"].items()}}
+        rows = rows[rows["sample"].astype(str).isin(end)].copy()
+        rows["timepoint"] = rows["sample"].astype(str).map(end)
+        rows["patient"] = rows["sample"].astype(str).map(who)
+        rows["in_pair"] = True
     if values != COUNTS:
         return rows, None
     samples = [str(s) for s in spec.samples.index]
@@ -70,12 +84,12 @@ def factor_values(data: pd.DataFrame, values: str, factors: pd.DataFrame) -> pd.
 def plot_diagnostics(de: pd.DataFrame, data: pd.DataFrame, values: str, title: str, *, fit_path,
                      model_path, factors_path, pvalues_png, model_png, factors_png) -> dict:
     """The p-value histogram, the model plot (dispersions vs mean for counts, sqrt residual SD
-    vs mean for arrays) and the hidden-factor PCA of one contrast, from the de rule's fit
+    vs mean for arrays and voom fits of counts) and the hidden-factor PCA of one contrast, from the de rule's fit
     record, model table and factors table."""
     fit = json.loads(Path(fit_path).read_text())
     model = files.read_tsv(model_path)
     factors = files.read_tsv(factors_path, dtype={"sample": str})
-    if values == COUNTS:
+    if values == COUNTS and "sigma" not in model.columns:  # voom fits (block): limma's SA plot
         drawn = dispersion_plot(model, model_png, title, fit=fit)
     else:
         drawn = sa_plot(model, model_png, title, fit=fit)
@@ -89,7 +103,8 @@ def plot_diagnostics(de: pd.DataFrame, data: pd.DataFrame, values: str, title: s
 def plot_contrast(
     de_path, expression_path, samples_path, summary_path, contrast, genes, title, *, volcano_png,
     ma_png, slopes_png, covariates=(), alpha=ALPHA, fit_path=None, model_path=None,
-    factors_path=None, pvalues_png=None, model_png=None, factors_png=None,
+    factors_path=None, pvalues_png=None, model_png=None, factors_png=None, definitions=None,
+    unpaired="drop",
 ) -> dict:
     """Volcano, MA and paired slope plots of one contrast, and with the de rule's fit, model
     and factors files the diagnostics of plot_diagnostics."""
@@ -97,7 +112,7 @@ def plot_contrast(
     counts = summary["values"] == COUNTS
     de = files.read_tsv(de_path)
     rows, sf = slope_samples(data, summary["values"], sheet, contrast, summary["dataset"], covariates,
-                             control_genes_of(summary))
+                             control_genes_of(summary), definitions=definitions, unpaired=unpaired)
     diagnostics = {}
     if fit_path is not None:
         diagnostics = plot_diagnostics(
@@ -108,7 +123,9 @@ def plot_contrast(
     return {
         **diagnostics,
         "volcano": volcano(de, volcano_png, title, alpha=alpha, label_genes=genes),
-        "ma": ma_plot(de, ma_png, title, alpha=alpha, log_x=counts, label_genes=genes),
+        # voom fits (pairing.unpaired: block) report mean log-cpm, not baseMean: linear axis
+        "ma": ma_plot(de, ma_png, title, alpha=alpha, label_genes=genes,
+                      log_x=counts and not (fit_path and "mixed" in str(json.loads(Path(fit_path).read_text()).get("engine")))),
         "slopes": slope_plot(data, rows, genes, slopes_png, title,
                              values=COUNTS if counts else LOG2, size_factors=sf),
     }

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from prepost.de import contrasts, hidden, nb
+from prepost.de import contrasts, hidden, mixed, nb
 from prepost.de.general import deseq2
 from prepost.de.limma import moderated_t
 from prepost.stats import count_values, log2_scale, size_factors
 from prepost.stats import panel_size_factors as stats_panel_size_factors
-from prepost.vocabulary import COUNTS, GROUPED, POST_VS_PRE, RESPONDER_VS_NON_RESPONDER_PRE
+from prepost.vocabulary import COUNTS
 
 CHECK_COLUMNS = ["n_pairs", "n_up", "n_down", "paired_t_p", "wilcoxon_p"]
 SHRINK = ("none", "apeglm")
@@ -95,6 +95,8 @@ def fit_contrast(
     control_genes: list[str] | None = None,
     not_tested: list[str] | None = None,
     unwanted_factors: int = 0,
+    unpaired: str = "drop",
+    definitions: dict | None = None,
 ) -> pd.DataFrame:
     """DE table of one contrast: DESeq2 for ``values == "counts"``, else the moderated t on
     log2 values; paired contrasts get the cross-check columns (CHECK_COLUMNS) appended. For
@@ -121,10 +123,18 @@ def fit_contrast(
     through pydeseq2 (a design with covariates); ``attrs["fit"]["unwanted_factors"]`` records
     k and the method and ``attrs["factors"]`` holds the surrogates (samples x sv1..svk).
     ``attrs["model"]`` holds the per-gene values of the diagnostic plots: gene-wise, trend and
-    final dispersions and the outlier flag (counts), residual SD and df (arrays)."""
+    final dispersions and the outlier flag (counts), residual SD and df (arrays).
+
+    ``unpaired="block"`` (the dataset's pairing.unpaired): paired contrasts keep the samples of
+    patients with one sample and model the patient as a random effect (prepost.de.mixed:
+    limma duplicateCorrelation + lmFit(block=) for log2 values, the voom pipeline for counts);
+    ``attrs["contrast"]`` then records the consensus correlation."""
     if lfc_shrink not in SHRINK:
         raise contrasts.ContrastError(f"dataset {dataset!r}: lfc_shrink {lfc_shrink!r}; expected one of {list(SHRINK)}")
-    spec = contrasts.build_contrast(sheet, name, dataset, available=data.columns, covariates=covariates)
+    spec = contrasts.build_contrast(
+        sheet, name, dataset, available=data.columns, covariates=covariates, unpaired=unpaired,
+        definitions=definitions,
+    )
     sub = data[list(spec.samples.index)]
     # -- targeted panels (NanoString): size factors from control genes, genes not tested --
     given_sf = panel_size_factors(sub, values, control_genes)
@@ -135,34 +145,40 @@ def fit_contrast(
     factors, factor_info = None, None
     if unwanted_factors:
         spec, factors, factor_info = hidden.add_factors(spec, sub, values, unwanted_factors)
-    if values == COUNTS:
+    if spec.block is not None:
+        table, logv = _fit_block(spec, sub, values, dataset, lfc_shrink, given_sf)
+    elif values == COUNTS:
         table = None
         fallback = None  # why prepost.de.nb gave the contrast to pydeseq2
-        if name == POST_VS_PRE and not spec.summary.get("covariates"):
+        ends = {"ref": spec.reference, "alt": spec.target}
+        if spec.kind == "paired" and not spec.summary.get("covariates"):
             # One pre and one post sample per patient, no covariate: the vectorised DESeq2 of
             # prepost.de.nb (equal to DESeq2 1.38 by tools/deseq2_agreement.py's rule on real
             # GSE91061 counts and a stress simulation: tests/test_nb_real.py, test_nb_stress.py).
             # Covariates go through pydeseq2 (general designs).
             try:
                 table = nb.fast_paired_deseq2(
-                    sub, spec.samples, n_cpus=n_cpus, lfc_shrink=lfc_shrink, **sfkw
+                    sub, spec.samples, n_cpus=n_cpus, lfc_shrink=lfc_shrink, **ends, **sfkw
                 )
             except ArithmeticError as err:  # parametric trend failed: pydeseq2 (mean trend)
                 fallback = str(err)
-        elif name in GROUPED and not spec.summary.get("covariates") and lfc_shrink == "none":
+        elif spec.kind in ("grouped", "interaction") and not spec.summary.get("covariates") and lfc_shrink == "none":
             # ~ patient + post:non_responder + post:responder: X'WX splits into one arrow
             # block per response group, so prepost.de.nb fits it vectorised as well (equal to
             # DESeq2 1.38, tests/test_nb.py, test_nb_real.py). With one group only the design is the plain
             # paired one. apeglm shrinkage of these coefficients stays with pydeseq2.
             groups = sorted(spec.samples["response"].unique())
             try:
+                # nb names its tables as the pre/post contrasts: which one this contrast is
+                key = "interaction" if spec.kind == "interaction" else \
+                    f"post_vs_pre_{str(spec.contrast.idxmax()).split('response[')[1].rstrip(']')}"
                 if len(groups) == 1:
-                    table = nb.fast_paired_deseq2(sub, spec.samples, n_cpus=n_cpus, **sfkw)
+                    table = nb.fast_paired_deseq2(sub, spec.samples, n_cpus=n_cpus, **ends, **sfkw)
                 else:
-                    table = nb.fast_grouped_paired_deseq2(sub, spec.samples, n_cpus=n_cpus, **sfkw)[name]
+                    table = nb.fast_grouped_paired_deseq2(sub, spec.samples, n_cpus=n_cpus, **ends, **sfkw)[key]
             except ArithmeticError as err:  # parametric trend failed: pydeseq2 (mean trend)
                 fallback = str(err)
-        elif name == RESPONDER_VS_NON_RESPONDER_PRE and not spec.summary.get("covariates") and lfc_shrink == "none":
+        elif spec.kind == "two_group" and not spec.summary.get("covariates") and lfc_shrink == "none":
             # ~ response on pre samples: X'WX is diagonal in the cell-means basis, so
             # prepost.de.nb fits it vectorised too, with DESeq2's Cook's outlier replacement and
             # filtering (equal to DESeq2 1.38, tests/test_nb.py, test_nb_real.py). Covariates and apeglm
@@ -213,9 +229,29 @@ def fit_contrast(
     table.attrs["fit"] = fit
     table.attrs["model"] = model
     table.attrs["factors"] = factors
+    rho = fit.get("consensus_correlation")
+    summary = dict(spec.summary)
+    if rho is not None:
+        summary["patient_model_reason"] += f"; consensus within-patient correlation {rho:.3f}"
     table.attrs["contrast"] = {
-        **spec.summary,
+        **summary,
+        "consensus_correlation": rho,
         "tested": {str(k): float(v) for k, v in spec.contrast.items() if v != 0},
         "meaning": spec.meaning,
     }
     return table
+
+
+def _fit_block(spec, sub: pd.DataFrame, values: str, dataset: str, lfc_shrink: str, given_sf):
+    """A contrast whose patient is a random effect (spec.block): limma's duplicateCorrelation +
+    lmFit(block=) on log2 values, the voom pipeline on counts (prepost.de.mixed). Returns the
+    table and the log-scale values of the paired cross-checks (counts: log2 of DESeq2-normalised
+    counts + 1, as the other count paths)."""
+    if lfc_shrink != "none":
+        log.info("dataset %r, contrast %r: lfc_shrink does not apply to the voom (random "
+                 "patient effect) fit; ignored", dataset, spec.name)
+    if values == COUNTS:
+        table = mixed.voom_block(sub, spec.design, spec.contrast, spec.block)
+        sf = size_factors(count_values(sub)) if given_sf is None else given_sf.to_numpy()
+        return table, log2_scale(sub, values, sf)
+    return mixed.block_moderated_t(sub, spec.design, spec.contrast, spec.block), log2_scale(sub, values)

@@ -63,12 +63,14 @@ def factors_table(table: pd.DataFrame, sheet: pd.DataFrame) -> pd.DataFrame:
 def run_contrast(
     expression_path, samples_path, summary_path, contrast, dest, *, fit_dest=None, n_cpus=1,
     covariates=(), lfc_shrink="none", unwanted_factors=0, model_dest=None, factors_dest=None,
+    unpaired="drop", definitions=None,
 ) -> pd.DataFrame:
     """Fit one configured contrast (see prepost.de.contrasts) and write its DE table, and with
     ``fit_dest`` its fit_summary as JSON, with ``model_dest`` its per-gene model diagnostics
     (model_table) and with ``factors_dest`` its hidden factors (factors_table), all atomically.
     n_cpus (the rule's threads) goes to the count solvers; covariates, lfc_shrink and
-    unwanted_factors are the dataset's config keys."""
+    unwanted_factors are the dataset's config keys, unpaired its pairing.unpaired,
+    definitions its contrasts declared as data ({name: declaration})."""
     data, sheet, summary = read_prepared(expression_path, samples_path, summary_path)
     table = fit_contrast(
         data,
@@ -82,6 +84,8 @@ def run_contrast(
         control_genes=(summary.get("size_factors") or {}).get("control_genes"),
         not_tested=summary.get("not_tested"),
         unwanted_factors=unwanted_factors,
+        unpaired=unpaired,
+        definitions=definitions,
     )
     files.write_tsv(table, dest)
     if model_dest is not None:

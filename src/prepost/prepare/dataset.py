@@ -420,7 +420,10 @@ def prepare_dataset(name: str, ds: dict, files: dict[str, str]) -> Prepared:
     summary["samples"] = int(len(sheet))
     summary["dropped"] = ledger.loc[ledger.status == "dropped", "reason"].value_counts().to_dict()
     try:
-        summary.update(pairing.validate_design(sheet, ds.get("contrasts", list(DEFAULT_CONTRASTS)), name))
+        summary.update(pairing.validate_design(
+            sheet, ds.get("contrasts", list(DEFAULT_CONTRASTS)), name,
+            unpaired=ds["pairing"].get("unpaired", "drop"),
+        ))
     except pairing.PairingError as err:
         tally = "; ".join(f"{k}: {v}" for k, v in summary["dropped"].items()) or "none"
         raise pairing.PairingError(f"{err}. Dropped samples: {tally}") from None

@@ -13,7 +13,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from prepost.de.contrasts import ContrastError, validate_contrasts
+from prepost.de.contrasts import ContrastError, parse_contrast, split_contrasts, validate_contrasts
 from prepost.vocabulary import MIN_PAIRS, RESPONSES, UNKNOWN
 
 
@@ -88,8 +88,58 @@ def _mapped(values: pd.Series, rule: dict, key: str, dataset: str) -> pd.Series:
     return values.map(mapping).astype("string")
 
 
+def timepoint_order(rule: dict) -> list[str]:
+    """The ordered timepoints of a dataset: ``pairing.timepoint.order`` or pre, post."""
+    return list(rule.get("order") or ["pre", "post"])
+
+
+def check_timepoint_order(rule: dict, dataset: str) -> None:
+    """Every value the timepoint map gives (but exclude) is a declared timepoint, and the
+    declared order holds pre and post (the pair every dataset has)."""
+    order = timepoint_order(rule)
+    if not isinstance(order, list) or not all(isinstance(t, str) for t in order):
+        raise PairingError(f"dataset {dataset!r}: pairing.timepoint.order must be a list of timepoint names")
+    if len(set(order)) != len(order) or not {"pre", "post"} <= set(order) or "exclude" in order:
+        raise PairingError(
+            f"dataset {dataset!r}: pairing.timepoint.order {order} must list distinct timepoints "
+            "including pre and post, in time order (e.g. [pre, on, post]); exclude is not one"
+        )
+    bad = sorted({v for v in (rule.get("map") or {}).values() if v != "exclude" and v not in order})
+    if bad:
+        raise PairingError(
+            f"dataset {dataset!r}: pairing.timepoint.map gives {bad}, which pairing.timepoint.order "
+            f"{order} does not declare; add them to the order (in time order) or map to exclude"
+        )
+
+
+def check_dataset_config(name: str, ds: dict) -> None:
+    """What the schema cannot check in a dataset's config, checked before any job runs:
+    the timepoint map against pairing.timepoint.order, the contrast names (a timepoint
+    contrast's timepoints must be declared; a declared contrast must not reuse a preset's name
+    or be listed twice)."""
+    pairing = ds.get("pairing")
+    if not pairing:
+        return
+    check_timepoint_order(pairing["timepoint"], name)
+    order = timepoint_order(pairing["timepoint"])
+    try:
+        names, declared = split_contrasts(ds.get("contrasts", ["post_vs_pre"]))
+    except ContrastError as err:
+        raise PairingError(f"dataset {name!r}: contrasts: {err}") from None
+    for c in names:
+        info = None if c in declared else parse_contrast(c)
+        if info is None:
+            continue
+        missing = [t for t in (info["reference"], info["target"]) if t and t not in order]
+        if missing:
+            raise PairingError(
+                f"dataset {name!r}: contrasts: {c!r} names timepoint(s) {missing} that "
+                f"pairing.timepoint.order {order} does not declare"
+            )
+
+
 def _allowed(key: str) -> str:
-    return {"timepoint": "pre, post, exclude", "response": "responder, non_responder, unknown"}.get(
+    return {"timepoint": "pre, post, a timepoint of pairing.timepoint.order, or exclude", "response": "responder, non_responder, unknown"}.get(
         key, "a value"
     )
 
@@ -117,6 +167,13 @@ def pair_samples(
     sheet["patient"] = _field_values(samples, pairing["patient"], "patient", dataset)
     tp_raw = _field_values(samples, pairing["timepoint"], "timepoint", dataset)
     sheet["timepoint"] = _mapped(tp_raw, pairing["timepoint"], "timepoint", dataset)
+    check_timepoint_order(pairing["timepoint"], dataset)
+    for key in ("patient", "response"):
+        if (pairing.get(key) or {}).get("order") is not None:
+            raise PairingError(
+                f"dataset {dataset!r}: pairing.{key}.order is not a setting; only "
+                "pairing.timepoint has an order (the timepoints in time order)"
+            )
     if pairing.get("response"):
         resp_raw = _field_values(samples, pairing["response"], "response", dataset)
         sheet["response"] = _mapped(resp_raw, pairing["response"], "response", dataset)
@@ -167,22 +224,30 @@ def pair_samples(
             "their pre and post samples; check the response field and map"
         )
     timepoints_of = live.groupby("patient")["timepoint"].agg(lambda s: set(s))
-    complete = {p for p, tps in timepoints_of.items() if tps == {"pre", "post"}}
-    incomplete = (reason == "") & ~sheet["patient"].isin(complete)
+    complete = {p for p, tps in timepoints_of.items() if {"pre", "post"} <= tps}
+    primary = sheet["timepoint"].isin(["pre", "post"])
+    incomplete = (reason == "") & ~sheet["patient"].isin(complete) & primary
     other = {"pre": "post", "post": "pre"}
     reason[incomplete] = [
         f"unpaired: patient {p} has no {other[t]} sample" for p, t in
         zip(sheet.loc[incomplete, "patient"], sheet.loc[incomplete, "timepoint"])
     ]
+    # samples at further ordered timepoints (e.g. on-treatment) are not part of the pre/post
+    # pair: kept for the contrasts that name their timepoint
+    extra = (reason == "") & ~primary
+    reason[extra] = "timepoint " + sheet.loc[extra, "timepoint"].astype(str) + (
+        ": not in the pre/post pair; enters the contrasts that name this timepoint"
+    )
     # A patient's response is known if any of their samples states it.
     known = live.dropna(subset=["response"]).groupby("patient")["response"].first()
     sheet["response"] = sheet["response"].fillna(sheet["patient"].map(known).astype("string"))
 
     sheet["in_pair"] = reason == ""
-    # Unpaired samples still serve unpaired contrasts (responders vs non-responders, pre).
-    sheet["usable"] = sheet["in_pair"] | reason.str.startswith("unpaired")
+    # Unpaired samples still serve unpaired contrasts (responders vs non-responders, pre) and,
+    # with pairing.unpaired: block, the paired ones; further timepoints their own contrasts.
+    sheet["usable"] = sheet["in_pair"] | reason.str.startswith("unpaired") | extra
     ledger = sheet[["title", "patient", "timepoint", "response"]].copy()
-    ledger["status"] = np.where(sheet["in_pair"], "kept", "dropped")
+    ledger["status"] = np.where(sheet["in_pair"] | extra, "kept", "dropped")
     ledger["reason"] = reason.where(~sheet["in_pair"], "complete pair")
     sheet = sheet.join(samples.drop(columns=[c for c in samples.columns if c in sheet.columns or c == "title"]))
     sheet = sheet.reset_index()
@@ -200,7 +265,7 @@ def paired_samples(sheet: pd.DataFrame) -> pd.DataFrame:
     return kept.set_index("sample")
 
 
-def validate_design(sheet: pd.DataFrame, contrasts: list[str], dataset: str) -> dict:
+def validate_design(sheet: pd.DataFrame, contrasts: list[str], dataset: str, unpaired: str = "drop") -> dict:
     """Fail fast, naming the dataset and the fix, when a contrast cannot be estimated."""
     kept = paired_samples(sheet)
     n_pairs = kept["patient"].nunique()
@@ -211,7 +276,7 @@ def validate_design(sheet: pd.DataFrame, contrasts: list[str], dataset: str) -> 
         )
     summary = {"dataset": dataset, "pairs": int(n_pairs), "samples": int(len(sheet))}
     try:
-        summary["contrasts"] = validate_contrasts(sheet, contrasts, dataset)
+        summary["contrasts"] = validate_contrasts(sheet, contrasts, dataset, unpaired=unpaired)
     except ContrastError as err:
         raise PairingError(f"{err}; fix the data or remove the contrast from the config") from None
     return summary

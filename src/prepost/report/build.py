@@ -278,6 +278,10 @@ def _fit_line(fit: dict) -> str:
         parts.append(f"variance prior: df {_fmt(fit['df_prior'])}, s0\u00b2 {_fmt(fit.get('s2_prior'))}")
     if _optim_text(fit):
         parts.append(_optim_text(fit))
+    if fit.get("patient_model"):
+        rho = fit.get("consensus_correlation")
+        parts.append(f"{fit.get('samples_entered', '?')} samples entered; patient as {fit['patient_model']}"
+                     + (f" (consensus correlation {_fmt(rho)})" if rho is not None else ""))
     return "; ".join(parts)
 
 
@@ -510,7 +514,7 @@ def _patient_sentences(datasets: list[dict]) -> list[str]:
                 continue
             rho = fit.get("consensus_correlation")
             text = f"{d['name']} {c['name']}: {fit.get('samples_entered', fit.get('samples', '?'))} samples, patient as {model}"
-            if rho is not None:
+            if rho is not None and "correlation" not in str(fit.get("patient_model_reason") or ""):
                 text += f" (consensus within-patient correlation {_fmt(rho)})"
             if fit.get("patient_model_reason"):
                 text += f", {fit['patient_model_reason']}"
@@ -572,6 +576,8 @@ def methods_text(config: dict, datasets: list[dict], software: dict) -> str:
             "tested with a patient-blocked linear model and limma's empirical-Bayes moderated t."
         )
     parts.extend(_engine_sentences(datasets))
+    if any((d.get("pairing") or {}).get("unpaired") == "block" for d in config.get("datasets", {}).values()):
+        parts.append("Where pairing.unpaired was block, paired contrasts kept every usable sample and modelled the patient as a random effect (limma duplicateCorrelation consensus correlation, lmFit with block; voom with duplicateCorrelation run twice for counts), as each contrast's fit record states.")
     parts.extend(_patient_sentences(datasets))
     parts.extend(_panel_sentences(datasets))
     rules = sorted({d["outlier_rule"] for d in datasets if d.get("outlier_rule")})
