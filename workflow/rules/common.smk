@@ -98,7 +98,6 @@ def where_paths_are(path):
     )
 
 
-
 def check_datasets():
     """Per dataset what the schema cannot see: timepoints against pairing.timepoint.order,
     contrast names (prepost.prepare.pairing.check_dataset_config)."""
