@@ -168,24 +168,9 @@ def read_universe(path) -> set[str]:
     return genes
 
 
-def universe_source(ds: dict) -> str:
-    u = ds["universe"]
-    return u.get("url") or u["path"]
-
-
 def fetch_universe(ds: dict, name: str, dest, **fetch_kw) -> dict:
-    """Copy or download the universe through prepost.io.download (sha256 checked when given),
-    then parse it once so a wrong file fails here, naming it."""
-    src = universe_source(ds)
-    want = ds["universe"].get("sha256")
-    expect = "gzip" if src.lower().endswith(".gz") else "text"
-    row = download.fetch(src, dest, expect=expect, known_sha256=want, **fetch_kw)
-    if want and row["sha256"] != want:
-        Path(dest).unlink(missing_ok=True)
-        raise download.DownloadError(
-            f"universe of dataset {name!r} from {src}: sha256 {row['sha256']} does not match the "
-            f"configured {want} (datasets.{name}.universe.sha256)"
-        )
+    """Copy or download the universe (``universe:``) and parse it once, naming a wrong file."""
+    row = _fetch_checked(ds, "universe", "universe", name, dest, **fetch_kw)
     row["genes"] = len(read_universe(dest))
     return row
 
@@ -234,19 +219,25 @@ def set_evidence(members: list[str], table: pd.DataFrame, ds: dict, universe: se
                        f"{len(measured) - up - down} not significant (expected {direction})")}
 
 
-def fetch_published(ds: dict, name: str, dest, **fetch_kw) -> dict:
-    """Copy or download the table to ``dest`` through prepost.io.download (sha256 checked when
-    configured), then parse it once so a mis-mapped table fails here, naming the file."""
-    src = source(ds)
-    want = ds["table"].get("sha256")
+def _fetch_checked(ds: dict, key: str, what: str, name: str, dest, **fetch_kw) -> dict:
+    """``ds[key]`` ({path} or {url}, optional sha256) to ``dest`` through prepost.io.download;
+    a configured sha256 that does not match removes the copy and names the key."""
+    src = ds[key].get("url") or ds[key]["path"]
+    want = ds[key].get("sha256")
     expect = "gzip" if src.lower().endswith(".gz") else "text"
     row = download.fetch(src, dest, expect=expect, known_sha256=want, **fetch_kw)
     if want and row["sha256"] != want:
         Path(dest).unlink(missing_ok=True)
         raise download.DownloadError(
-            f"published table of dataset {name!r} from {src}: sha256 {row['sha256']} does not "
-            f"match the configured {want} (datasets.{name}.table.sha256)"
+            f"{what} of dataset {name!r} from {src}: sha256 {row['sha256']} does not match the "
+            f"configured {want} (datasets.{name}.{key}.sha256)"
         )
-    table = read_published(dest, ds, name)
-    row["genes"] = int(len(table))
+    return row
+
+
+def fetch_published(ds: dict, name: str, dest, **fetch_kw) -> dict:
+    """Copy or download the table to ``dest`` (sha256 checked when configured), then parse it
+    once so a mis-mapped table fails here, naming the file."""
+    row = _fetch_checked(ds, "table", "published table", name, dest, **fetch_kw)
+    row["genes"] = int(len(read_published(dest, ds, name)))
     return row
