@@ -1,4 +1,4 @@
-"""The de_plots rule's slope plots: the contrast's own pairs, on the DE's size factors."""
+"""The de rule's slope plots: the contrast's own pairs, on the DE's size factors."""
 
 from __future__ import annotations
 

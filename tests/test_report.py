@@ -321,3 +321,25 @@ def test_tables_download_as_embedded_tsv(results, tmp_path):
     assert list(board.columns[:5]) == ["claim", "statement", "citation", "contrast", "direction_expected"]
     assert list(board["dsA"]) == list(want["verdict"])  # one feature per claim: the row's verdict
     assert 'href="res/de.tsv"' in html  # the whole DE table, relative to the report
+
+
+def test_plots_encoded_side_by_side_give_the_same_page(tmp_path):
+    """Images.resolve with 3 worker threads inlines and links exactly the plots one worker does
+    (acceptance in priority order, stopping at the first plot over the budget), priority 1
+    always inlined."""
+    colours = ["red", "blue", "green", "black", "orange", "purple", "grey"]
+    paths = [_png(tmp_path / f"p{i}.png", c) for i, c in enumerate(colours)]
+    one_size = len(report._encode_png(paths[1]))
+    runs = []
+    for workers in (1, 3):
+        images = report.Images(base=tmp_path, workers=workers)
+        for i, p in enumerate(paths):
+            images.add(p, 1 if i == 6 else 2 + i % 3)
+        summary = images.resolve(int(2.5 * one_size))
+        runs.append((summary, {k: images(k) for k in paths}))
+    assert runs[0] == runs[1]
+    summary, uris = runs[0]
+    inlined = [k for k, u in uris.items() if u.startswith("data:image/webp")]
+    assert paths[6] in inlined and 2 <= len(inlined) < len(paths)
+    assert summary["linked"] == len(paths) - len(inlined)
+    assert all(uris[k] == f"p{paths.index(k)}.png" for k in paths if k not in inlined)

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.slow
 def test_every_rule_in_dry_run(tmp_path, geo_server):
     proc = run_workflow(tmp_path, geo_server, "-n")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for rule in ["download", "prepare", "de", "de_plots", "genesets", "enrich", "set_scores", "claims", "all"]:
+    for rule in ["download", "prepare", "de", "genesets", "enrich", "set_scores", "claims", "all"]:
         assert f"\n{rule} " in proc.stdout or f"rule {rule}:" in proc.stdout, rule
 
 

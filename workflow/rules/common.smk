@@ -8,7 +8,7 @@ from snakemake.utils import min_version, validate
 # The package is installed (`make setup`: pip install -e .; the conda envs: their post-deploy
 # script; a project using the workflow as a module: pip install <this repository>).
 import prepost
-from prepost.claims.catalogue import ClaimsError, load_claims
+from prepost.claims.catalogue import ClaimsError, genes_of_interest, load_claims
 from prepost.enrich.genesets import GeneSetError, read_gmt
 from prepost.io.datasets import dataset_params, rcc_files, remote_files, values_kind
 from prepost.io.yamlio import ConfigError, check_scalars, load_strict
@@ -136,10 +136,9 @@ GEO_FILES = {
 }
 
 
-def claim_ids():
-    """Claim ids of the catalogue, known at parse time (one forest plot each). The catalogue
-    is validated here, so a typo stops the run before any job, not after DE and enrichment.
-    """
+def load_catalogue():
+    """The claims catalogue, validated at parse time, so a typo stops the run before any job,
+    not after DE and enrichment."""
     try:
         claims = load_claims(
             config["claims"],
@@ -149,7 +148,7 @@ def claim_ids():
         raise WorkflowError(f"{err}{where_paths_are(config['claims'])}") from None
     except ClaimsError as err:
         raise WorkflowError(str(err)) from None
-    return [c["id"] for c in claims]
+    return claims
 
 
 def check_collections():
@@ -175,7 +174,14 @@ def check_collections():
 check_collections()
 
 
-CLAIM_IDS = claim_ids()
+CATALOGUE = load_catalogue()
+CLAIM_IDS = [c["id"] for c in CATALOGUE]  # one forest plot each
+
+
+def slope_genes(ds):
+    """The genes the de rule draws paired slopes of: the dataset's genes_of_interest, else
+    every gene named in the claims (a param: the DE reruns only when this list changes)."""
+    return genes_of_interest(config["datasets"][ds], CATALOGUE)
 
 
 wildcard_constraints:
@@ -274,7 +280,7 @@ def de_outputs():
     ]
 
 
-def de_plots():
+def de_figures():
     return [
         P.de_plot(ds, c, kind)
         for ds in EXPRESSION
@@ -318,7 +324,7 @@ def all_targets():
         P.claims_meta(),
         *[P.forest(c) for c in CLAIM_IDS],
         *de_outputs(),
-        *de_plots(),
+        *de_figures(),
         *enrichment_targets(),
         *[P.pairs(ds) for ds in EXPRESSION],
         *qc_targets(),

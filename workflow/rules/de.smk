@@ -3,7 +3,14 @@ rule de:
     pydeseq2 for designs with covariates), a patient-blocked moderated t (limma's empirical
     Bayes) for log2 arrays; the fit record names the engine and dispersion trend. With
     unwanted_factors k > 0, k svaseq surrogate variables (prepost.de.hidden) join the design.
-    Also writes the per-gene model diagnostics and the hidden factors per sample.
+    Also writes the per-gene model diagnostics and the hidden factors per sample, and draws the
+    contrast's figures in the same job (one interpreter start per contrast instead of two):
+    volcano and MA plots, paired slope plots (one line per patient, on the DE's size factors)
+    of the genes of interest (default: every gene named in the claims; a param, so the fit
+    reruns only when that gene list changes), the p-value histogram, the model diagnostic
+    (dispersions vs mean for counts as DESeq2's plotDispEsts, residual SD vs mean for arrays as
+    limma's plotSA) and PC1/PC2 coloured by each hidden factor (a note when unwanted_factors
+    is 0).
     """
     input:
         **P.analysis("{ds}"),
@@ -12,41 +19,6 @@ rule de:
         fit=P.de_fit("{ds}", "{contrast}"),
         model=P.de_model("{ds}", "{contrast}"),
         factors=P.de_factors("{ds}", "{contrast}"),
-    log:
-        P.log("{ds}", "de_{contrast}"),
-    benchmark:
-        P.benchmark("{ds}", "de_{contrast}")
-    conda:
-        "../../envs/analysis.yaml"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    params:
-        covariates=lambda wc: config["datasets"][wc.ds].get("covariates", []),
-        lfc_shrink=lambda wc: config["datasets"][wc.ds].get("lfc_shrink", "none"),
-        unwanted_factors=lambda wc: config["datasets"][wc.ds].get("unwanted_factors", 0),
-        unpaired=lambda wc: config["datasets"][wc.ds]["pairing"].get("unpaired", "drop"),
-        definitions=lambda wc: declared_contrasts(wc.ds),
-    script:
-        "../scripts/de.py"
-
-
-rule de_plots:
-    """Volcano and MA plots of a contrast, and paired slope plots (one line per patient, on the
-    DE's size factors) for the genes of interest (default: every gene named in the claims);
-    the p-value histogram, the model diagnostic (dispersions vs mean for counts as DESeq2's
-    plotDispEsts, residual SD vs mean for arrays as limma's plotSA) and PC1/PC2 coloured by
-    each hidden factor (a note when unwanted_factors is 0).
-    """
-    input:
-        **P.analysis("{ds}"),
-        table=rules.de.output.table,
-        fit=rules.de.output.fit,
-        model=rules.de.output.model,
-        factors=rules.de.output.factors,
-        claims=config["claims"],
-    output:
         volcano=report(
             P.de_plot("{ds}", "{contrast}", "volcano"),
             caption="../report/volcano.rst",
@@ -61,34 +33,35 @@ rule de_plots:
             category="Differential expression",
             subcategory="{ds}",
         ),
-        model=report(
+        model_plot=report(
             P.de_plot("{ds}", "{contrast}", "model"),
             caption="../report/model.rst",
             category="Differential expression",
             subcategory="{ds}",
         ),
-        factors=report(
+        factors_plot=report(
             P.de_plot("{ds}", "{contrast}", "factors"),
             caption="../report/factors.rst",
             category="Differential expression",
             subcategory="{ds}",
         ),
     log:
-        P.log("{ds}", "de_plots_{contrast}"),
+        P.log("{ds}", "de_{contrast}"),
     benchmark:
-        P.benchmark("{ds}", "de_plots_{contrast}")
+        P.benchmark("{ds}", "de_{contrast}")
     conda:
         "../../envs/analysis.yaml"
+    threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=4000,
+        runtime=60,
     params:
-        genes_of_interest=lambda wc: config["datasets"][wc.ds].get(
-            "genes_of_interest", []
-        ),
         covariates=lambda wc: config["datasets"][wc.ds].get("covariates", []),
-        title=lambda wc: f"{wc.ds}: {wc.contrast}",
+        lfc_shrink=lambda wc: config["datasets"][wc.ds].get("lfc_shrink", "none"),
+        unwanted_factors=lambda wc: config["datasets"][wc.ds].get("unwanted_factors", 0),
         unpaired=lambda wc: config["datasets"][wc.ds]["pairing"].get("unpaired", "drop"),
         definitions=lambda wc: declared_contrasts(wc.ds),
+        genes=lambda wc: slope_genes(wc.ds),
+        title=lambda wc: f"{wc.ds}: {wc.contrast}",
     script:
-        "../scripts/de_plots.py"
+        "../scripts/de.py"

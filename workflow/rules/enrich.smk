@@ -46,7 +46,7 @@ rule enrich:
         P.benchmark("{ds}", "enrich_{contrast}")
     conda:
         "../../envs/enrich.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=30,

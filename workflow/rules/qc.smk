@@ -85,7 +85,7 @@ rule qc_impact:
         P.benchmark("{ds}", "qc_impact")
     conda:
         "../../envs/analysis.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,

@@ -1,6 +1,7 @@
 rule report:
     """One self-contained HTML report (images inlined, no external files): datasets and
-    pairing, QC, DE, enrichment, claims, provenance and a methods paragraph."""
+    pairing, QC, DE, enrichment, claims, provenance and a methods paragraph. Runs last and
+    alone: its threads encode the plots side by side."""
     input:
         report_inputs(),
     output:
@@ -15,6 +16,7 @@ rule report:
         P.benchmark("", "report")
     conda:
         "../../envs/report.yaml"
+    threads: 2
     resources:
         mem_mb=2000,
         runtime=10,

@@ -17,6 +17,20 @@ class ClaimsError(ValueError):
     """A claims catalogue that does not follow the schema."""
 
 
+def genes_of_interest(dataset: dict, claims) -> list[str]:
+    """The dataset's configured genes of interest, else every gene named in the claims
+    (``claims``: the catalogue's path, or its claims as load_claims returns them)."""
+    if dataset.get("genes_of_interest"):
+        return list(dataset["genes_of_interest"])
+    if isinstance(claims, (str, Path)):
+        claims = load_claims(claims)
+    seen: dict[str, None] = {}
+    for claim in claims:
+        for gene in claim.get("genes", []):
+            seen.setdefault(gene, None)
+    return list(seen)
+
+
 def load_claims(path: str | Path, schema: str | Path | None = None) -> list[dict]:
     """Read and, when a schema path is given, validate the claims catalogue."""
     path = Path(path)

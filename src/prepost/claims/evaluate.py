@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from prepost import distributions as D
 from prepost import files
 from prepost.claims.catalogue import claim_rows, load_claims
 from prepost.claims.effects import dataset_effects
@@ -41,7 +41,7 @@ def _gene_evidence(row, de: pd.DataFrame | None, absent: str = "gene not in the 
     if not np.isfinite(g["pvalue"]):
         return {"reason": "gene not tested (no p-value: all-zero or outlier counts)"}
     df = g.get("df_total", np.inf)
-    q = stats.t.ppf(0.975, df) if np.isfinite(df) else stats.norm.ppf(0.975)
+    q = D.t_ppf(0.975, df) if np.isfinite(df) else D.norm_ppf(0.975)
     out = {
         "effect": g["log2fc"], "effect_unit": "log2fc", "effect_se": g["lfc_se"],
         "ci_low": g["log2fc"] - q * g["lfc_se"], "ci_high": g["log2fc"] + q * g["lfc_se"],
@@ -82,7 +82,7 @@ def _set_evidence(row, gsea: pd.DataFrame | None, set_tests: pd.DataFrame | None
         t = hit.iloc[0]
         n = t["n_pairs"]
         se = t["sd_diff"] / np.sqrt(n)
-        q = stats.t.ppf(0.975, n - 1)
+        q = D.t_ppf(0.975, n - 1)
         moved = t["n_down"] if row.direction_expected == "down" else t["n_up"]
         return {
             "effect": t["mean_diff"], "effect_unit": "set score change (mean z), post - pre",

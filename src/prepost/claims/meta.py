@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from prepost import distributions as D
 from prepost import files
 from prepost.claims.verdicts import verdicts
 from prepost.plots.claims import forest_plot
@@ -45,7 +45,7 @@ def dersimonian_laird(y, v) -> dict:
         q = float(np.sum(w * (y - fixed) ** 2))
         c = np.sum(w) - np.sum(w**2) / np.sum(w)
         tau2 = max(0.0, (q - (k - 1)) / c)
-        q_p = float(stats.chi2.sf(q, k - 1))
+        q_p = float(D.chi2_sf(q, k - 1))
         i2 = max(0.0, 100.0 * (q - (k - 1)) / q) if q > 0 else 0.0
     else:
         q, tau2, q_p, i2 = np.nan, 0.0, np.nan, np.nan
@@ -53,9 +53,9 @@ def dersimonian_laird(y, v) -> dict:
     est = float(np.sum(ws * y) / np.sum(ws))
     se = float(np.sqrt(1.0 / np.sum(ws)))
     z = est / se
-    crit = stats.norm.ppf(0.975)
+    crit = D.norm_ppf(0.975)
     return {"effect": est, "se": se, "ci_low": est - crit * se, "ci_high": est + crit * se,
-            "z": z, "pvalue": float(2 * stats.norm.sf(abs(z))), "tau2": tau2, "q": q,
+            "z": z, "pvalue": float(2 * D.norm_sf(abs(z))), "tau2": tau2, "q": q,
             "q_pvalue": q_p, "i2": i2, "k": k}
 
 

@@ -1,7 +1,8 @@
-"""The figures of one contrast, from files to files (the de_plots rule): volcano, MA and paired
-slope plots, and the model diagnostics (p-value histogram, dispersions or residual SD vs mean,
-PC1/PC2 by hidden factor: prepost.plots.model). Kept apart from de.run so drawing does not
-load the model stack."""
+"""The figures of one contrast, from the de rule's files to PNGs: volcano, MA and paired slope
+plots, and the model diagnostics (p-value histogram, dispersions or residual SD vs mean, PC1/PC2
+by hidden factor: prepost.plots.model). Drawn in the de rule's job right after the fit (one
+interpreter start per contrast, not two); kept apart from de.run so a fit alone does not load
+matplotlib."""
 
 from __future__ import annotations
 
@@ -11,24 +12,12 @@ from pathlib import Path
 import pandas as pd
 
 from prepost import files
-from prepost.claims.catalogue import load_claims
 from prepost.de import contrasts
 from prepost.plots.de import ma_plot, slope_plot, volcano
 from prepost.plots.model import dispersion_plot, factor_plot, pvalue_histogram, sa_plot
 from prepost.prepare.dataset import read_prepared
 from prepost.stats import control_genes_of, count_values, log2_scale, panel_size_factors, size_factors
 from prepost.vocabulary import ALPHA, COUNTS, LOG2
-
-
-def genes_of_interest(dataset: dict, claims_path) -> list[str]:
-    """The dataset's configured genes of interest, else every gene named in the claims."""
-    if dataset.get("genes_of_interest"):
-        return list(dataset["genes_of_interest"])
-    seen: dict[str, None] = {}
-    for claim in load_claims(claims_path):
-        for gene in claim.get("genes", []):
-            seen.setdefault(gene, None)
-    return list(seen)
 
 
 def slope_samples(data: pd.DataFrame, values: str, sheet: pd.DataFrame, contrast: str,

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
+from prepost import distributions as D
 from prepost.stats import bh_adjust
 from prepost.de.results import check_samples, design_text, model_values
 
@@ -260,7 +261,7 @@ def moderated_t(expr: pd.DataFrame, design: pd.DataFrame, contrast) -> pd.DataFr
     df_total = np.minimum(df_resid + d0, df_resid.sum())
     se = su * np.sqrt(s2_post)
     t = coef / se
-    p = 2 * stats.t.sf(np.abs(t), df_total)
+    p = 2 * D.t_sf(np.abs(t), df_total)
 
     n_finite = np.isfinite(y).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -103,7 +103,6 @@ RULE_KEYS = {
     "prepare": ("kind", "accession", "series_matrix_file", "platform", "counts", "expression",
                 "samples", "values", "pairing", "contrasts", "family_soft", "sample_column",
                 "sample_sheet", "gene_ids", "gene_map", "gene_merge", "rcc"),
-    "de_plots": ("genes_of_interest",),
     "published_table": ("kind", "table", "columns", "sep", "ci_level", "ci_df", "contrast",
                         "n_pairs", "n_groups", "significant_only", "universe"),
     "published_universe": ("universe",),

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from prepost.stats import normalised_log2
 from prepost.prepare.pairing import complete_pairs
 from prepost.plots.common import (
-    DOWN, DPI, NS, UP, format_of, new_figure, save, slope_figure,
+    DOWN, DPI, NS, UP, format_of, new_figure, save, single_axes, slope_figure,
 )
 
 DE_REQUIRED = ("gene", "log2fc", "pvalue", "padj")
@@ -74,18 +74,23 @@ def _label_points(fig: Figure, ax, x: np.ndarray, y: np.ndarray, names: list[str
     dependency)."""
     if not names:
         return
-    fig.draw_without_rendering()  # settle the constrained layout to know the axes' size
+    if fig.get_layout_engine() is not None:
+        fig.draw_without_rendering()  # settle the constrained layout to know the axes' size
+        fig.set_layout_engine("none")  # and keep it: the labels sit inside the axes
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     fx = (x - x0) / (x1 - x0)
     fy = (y - y0) / (y1 - y0)
     dx = np.where(fx < 0.5, 0.03, -0.03)
+    # the leader line starts at the label's edge facing its point (relpos), so it needs no
+    # clipping against the label's box (patchA=None: that clipping was most of the draw time)
     texts = [
         ax.annotate(
             name, xy=(fx[i], fy[i]), xycoords="axes fraction", xytext=(fx[i] + dx[i], fy[i]),
             textcoords="axes fraction", fontsize=6.5, ha="left" if dx[i] > 0 else "right",
             va="center", zorder=6,
             bbox={"boxstyle": "square,pad=0.05", "fc": "white", "ec": "none", "alpha": 0.7},
-            arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.3", "shrinkA": 0, "shrinkB": 2},
+            arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.3", "shrinkA": 0, "shrinkB": 2,
+                        "patchA": None, "relpos": (0.0, 0.5) if dx[i] > 0 else (1.0, 0.5)},
         )
         for i, name in enumerate(names)
     ]
@@ -166,8 +171,7 @@ def volcano(
     label_mask, missing = _labels_for(d, label_genes, top_n)
     highlight = d["gene"].astype(str).isin(list(label_genes or []))
 
-    fig = new_figure(6, 5, dpi)
-    ax = fig.add_subplot()
+    fig, ax = single_axes(6, 5, dpi)
     _scatter_classes(ax, x, y, cls, alpha, highlight)
     sig = (cls != "ns").to_numpy()
     if sig.any():
@@ -223,8 +227,7 @@ def ma_plot(
     label_mask, missing = _labels_for(d, label_genes, top_n)
     highlight = d["gene"].astype(str).isin(list(label_genes or []))
 
-    fig = new_figure(6, 5, dpi)
-    ax = fig.add_subplot()
+    fig, ax = single_axes(6, 5, dpi)
     _scatter_classes(ax, x, y, cls, alpha, highlight)
     ax.axhline(0, lw=0.6, color="0.4", zorder=0)
     lim = max(float(np.abs(y).max()) if y.size else 1.0, 0.5) * 1.08

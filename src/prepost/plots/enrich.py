@@ -34,6 +34,14 @@ RUN_PANEL_W, RUN_PANEL_H, RUN_MAX_COLS = 4.4, 3.8, 2
 RUN_EXTRA_W, RUN_EXTRA_H = 0.2, 0.5
 
 
+# Inside a running-score panel, in inches: title above, y labels left, x label below (a fixed
+# layout: the constrained one measured every tick label of every subfigure, most of the time).
+RUN_TOP, RUN_LEFT, RUN_RIGHT, RUN_BOTTOM, RUN_GAP = 0.55, 0.7, 0.15, 0.55, 0.06
+
+
+RUN_RATIOS = (3.0, 0.5, 1.4)
+
+
 def _short_set_names(names: list[str], max_chars: int = SET_LABEL_CHARS) -> tuple[list[str], str]:
     """Readable labels for gene-set names: a first token shared by all of several names (a
     collection prefix such as ``HALLMARK_`` or ``PREPOST_``) is dropped and returned, underscores
@@ -262,28 +270,48 @@ def running_score_plot(
     n_panels = max(len(drawn), 1)
     cols = min(n_panels, RUN_MAX_COLS)
     rows = math.ceil(n_panels / cols)
-    fig = new_figure(RUN_EXTRA_W + RUN_PANEL_W * cols, RUN_EXTRA_H + RUN_PANEL_H * rows, dpi)
+    width, height = RUN_EXTRA_W + RUN_PANEL_W * cols, RUN_EXTRA_H + RUN_PANEL_H * rows
+    fig = new_figure(width, height, dpi, layout=None)
     note = f"\nnot drawn (no gene in the ranking): {', '.join(missing)}" if missing else ""
-    fig.suptitle(title + (f"  (sets {prefix}…)" if prefix else "") + note, fontsize=10)
-    subfigs = np.atleast_1d(fig.subfigures(rows, cols, squeeze=False).ravel())
+    fig.suptitle(title + (f"  (sets {prefix}…)" if prefix else "") + note, fontsize=10,
+                 y=1 - 0.08 / height, va="top")
+
+    def panel_axes(k: int) -> list:
+        """The three stacked axes of panel k (score, hits, statistic), placed in inches."""
+        left = RUN_EXTRA_W / 2 + (k % cols) * RUN_PANEL_W + RUN_LEFT
+        top = height - RUN_EXTRA_H - (k // cols) * RUN_PANEL_H - RUN_TOP
+        w = RUN_PANEL_W - RUN_LEFT - RUN_RIGHT
+        h_all = RUN_PANEL_H - RUN_TOP - RUN_BOTTOM - 2 * RUN_GAP
+        axes = []
+        for ratio in RUN_RATIOS:
+            h = h_all * ratio / sum(RUN_RATIOS)
+            axes.append(fig.add_axes((left / width, (top - h) / height, w / width, h / height),
+                                     sharex=axes[0] if axes else None))
+            top -= h + RUN_GAP
+        return axes
+
+    def panel_title(k: int, text: str) -> None:
+        x = (RUN_EXTRA_W / 2 + (k % cols + 0.5) * RUN_PANEL_W) / width
+        y = (height - RUN_EXTRA_H - (k // cols) * RUN_PANEL_H - 0.06) / height
+        fig.text(x, y, text, ha="center", va="top", fontsize=8.5)
+
     x = np.arange(1, n + 1)
     many = n > 5000
     # the ranked statistic is monotone: an even subsample of <= 2000 ranks draws it faithfully
     sub = np.unique(np.linspace(0, n - 1, min(n, 2000)).round().astype(int)) if n else np.zeros(0, int)
     zero_cross = int(np.searchsorted(-stat_v, 0.0)) if n else 0
     leading = {}
-    for k, sf in enumerate(subfigs):
+    for k in range(rows * cols):
         if k >= len(drawn):
             if not drawn:
-                ax = sf.add_subplot()
+                ax = fig.add_axes((0.1, 0.1, 0.8, 0.7))
                 ax.set_axis_off()
                 ax.text(0.5, 0.5, "none of the sets\nhas a gene in the ranking", ha="center",
                         va="center", fontsize=9, transform=ax.transAxes)
             continue
         s = drawn[k]
         colour = UP if es[k] > 0 else DOWN
-        a_es, a_hit, a_stat = sf.subplots(3, 1, sharex=True,
-                                          gridspec_kw={"height_ratios": [3.0, 0.5, 1.4]})
+        a_es, a_hit, a_stat = panel_axes(k)
         pk = int(peak[k])
         span = (0.5, pk + 1.5) if es[k] > 0 else (pk + 0.5, n + 0.5)
         a_es.axvspan(*span, color=colour, alpha=0.08, lw=0, zorder=0)
@@ -318,8 +346,7 @@ def running_score_plot(
                           f"padj {fmt_p(float(row.at[s, 'padj']))}")
         else:
             stats_line = f"ES {signed(es[k], '+.3f')}"
-        sf.suptitle(f"{labels[k]}\n{stats_line}  ({int(hits[k].sum())} genes in ranking)",
-                    fontsize=8.5)
+        panel_title(k, f"{labels[k]}\n{stats_line}  ({int(hits[k].sum())} genes in ranking)")
         le = hits[k, : pk + 1] if es[k] > 0 else hits[k, pk:]
         genes_le = r["gene"].to_numpy()[: pk + 1][le] if es[k] > 0 else r["gene"].to_numpy()[pk:][le]
         leading[s] = genes_le.tolist()

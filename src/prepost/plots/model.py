@@ -14,7 +14,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from prepost.plots.common import DOWN, DPI, UP, default_style, format_of, new_figure, save
+from prepost.plots.common import DOWN, DPI, UP, default_style, format_of, new_figure, save, single_axes
 
 P_BINS = 20  # width 0.05, as the usual DESeq2/limma p-value histograms
 PCA_GENES = 500  # most variable genes for the factor PCA (DESeq2's plotPCA ntop)
@@ -49,8 +49,7 @@ def pvalue_histogram(de: pd.DataFrame, dest: str | os.PathLike, title: str, *, b
     format_of(dest)
     _need(de, ("pvalue",), f"p-value histogram {str(dest)!r}")
     edges, counts, n = pvalue_counts(de, bins)
-    fig = new_figure(5, 3.8, dpi)
-    ax = fig.add_subplot()
+    fig, ax = single_axes(5, 3.8, dpi)
     ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=DOWN, alpha=0.75,
            edgecolor="white", linewidth=0.5, label="genes")
     expected = n / bins
@@ -93,8 +92,7 @@ def dispersion_plot(model: pd.DataFrame, dest: str | os.PathLike, title: str, *,
     format_of(dest)
     d = dispersion_points(model)
     x = d["mean_expr"].to_numpy(float)
-    fig = new_figure(6, 5, dpi)
-    ax = fig.add_subplot()
+    fig, ax = single_axes(6, 5, dpi)
     low = d["below_min"].to_numpy()
     many = len(d) > 5000
     ax.scatter(x[~low], d["y_gene"].to_numpy()[~low], s=3, c="black", linewidths=0,
@@ -115,6 +113,7 @@ def dispersion_plot(model: pd.DataFrame, dest: str | os.PathLike, title: str, *,
             label=f"{trend} trend", zorder=4)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.minorticks_off()  # as plotDispEsts; dispersions span up to 12 decades (100+ minor ticks)
     ax.set_xlabel("mean of normalized counts")
     ax.set_ylabel("dispersion")
     ax.set_title(title, fontsize=10)
@@ -146,8 +145,7 @@ def sa_plot(model: pd.DataFrame, dest: str | os.PathLike, title: str, *, fit: di
     prior df (d0) in the legend."""
     format_of(dest)
     d, line = sa_points(model, fit)
-    fig = new_figure(6, 5, dpi)
-    ax = fig.add_subplot()
+    fig, ax = single_axes(6, 5, dpi)
     ax.scatter(d["mean_expr"].to_numpy(float), d["y"].to_numpy(), s=3, c="black", linewidths=0,
                alpha=0.6, label="genes", rasterized=len(d) > 5000)
     d0 = fit.get("df_prior")

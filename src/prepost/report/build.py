@@ -102,10 +102,13 @@ class Images:
     _encode_png) while they fit in ``budget`` bytes; from
     the first plot that does not fit, this one and every later one are linked to their files,
     relative to the report, and never encoded (which also keeps a large report fast to build).
-    Priority 1 is always inlined."""
+    Priority 1 is always inlined. ``workers`` threads encode side by side (Pillow releases the
+    GIL), a batch at a time, and plots are accepted in the same order as one by one, so the page
+    is the same whatever the number of workers."""
 
-    def __init__(self, base: Path | None = None):
+    def __init__(self, base: Path | None = None, workers: int = 1):
         self.base = base
+        self.workers = max(1, int(workers))
         self.priority: dict[str, int] = {}
         self.uri: dict[str, str] = {}
 
@@ -120,10 +123,24 @@ class Images:
         self.uri = {k: _relative(k, self.base) for k in self.priority}
 
     def resolve(self, budget: int | None) -> dict:
+        from concurrent.futures import ThreadPoolExecutor
+
+        order = sorted(self.priority, key=lambda k: (self.priority[k], k))
+        encoded: dict[str, str] = {}
+
+        def encode(at: int) -> None:  # this plot and the next workers - 1 still wanted
+            batch = [k for k in order[at:] if k not in encoded and (not full or self.priority[k] == 1)]
+            batch = batch[: self.workers]
+            widths = [IMG_MAX_W if self.priority[k] <= 3 else IMG_SMALL_W for k in batch]
+            with ThreadPoolExecutor(self.workers) as pool:
+                encoded.update(zip(batch, pool.map(_encode_png, batch, widths)))
+
         total, linked, full = 0, 0, False
-        for key in sorted(self.priority, key=lambda k: (self.priority[k], k)):
+        for at, key in enumerate(order):
             if not full or self.priority[key] == 1:
-                uri = _encode_png(key, IMG_MAX_W if self.priority[key] <= 3 else IMG_SMALL_W)
+                if key not in encoded:
+                    encode(at)
+                uri = encoded.pop(key)
                 if budget is None or total + len(uri) <= budget or self.priority[key] == 1:
                     self.uri[key] = uri
                     total += len(uri)
@@ -156,7 +173,7 @@ def _encode_png(path, max_w: int = 1000) -> str:
         if im.width > max_w:
             im = im.resize((max_w, round(im.height * max_w / im.width)), Image.Resampling.LANCZOS)
         buf = BytesIO()
-        im.save(buf, format="WEBP", quality=80, method=4)
+        im.save(buf, format="WEBP", quality=80, method=2)  # 4: 35 % slower, 3 % smaller
     return "data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -686,13 +703,13 @@ def scoreboard_table(board: dict) -> pd.DataFrame:
 
 
 def build_report(layout: dict, dest, config: dict, *, top_n: int = TOP_N,
-                 snakemake_version: str | None = None) -> dict:
+                 snakemake_version: str | None = None, threads: int = 1) -> dict:
     """Render results/report.html from the result files in ``layout``; returns a summary.
     ``snakemake_version``: the version of the Snakemake that ran the workflow (the report
-    rule's environment need not have Snakemake)."""
+    rule's environment need not have Snakemake); ``threads``: plots encoded side by side."""
     ds_cfg = config.get("datasets", {})
     max_mb = float((config.get("report") or {}).get("max_mb", MAX_MB))
-    images = Images(base=Path(dest).parent)
+    images = Images(base=Path(dest).parent, workers=threads)
     datasets = [
         _dataset_section(name, d, ds_cfg.get(name, {}), top_n, images)
         for name, d in sorted(layout.get("datasets", {}).items())

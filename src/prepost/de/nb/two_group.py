@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from prepost import distributions as D
 from prepost.de.nb.constants import LAMBDA, MAXIT, MINMU
 from prepost.de.nb.dispersion import _map_dispersion, genewise_dispersions, start_dispersion
 from prepost.de.nb.filtering import independent_filtering
@@ -243,7 +243,7 @@ def fast_two_group_deseq2(
         cooks = (vals - mu) ** 2 / (mu + rm_disp[:, None] * mu**2) / p * hat / (1 - hat) ** 2
     for_cooks = n_k[cells] >= 3  # recordMaxCooks: samples in cells of >= 3 (m > p holds)
     max_cooks = cooks[:, for_cooks].max(axis=1) if for_cooks.any() else np.full(len(vals), np.nan)
-    cutoff = float(stats.f.ppf(0.99, p, m - p))
+    cutoff = float(D.f_ppf(0.99, p, m - p))
 
     # refitWithoutOutliers
     replaceable = n_k[cells] >= MIN_REPLICATES_FOR_REPLACE

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from prepost import distributions as D
 from prepost.de.nb.filtering import independent_filtering
 from prepost.de.results import RESULT_COLUMNS, model_values
 from prepost.vocabulary import FILTER_ALPHA
@@ -24,7 +24,7 @@ def _wald_table(genes, base_mean, nz, beta, var, contrast_zero=None) -> pd.DataF
     lfc[nz] = beta / np.log(2)
     se[nz] = np.sqrt(np.maximum(var, 0)) / np.log(2)
     stat = lfc / se
-    pvalue = 2 * stats.norm.sf(np.abs(stat))
+    pvalue = 2 * D.norm_sf(np.abs(stat))
     if contrast_zero is not None:
         zero = contrast_zero & nz
         lfc[zero], stat[zero], pvalue[zero] = 0.0, 0.0, 1.0
