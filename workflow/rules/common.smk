@@ -179,8 +179,9 @@ CLAIM_IDS = [c["id"] for c in CATALOGUE]  # one forest plot each
 
 
 def slope_genes(ds):
-    """The genes the de rule draws paired slopes of: the dataset's genes_of_interest, else
-    every gene named in the claims (a param: the DE reruns only when this list changes)."""
+    """The genes whose paired slopes the DE job draws (the dataset's genes_of_interest, else
+    every gene named in the claims); a param, so the DE reruns only when this list changes.
+    """
     return genes_of_interest(config["datasets"][ds], CATALOGUE)
 
 
