@@ -4,13 +4,15 @@ claim x feature."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jsonschema
-import numpy as np
-import pandas as pd
 import yaml
 
 from prepost.io.yamlio import ConfigError, load_strict
+
+if TYPE_CHECKING:  # pandas is imported where used: the Snakefile reads this module at parse time
+    import pandas as pd
 
 
 class ClaimsError(ValueError):
@@ -65,6 +67,8 @@ def short_citation(cit: dict) -> str:
 
 def claim_rows(claims: list[dict]) -> pd.DataFrame:
     """One row per claim x feature (each gene of a gene claim; the set of a set claim)."""
+    import pandas as pd
+
     rows = [
         {
             "claim": c["id"],
@@ -74,7 +78,7 @@ def claim_rows(claims: list[dict]) -> pd.DataFrame:
             "statement": c["statement"],
             "citation": short_citation(c["citation"]),
             "doi": c["citation"].get("doi") or c["citation"].get("url", ""),
-            "published_p": c.get("published_p", np.nan),
+            "published_p": c.get("published_p", float("nan")),
             "direction_expected": c["direction"],
             "treatment": tuple(c.get("treatment", ())),
         }
