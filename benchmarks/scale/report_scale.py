@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--copies", type=int, default=16)
     ap.add_argument("--max-mb", type=float, default=15.0, help="report.max_mb")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2, help="the report rule's threads (plots encoded side by side)")
     args = ap.parse_args(argv)
     if not (args.source / "results" / "claims.tsv").exists():
         raise SystemExit(f"report_scale: {args.source} has no finished run; "
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg["report"] = {"max_mb": args.max_mb}
     load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
-    summary = build_report(layout, dest / "results" / "report.html", cfg)
+    summary = build_report(layout, dest / "results" / "report.html", cfg, threads=args.threads)
     build_s = time.perf_counter() - t0
     page = dest / "results" / "report.html"
     blank = dest / "blank.html"

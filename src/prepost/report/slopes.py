@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from prepost import files
-from prepost.stats import control_genes_of, log2_scale, panel_size_factors
+from prepost.stats import control_genes_of, count_values, log2_scale, panel_size_factors, size_factors
 from prepost.vocabulary import COUNTS, NON_RESPONDER, RESPONDER
 
 COLOURS = {RESPONDER: "#0072B2", NON_RESPONDER: "#D55E00"}  # Okabe-Ito, as the PNG plots
@@ -41,8 +41,12 @@ def paired_values(expression_path, samples_path, summary: dict, set_scores_path,
     genes = [f for f in features if f in data.index]
     if genes and samples:
         sub = data[samples]
-        sf = panel_size_factors(sub, control_genes_of(summary)) if summary.get("values") == COUNTS else None
-        wide = log2_scale(sub, summary.get("values"), sf).loc[genes]
+        sf = None
+        if summary.get("values") == COUNTS:  # factors from every gene, scaled: the genes drawn
+            sf = panel_size_factors(sub, control_genes_of(summary))
+            if sf is None:
+                sf = size_factors(count_values(sub))
+        wide = log2_scale(sub.loc[genes], summary.get("values"), sf)
     if set_scores_path:
         try:
             scores = files.read_tsv(set_scores_path, dtype={"sample": str})
