@@ -76,21 +76,26 @@ bench-enrich: $(STAMP)
 
 .PHONY: bench-scale bench-dag bench-report bench-demo
 
-# Whole workflow on generated 20,000-gene cohorts: wall time, per-rule time and peak RSS (benchmarks/scale/README.md)
+# The commit the speed benchmarks compare against (before/after ratios in the same run): main
+# before issue 19's changes. `make bench-scale BENCH_REF=<commit>` for another.
+BENCH_REF ?= 3f723e1
+
+# Whole workflow on generated 20,000-gene cohorts: wall time, per-rule time and peak RSS, and
+# head/ref ratios against BENCH_REF (benchmarks/scale/README.md)
 bench-scale: $(STAMP)
-	$(BIN)/python benchmarks/scale/run.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/scale/run.py --ref $(BENCH_REF) $(BENCH_ARGS)
 
 # The HTML report at 16 x 200 samples: size, plots linked, Chromium open time (needs `make bench-scale BENCH_ARGS="--scenarios s200"` first)
 bench-report: $(STAMP)
 	$(BIN)/python benchmarks/scale/report_scale.py $(BENCH_ARGS)
 
-# The demo end to end, HEAD against a reference commit, alternating runs (BENCH_ARGS="--ref <commit>")
+# The demo end to end, HEAD against BENCH_REF, alternating runs (BENCH_ARGS="--repeat 3")
 bench-demo: $(STAMP)
-	$(BIN)/python benchmarks/scale/demo.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/scale/demo.py --ref $(BENCH_REF) $(BENCH_ARGS)
 
-# Snakemake overhead: dry run and --dag of 16 datasets (target < 10 s)
+# Snakemake overhead: dry run and --dag of 16 datasets (target < 5 s), against BENCH_REF
 bench-dag: $(STAMP)
-	$(BIN)/python benchmarks/scale/run.py --dag $(BENCH_ARGS)
+	$(BIN)/python benchmarks/scale/run.py --dag --ref $(BENCH_REF) $(BENCH_ARGS)
 
 .PHONY: bench-qc
 # QC rules against simulated truth: detection and false-flag rates (benchmarks/qc/rates.py)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,15 +39,19 @@ def run_demo(tree: Path, cores: int) -> dict:
         shutil.rmtree(tree / d, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=str(tree / "src"))
     load = os.getloadavg()[0]
-    t0 = time.perf_counter()
+    t0, ru0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run([str(SNAKEMAKE), "--cores", str(cores), "--workflow-profile", "none",
                            "--configfile", "config/config.yaml"],
                           cwd=tree, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime  # Snakemake and its jobs
     if proc.returncode:
         raise SystemExit(f"demo failed in {tree}:\n{proc.stderr[-3000:]}")
-    jobs = proc.stderr.count("localrule ") + proc.stderr.count("\nrule ")
-    return {"wall_s": wall, "jobs": jobs, "load1_before": load, "load1_after": os.getloadavg()[0]}
+    total = re.search(r"^total\s+(\d+)$", proc.stderr, flags=re.M)  # Snakemake's job stats
+    jobs = int(total.group(1)) if total else -1
+    return {"wall_s": wall, "cpu_s": cpu, "jobs": jobs, "load1_before": load,
+            "load1_after": os.getloadavg()[0]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,11 +71,13 @@ def main(argv: list[str] | None = None) -> int:
             for side in ("ref", "head"):
                 r = run_demo(trees[side], args.cores)
                 rows.append({"side": side, "run": i + 1, **r})
-                print(f"{side:4s} run {i + 1}: {r['wall_s']:6.1f} s, {r['jobs']} jobs, load "
+                print(f"{side:4s} run {i + 1}: {r['wall_s']:6.1f} s wall, {r['cpu_s']:6.1f} s CPU, "
+                      f"{r['jobs']} jobs, load "
                       f"{r['load1_before']:.2f} -> {r['load1_after']:.2f}", flush=True)
-        med = {s: statistics.median(r["wall_s"] for r in rows if r["side"] == s) for s in ("ref", "head")}
-        print(f"\nmedian wall: ref ({args.ref}) {med['ref']:.1f} s, head ({args.head}) {med['head']:.1f} s; "
-              f"head/ref = {med['head'] / med['ref']:.2f}")
+        for what in ("wall_s", "cpu_s"):
+            med = {s: statistics.median(r[what] for r in rows if r["side"] == s) for s in ("ref", "head")}
+            print(f"median {what[:-2]}: ref ({args.ref}) {med['ref']:.1f} s, head ({args.head}) "
+                  f"{med['head']:.1f} s; head/ref = {med['head'] / med['ref']:.2f}")
     finally:
         for t in trees.values():
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(t)], capture_output=True)
