@@ -62,9 +62,10 @@ demo-data: $(STAMP)
 clean:
 	rm -rf results .snakemake
 
-# Paired DE speed/accuracy against R DESeq2 and limma (needs R with DESeq2, limma; see benchmarks/de/README.md)
+# Paired DE speed/accuracy against R DESeq2 and limma, and against BENCH_REF (before/after ratios;
+# needs R with DESeq2, limma; glmGamPoi for its methods; see benchmarks/de/README.md)
 bench-de: $(STAMP)
-	$(BIN)/python benchmarks/de/run.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/de/run.py --ref $(BENCH_REF) $(BENCH_ARGS)
 
 # nb against R DESeq2 on the whole of real GSE91061 (needs ../shared/data and R with DESeq2)
 bench-de-real: $(STAMP)

@@ -14,10 +14,21 @@ lfc_shrink="apeglm"; not run by default); arrays — "arrays"
 (prepost.de.limma.paired_moderated_t). R results are cached in the work dir and reused with
 --reuse-r (R DESeq2 at 200 samples takes about 11 minutes with OpenBLAS on 2 cores).
 
+Issue 19 (speed): "glmGamPoi" (glmGamPoi 1.10's glm_gp + test_de) and "DESeq2_glmGamPoi"
+(DESeq2 1.38 with fitType = "glmGamPoi") are further R methods for the counts, run by
+bench_glmgampoi.R under a time limit (--r-timeout, default 30 min; a run past it is reported as
+such); they are compared with R DESeq2 where that ran. ``--ref COMMIT`` runs the prepost
+methods a second time from a clean worktree of that commit (its src/ on PYTHONPATH, this
+driver), alternating with HEAD, and prints HEAD/ref ratios of compute time and peak memory and
+whether the two tables are equal; at sizes where R DESeq2 does not finish (2,000 samples:
+hours) the ref's validated table is the reference for "equal results".
+
 Usage:
   .venv/bin/python benchmarks/de/run.py [--sizes 20 60 200] [--genes 20000]
-      [--methods pydeseq2 nbglm arrays] [--no-r] [--reuse-r] [--workdir benchmarks/out/de]
-The machine is shared: timings are noisy; repeat key numbers (--repeat N keeps the minimum).
+      [--methods pydeseq2 nbglm arrays glmGamPoi DESeq2_glmGamPoi] [--no-r] [--reuse-r]
+      [--skip-deseq2] [--ref COMMIT] [--workdir benchmarks/out/de]
+The machine is shared: timings are noisy; repeat key numbers (--repeat N keeps the minimum);
+the load average before each run is recorded beside it (load1).
 """
 
 from __future__ import annotations
@@ -110,7 +121,9 @@ def write_inputs(workdir: Path, n: int, n_genes: int, stress: bool = False) -> P
 
 
 def run_timed(cmd: list[str], env=None) -> dict:
-    """Run a command; return compute seconds (printed by it), wall seconds and peak RSS (MB)."""
+    """Run a command; return compute seconds (printed by it), wall seconds, peak RSS (MB) and
+    the 1-minute load average before it."""
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     out, err = proc.communicate()
@@ -125,7 +138,7 @@ def run_timed(cmd: list[str], env=None) -> dict:
         (float(line.split()[1]) for line in out.splitlines() if line.startswith("peak_mb")), np.nan
     )
     blas = next((line for line in out.splitlines() if line.startswith("blas")), "")
-    return {"compute_s": compute, "wall_s": wall, "peak_mb": peak, "blas": blas}
+    return {"compute_s": compute, "wall_s": wall, "peak_mb": peak, "blas": blas, "load1": load}
 
 
 def run_r(mode: str, prefix: Path, out: Path) -> dict:
@@ -140,6 +153,7 @@ def run_r(mode: str, prefix: Path, out: Path) -> dict:
         str(prefix),
         str(out),
     ]
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -153,7 +167,42 @@ def run_r(mode: str, prefix: Path, out: Path) -> dict:
         / 1024
     )
     blas = next((ln for ln in proc.stdout.splitlines() if ln.startswith("blas")), "")
-    return {"compute_s": compute, "wall_s": wall, "peak_mb": peak, "blas": blas}
+    return {"compute_s": compute, "wall_s": wall, "peak_mb": peak, "blas": blas, "load1": load}
+
+
+R_METHODS = {"glmGamPoi": "glmgampoi", "DESeq2_glmGamPoi": "deseq2_glmgampoi"}
+
+
+def run_r_extra(method: str, prefix: Path, out: Path, timeout_s: float) -> dict:
+    """glmGamPoi or DESeq2(fitType = "glmGamPoi") by bench_glmgampoi.R; past ``timeout_s``
+    the run is stopped and reported with compute_s NaN and ``timed_out`` True."""
+    cmd = ["/usr/bin/time", "-f", "peak_kb %M", "Rscript", str(HERE / "bench_glmgampoi.R"),
+           R_METHODS[method], str(prefix), str(out)]
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return {"compute_s": np.nan, "wall_s": time.perf_counter() - t0, "peak_mb": np.nan,
+                "timed_out": True, "load1": load}
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        raise RuntimeError(f"R {method} failed:\n{proc.stderr[-3000:]}")
+    compute = float(
+        next(ln.split()[1] for ln in proc.stdout.splitlines() if ln.startswith("compute_seconds"))
+    )
+    peak = float(
+        next(ln.split()[1] for ln in proc.stderr.splitlines() if ln.startswith("peak_kb"))
+    ) / 1024
+    return {"compute_s": compute, "wall_s": wall, "peak_mb": peak, "timed_out": False,
+            "load1": load}
+
+
+def worktree(rev: str, dest: Path) -> Path:
+    """A clean detached worktree of ``rev`` (the --ref commit) at ``dest``."""
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(dest), rev],
+                   check=True, capture_output=True)
+    return dest
 
 
 def worker(method: str, prefix: str, out: str, n_cpus: int) -> None:
@@ -229,6 +278,34 @@ def compare(ref: pd.DataFrame, test: pd.DataFrame, truth: pd.Series, fit=None) -
     return out
 
 
+def cached_r(kind: str, prefix: Path, args, run) -> dict | None:
+    """An R run's timing row, from its cache (--reuse-r / --no-r) or by ``run(out)``; None
+    when --no-r and nothing is cached."""
+    r_out = Path(f"{prefix}_R_{kind}.tsv")
+    r_time = Path(f"{prefix}_R_{kind}.time.tsv")
+    if (args.reuse_r or args.no_r) and r_time.exists():
+        return pd.read_csv(r_time, sep="\t").iloc[0].to_dict()
+    if args.no_r:
+        return None
+    print(f"[{prefix.name}] R {kind} ...", file=sys.stderr, flush=True)
+    info = run(r_out)
+    pd.DataFrame([info]).to_csv(r_time, sep="\t", index=False)
+    return info
+
+
+def read_table(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path, sep="\t") if path.exists() else None
+
+
+def tables_equal(a: pd.DataFrame, b: pd.DataFrame) -> tuple[bool, float]:
+    """Whether two result tables are identical, and the largest relative difference of their
+    statistics (by gene)."""
+    a, b = a.set_index("gene"), b.set_index("gene").reindex(a.set_index("gene").index)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.nanmax(np.abs(a["stat"] - b["stat"]) / np.abs(a["stat"]))
+    return bool(a.equals(b)), float(rel)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -239,6 +316,11 @@ def main(argv=None) -> None:
     ap.add_argument("--workdir", type=Path, default=ROOT / "benchmarks/out/de")
     ap.add_argument("--reuse-r", action="store_true", help="reuse cached R results and timings")
     ap.add_argument("--no-r", action="store_true", help="do not run R (needs cached R results)")
+    ap.add_argument("--skip-deseq2", type=int, nargs="*", default=[], metavar="SIZE",
+                    help="sizes at which R DESeq2 (default fit) is not run (2,000: hours)")
+    ap.add_argument("--r-timeout", type=float, default=1800,
+                    help="seconds before a glmGamPoi / DESeq2_glmGamPoi run is stopped")
+    ap.add_argument("--ref", default=None, help="also run the prepost methods of this commit")
     ap.add_argument("--repeat", type=int, default=1, help="runs per prepost method (min time kept)")
     ap.add_argument("--n-cpus", type=int, default=2)
     ap.add_argument("--stress", action="store_true", help="counts from tools/nb_stress.py")
@@ -248,45 +330,97 @@ def main(argv=None) -> None:
         methods = ["pydeseq2", "arrays"]
         if (ROOT / "src/prepost/de/nb/__init__.py").exists():
             methods.insert(1, "nbglm")
+    unknown = [m for m in methods if m not in (*R_METHODS, "pydeseq2", "nbglm", "nbglm_shrink",
+                                                "arrays")]
+    if unknown:
+        raise SystemExit(f"unknown method(s) {unknown}")
     args.workdir.mkdir(parents=True, exist_ok=True)
+    trees = {"": None}
+    tmp = None
+    if args.ref:
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix="bench-de-"))
+        trees = {"": None, "@ref": worktree(args.ref, tmp / "ref")}
     rows = []
-    for n in args.sizes:
-        prefix = write_inputs(args.workdir, n, args.genes, args.stress)
-        truth = pd.read_csv(f"{prefix}_truth.tsv", sep="\t").set_index("gene")
-        needed = {"counts" if m != "arrays" else "arrays" for m in methods}
-        r_info = {}
-        for mode in sorted(needed):
-            r_out = Path(f"{prefix}_R_{mode}.tsv")
-            r_time = Path(f"{prefix}_R_{mode}.time.tsv")
-            if (args.reuse_r or args.no_r) and r_out.exists() and r_time.exists():
-                r_info[mode] = pd.read_csv(r_time, sep="\t").iloc[0].to_dict()
-            elif args.no_r:
-                raise SystemExit(f"--no-r but no cached R result {r_out}")
-            else:
-                print(f"[n={n}] R {mode} ...", file=sys.stderr, flush=True)
-                r_info[mode] = run_r(mode, prefix, r_out)
-                pd.DataFrame([r_info[mode]]).to_csv(r_time, sep="\t", index=False)
-            rows.append(
-                {
-                    "samples": n,
-                    "kind": mode,
-                    "method": "R " + ("DESeq2" if mode == "counts" else "limma"),
-                    **{k: r_info[mode][k] for k in ("compute_s", "wall_s", "peak_mb")},
-                }
+    try:
+        for n in args.sizes:
+            rows += bench_size(n, methods, args, trees)
+    finally:
+        if tmp is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                            str(trees["@ref"])], capture_output=True)
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], capture_output=True)
+    table = pd.DataFrame(rows)
+    table.to_csv(args.workdir / "summary.tsv", sep="\t", index=False)
+    cols = [
+        "samples", "kind", "method", "compute_s", "wall_s", "peak_mb", "load1", "ratio_vs_R",
+        "ratio_vs_ref", "peak_ratio_vs_ref", "equal_to_ref", "r_log2fc", "r_stat",
+        "max_abs_d_stat", "jaccard", "precision", "recall", "precision_R", "recall_R", "n_sig",
+        "n_sig_R", "optim_genes", "rule_failures",
+    ]
+    fmt = {c: (lambda v: f"{v:.10f}") for c in ("r_log2fc", "r_stat", "jaccard")}
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print(
+            table.reindex(columns=[c for c in cols if c in table.columns]).to_string(
+                index=False, formatters=fmt, float_format=lambda v: f"{v:.4g}"
             )
-        for m in methods:
-            mode = "arrays" if m == "arrays" else "counts"
-            out = f"{prefix}_out_{m}.tsv"
-            runs = []
-            for _ in range(args.repeat):
-                print(f"[n={n}] {m} ...", file=sys.stderr, flush=True)
-                runs.append(
-                    run_timed(
-                        [sys.executable, __file__, "worker", m, str(prefix), out, str(args.n_cpus)]
-                    )
-                )
-            info = min(runs, key=lambda d: d["compute_s"])
-            ref = pd.read_csv(f"{prefix}_R_{mode}.tsv", sep="\t")
+        )
+
+
+def bench_size(n: int, methods: list[str], args, trees: dict) -> list[dict]:
+    """The rows of one size: R DESeq2 / limma (the reference), the R methods of issue 19, and
+    each prepost method from HEAD (and the --ref tree, alternating)."""
+    prefix = write_inputs(args.workdir, n, args.genes, args.stress)
+    truth = pd.read_csv(f"{prefix}_truth.tsv", sep="\t").set_index("gene")
+    rows = []
+    needed = {"arrays" if m == "arrays" else "counts" for m in methods}
+    if n in args.skip_deseq2:
+        needed.discard("counts")
+    r_info = {}
+    for mode in sorted(needed):
+        info = cached_r(mode, prefix, args, lambda out, mode=mode: run_r(mode, prefix, out))
+        if info is None:
+            raise SystemExit(f"--no-r but no cached R {mode} result for {prefix}")
+        r_info[mode] = info
+        rows.append({"samples": n, "kind": mode,
+                     "method": "R " + ("DESeq2" if mode == "counts" else "limma"),
+                     **{k: info.get(k, np.nan) for k in ("compute_s", "wall_s", "peak_mb",
+                                                         "load1")}})
+    for m in [m for m in methods if m in R_METHODS]:
+        info = cached_r(m, prefix, args,
+                        lambda out, m=m: run_r_extra(m, prefix, out, args.r_timeout))
+        if info is None:
+            continue
+        row = {"samples": n, "kind": "counts", "method": "R " + m,
+               **{k: info.get(k, np.nan) for k in ("compute_s", "wall_s", "peak_mb", "load1")}}
+        if info.get("timed_out"):
+            row["rule_failures"] = f"stopped after {args.r_timeout:.0f} s"
+        ref = read_table(Path(f"{prefix}_R_counts.tsv"))
+        test = read_table(Path(f"{prefix}_R_{m}.tsv"))
+        if ref is not None and test is not None and not info.get("timed_out"):
+            if "counts" in r_info:
+                row["ratio_vs_R"] = info["compute_s"] / r_info["counts"]["compute_s"]
+            row.update(compare(ref, test, truth["counts"]))
+            if m == "glmGamPoi":  # its statistic is a quasi-likelihood F, not a Wald z
+                row["r_stat"] = row["max_abs_d_stat"] = np.nan
+        rows.append(row)
+        print(pd.DataFrame([row]).to_string(index=False), file=sys.stderr, flush=True)
+    for m in [m for m in methods if m not in R_METHODS]:
+        mode = "arrays" if m == "arrays" else "counts"
+        runs = {tag: [] for tag in trees}
+        for _ in range(args.repeat):
+            for tag, tree in trees.items():  # HEAD and ref alternate
+                env = None if tree is None else dict(os.environ, PYTHONPATH=str(tree / "src"))
+                out = f"{prefix}_out_{m}{tag}.tsv"
+                print(f"[n={n}] {m}{tag} ...", file=sys.stderr, flush=True)
+                runs[tag].append(run_timed(
+                    [sys.executable, __file__, "worker", m, str(prefix), out, str(args.n_cpus)],
+                    env=env))
+        head_table = pd.read_csv(f"{prefix}_out_{m}.tsv", sep="\t")
+        for tag in trees:
+            info = min(runs[tag], key=lambda d: d["compute_s"])
+            out = f"{prefix}_out_{m}{tag}.tsv"
             test = pd.read_csv(out, sep="\t")
             fit_file = Path(out + ".fit.json")
             fit = None
@@ -295,47 +429,25 @@ def main(argv=None) -> None:
 
                 fit = json.loads(fit_file.read_text())
             row = {
-                "samples": n,
-                "kind": mode,
-                "method": m,
-                **{k: info[k] for k in ("compute_s", "wall_s", "peak_mb")},
-                "all_compute_s": ",".join(f"{d['compute_s']:.1f}" for d in runs),
-                "ratio_vs_R": info["compute_s"] / r_info[mode]["compute_s"],
-                "wall_ratio_vs_R": info["wall_s"] / r_info[mode]["wall_s"],
-                **compare(ref, test, truth[mode], fit),
+                "samples": n, "kind": mode, "method": m + tag,
+                **{k: info[k] for k in ("compute_s", "wall_s", "peak_mb", "load1")},
+                "all_compute_s": ",".join(f"{d['compute_s']:.1f}" for d in runs[tag]),
             }
+            if mode in r_info:
+                ref = pd.read_csv(f"{prefix}_R_{mode}.tsv", sep="\t")
+                row["ratio_vs_R"] = info["compute_s"] / r_info[mode]["compute_s"]
+                row["wall_ratio_vs_R"] = info["wall_s"] / r_info[mode]["wall_s"]
+                row.update(compare(ref, test, truth[mode], fit))
+            if tag == "" and "@ref" in trees:
+                ref_info = min(runs["@ref"], key=lambda d: d["compute_s"])
+                row["ratio_vs_ref"] = info["compute_s"] / ref_info["compute_s"]
+                row["peak_ratio_vs_ref"] = info["peak_mb"] / ref_info["peak_mb"]
+                equal, rel = tables_equal(
+                    pd.read_csv(f"{prefix}_out_{m}@ref.tsv", sep="\t"), head_table)
+                row["equal_to_ref"] = "identical" if equal else f"max rel d stat {rel:.2g}"
             rows.append(row)
             print(pd.DataFrame([row]).to_string(index=False), file=sys.stderr, flush=True)
-    table = pd.DataFrame(rows)
-    table.to_csv(args.workdir / "summary.tsv", sep="\t", index=False)
-    cols = [
-        "samples",
-        "kind",
-        "method",
-        "compute_s",
-        "wall_s",
-        "peak_mb",
-        "ratio_vs_R",
-        "r_log2fc",
-        "r_stat",
-        "max_abs_d_stat",
-        "jaccard",
-        "precision",
-        "recall",
-        "precision_R",
-        "recall_R",
-        "n_sig",
-        "n_sig_R",
-        "optim_genes",
-        "rule_failures",
-    ]
-    fmt = {c: (lambda v: f"{v:.10f}") for c in ("r_log2fc", "r_stat", "jaccard")}
-    with pd.option_context("display.width", 250, "display.max_columns", 30):
-        print(
-            table.reindex(columns=cols).to_string(
-                index=False, formatters=fmt, float_format=lambda v: f"{v:.4g}"
-            )
-        )
+    return rows
 
 
 if __name__ == "__main__":

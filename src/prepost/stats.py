@@ -71,7 +71,9 @@ def size_factors(counts: np.ndarray, control=None) -> np.ndarray:
     use = np.isfinite(loggeo)
     if not use.any():
         raise ValueError("every gene contains at least one zero count: cannot compute size factors")
-    sub = logc[use] - loggeo[use, None]
+    sub = logc[use]  # a copy; logc is let go before the median's own copies
+    del logc
+    sub -= loggeo[use, None]
     sub[~np.isfinite(sub)] = np.nan  # zero counts are left out of each sample's median
     return np.exp(np.nanmedian(sub, axis=0))
 

@@ -158,26 +158,54 @@ def _logdet_and_trace(w: np.ndarray, dw: np.ndarray, grp=None):
 
 
 def _chunked(fn, n_cpus: int, n: int, *arrays, block_elems: int = 500_000):
-    """Run fn on gene blocks and concatenate: blocks of about `block_elems` counts keep the
-    temporaries small (peak memory) and run on `n_cpus` threads (numpy's ufuncs release the
-    GIL, so the threads use both cores)."""
-    n_samples = next((a[0].size for a in arrays if isinstance(a, np.ndarray) and a.ndim == 3), 1)
-    n_blocks = max(1, min(n, max(int(n_cpus), int(np.ceil(n * n_samples / block_elems)))))
+    """Run fn on gene blocks and concatenate: blocks of about `block_elems` values (per-gene
+    size of the largest gene-first array) keep the temporaries small (peak memory) and run on
+    `n_cpus` threads (numpy's ufuncs release the GIL, so the threads use both cores). fn
+    returns an array, a tuple or a dict of arrays with genes first; each block's result is
+    copied into the output as it arrives, so the blocks and the whole are not all held at
+    once (at 2,000 samples one genes x samples array is 320 MB)."""
+    per_gene = max(
+        (a[0].size for a in arrays if isinstance(a, np.ndarray) and a.ndim >= 2 and len(a) == n),
+        default=1,
+    )
+    n_blocks = max(1, min(n, max(int(n_cpus), int(np.ceil(n * per_gene / block_elems)))))
     edges = np.linspace(0, n, n_blocks + 1).astype(int)
-    parts = [
-        tuple(
-            a[lo:hi] if isinstance(a, np.ndarray) and a.ndim and a.shape[0] == n else a
-            for a in arrays
+
+    def run(k):
+        lo, hi = edges[k], edges[k + 1]
+        return fn(
+            *(
+                a[lo:hi] if isinstance(a, np.ndarray) and a.ndim and a.shape[0] == n else a
+                for a in arrays
+            )
         )
-        for lo, hi in zip(edges[:-1], edges[1:])
-    ]
+
     if int(n_cpus) > 1 and n_blocks > 1:
-        with ThreadPoolExecutor(min(int(n_cpus), n_blocks)) as pool:
-            res = list(pool.map(lambda args: fn(*args), parts))
+        pool = ThreadPoolExecutor(min(int(n_cpus), n_blocks))
+        results = pool.map(run, range(n_blocks))
     else:
-        res = [fn(*args) for args in parts]
-    if isinstance(res[0], dict):
-        return {k: np.concatenate([r[k] for r in res]) for k in res[0]}
-    if isinstance(res[0], tuple):
-        return tuple(np.concatenate([r[k] for r in res]) for k in range(len(res[0])))
-    return np.concatenate(res)
+        pool, results = None, map(run, range(n_blocks))
+    try:
+        out = kind = None
+        for k, res in enumerate(results):
+            kind = type(res)
+            parts = res if kind is dict else dict(enumerate(res if kind is tuple else (res,)))
+            if out is None:
+                out = {
+                    key: np.empty((n,) + np.shape(v)[1:], np.asarray(v).dtype)
+                    for key, v in parts.items()
+                }
+            for key, v in parts.items():
+                v = np.asarray(v)
+                if v.dtype != out[key].dtype:  # as np.concatenate: the common type
+                    out[key] = out[key].astype(np.result_type(out[key], v))
+                out[key][edges[k] : edges[k + 1]] = v
+            del res, parts
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    if kind is dict:
+        return out
+    if kind is tuple:
+        return tuple(out[k] for k in range(len(out)))
+    return out[0]

@@ -42,7 +42,7 @@ from prepost.de.nb.dispersion import (
     deseq2_det_range,
     start_dispersion,
 )
-from prepost.de.nb.irls import _irls
+from prepost.de.nb.irls import _irls, ls_start
 from prepost.de.nb.linalg import _chunked, _gexp, _gsum
 from prepost.de.nb.optim import one_blas_thread, optim_fit, optim_start
 from prepost.de.nb.trend import _prior_var, _trend
@@ -70,12 +70,14 @@ def _to_r(gam: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return np.concatenate([gam[:1], gam[1:] - gam[0], beta])
 
 
-def _fit_beta(y, sf, alpha, grp, n_cpus):
+def _fit_beta(y, sf, alpha, grp, n_cpus, keep_mu: bool = True):
     """DESeq2's fitNbinomGLMs: IRLS for every gene, then optim (prepost.de.nb.optim) for the
     genes IRLS gave up on (a coefficient past |30|, NaN deviance, not converged in MAXIT
-    steps). Returns the IRLS dict with mu, beta, gam, cov replaced on those genes, ``var``
-    (the diagonal of cov) and ``optim`` (bool per gene)."""
-    fit = _chunked(lambda yb, ab: _irls(yb, sf, ab, grp), n_cpus, y.shape[0], y, alpha)
+    steps). Returns the IRLS dict with mu (when ``keep_mu``), beta, gam, cov replaced on those
+    genes, ``var`` (the diagonal of cov) and ``optim`` (bool per gene)."""
+    fit = _chunked(
+        lambda yb, ab: _irls(yb, sf, ab, grp, keep_mu), n_cpus, y.shape[0], y, alpha
+    )
     n_pat, n_grp = y.shape[1], fit["beta"].shape[1]
     cov = fit["cov"]
     finite = np.isfinite(fit["beta"]).all(axis=1) & np.isfinite(fit["gam"]).all(axis=1)
@@ -86,21 +88,29 @@ def _fit_beta(y, sf, alpha, grp, n_cpus):
         x = r_design(n_pat, grp)
         nf = sf.reshape(-1)
         alt = np.arange(n_pat, n_pat + n_grp)
+        beta0, gam0 = ls_start(y[rows], sf, grp)
         with one_blas_thread():
-            for i in rows:  # the few genes DESeq2 hands to optim, one scipy call each
+            for k, i in enumerate(rows):  # the few genes DESeq2 hands to optim: one call each
                 start = optim_start(
                     _to_r(fit["gam"][i], fit["beta"][i]),
-                    _to_r(fit["gam0"][i], fit["beta0"][i]),
+                    _to_r(gam0[k], beta0[k]),
                     bool(finite[i]),
                 )
                 par, mu, sigma, _ = optim_fit(y[i].reshape(-1), nf, alpha[i], x, start)
                 nat = par * np.log(2)
                 fit["gam"][i] = nat[0] + np.concatenate([[0.0], nat[1:n_pat]])
                 fit["beta"][i] = nat[n_pat:]
-                fit["mu"][i] = mu.reshape(n_pat, 2)
+                if keep_mu:
+                    fit["mu"][i] = mu.reshape(n_pat, 2)
                 cov[i] = sigma[np.ix_(alt, alt)]
     fit["var"] = np.diagonal(cov, axis1=1, axis2=2).copy()
     return fit
+
+
+def _norm_moments(values: np.ndarray, sf: np.ndarray):
+    """baseMean and baseVar (ddof 1) of the normalised counts of a gene block."""
+    norm = values / sf
+    return norm.mean(axis=1), norm.var(axis=1, ddof=1)
 
 
 def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int, sf_given=None) -> dict:
@@ -115,27 +125,34 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int, sf_given=None)
 
     sf_flat = size_factors(values) if sf_given is None else np.asarray(sf_given, dtype=float)
     sf = sf_flat.reshape(n_pat, 2)
-    norm = values / sf_flat
-    base_mean = norm.mean(axis=1)
-    base_var = norm.var(axis=1, ddof=1)
+    base_mean, base_var = _chunked(_norm_moments, n_cpus, values.shape[0], values, sf_flat)
     nz = values.sum(axis=1) > 0
-    y = values[nz].reshape(-1, n_pat, 2)
+    # C order: the per-gene sums below then add in numpy's pairwise order whatever the layout
+    # of ``values`` (pandas gives column-major arrays)
+    y = np.ascontiguousarray((values if nz.all() else values[nz]).reshape(-1, n_pat, 2))
     bm, bv = base_mean[nz], base_var[nz]
     g = y.shape[0]
 
-    # starting dispersions: min(rough (linear-model residuals), moments), clamped
-    yn = y / sf
-    dn = yn[..., 1] - yn[..., 0]
-    dbar = _gexp(_gsum(dn, grp) / (dn.shape[1] if grp is None else grp.sum(axis=0)), grp)
-    half = 0.5 * (yn[..., 0] + yn[..., 1])
-    lin_mu = np.maximum(np.stack([half - dbar / 2, half + dbar / 2], axis=2), 1.0)
-    alpha_init = start_dispersion(yn, lin_mu, bm, bv, sf_flat, m - p, n_samples)
+    def start(yb, bmb, bvb):  # min(rough (linear-model residuals), moments), clamped
+        yn = yb / sf
+        dn = yn[..., 1] - yn[..., 0]
+        dbar = _gexp(_gsum(dn, grp) / (dn.shape[1] if grp is None else grp.sum(axis=0)), grp)
+        half = 0.5 * (yn[..., 0] + yn[..., 1])
+        lin_mu = np.maximum(np.stack([half - dbar / 2, half + dbar / 2], axis=2), 1.0)
+        return start_dispersion(yn, lin_mu, bmb, bvb, sf_flat, m - p, n_samples)
+
+    alpha_init = _chunked(start, n_cpus, g, y, bm, bv)
 
     # gene-wise dispersions on the mu of a fit at the starting dispersions
     first = _fit_beta(y, sf, alpha_init, grp, n_cpus)
-    mu = np.maximum(first["mu"], MINMU)
+    mu = first.pop("mu")
+    np.maximum(mu, MINMU, out=mu)
+    optim_genewise = first["optim"]
+    del first
 
-    deseq2_det = deseq2_det_range(y, mu, alpha_init, grp)
+    deseq2_det = _chunked(
+        lambda yb, mb, ab: deseq2_det_range(yb, mb, ab, grp), n_cpus, g, y, mu, alpha_init
+    )
 
     def genewise(yb, mb, ab, eb):
         return _fit_disp(yb, mb, np.log(ab), np.log(ab), 1.0, False, grp, eb)
@@ -151,7 +168,8 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int, sf_given=None)
     )
 
     # final fit and Wald test
-    fit = _fit_beta(y, sf, disp, grp, n_cpus)
+    del mu
+    fit = _fit_beta(y, sf, disp, grp, n_cpus, keep_mu=False)
     beta, var = fit["beta"], fit["var"]
     if grp is None:
         beta, var = beta[:, 0], var[:, 0]
@@ -160,7 +178,7 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int, sf_given=None)
         "beta": beta, "gam": fit["gam"], "var": var, "cov": fit["cov"],
         "optim": fit["optim"], "disp_gene": disp_gene, "disp_fit": disp_fit,
         "trend": trend, "prior_var": prior_var, "var_log": var_log,
-        "optim_genewise": first["optim"],
+        "optim_genewise": optim_genewise,
         "exact_cox_reid": int((~deseq2_det).sum()), "deseq2_det": deseq2_det,
     }
 
@@ -179,14 +197,11 @@ def _ordered_pairs(counts, samples, ref, alt, fn_name):
             f"{fn_name} handles the one-pair-per-patient design only"
         )
     patients = sorted(sheet["patient"].unique())
-    order = [
-        sheet.index[(sheet["patient"] == p) & (sheet["timepoint"] == tp)][0]
-        for p in patients
-        for tp in (ref, alt)
-    ]
-    data = counts.copy()
-    data.columns = data.columns.astype(str)
-    data = data[order]
+    by_pair = pd.Series(sheet.index, index=pd.MultiIndex.from_frame(sheet[["patient", "timepoint"]]))
+    order = list(by_pair.loc[[(p, tp) for p in patients for tp in (ref, alt)]])
+    position = pd.Series(np.arange(counts.shape[1]), index=counts.columns.astype(str))
+    data = counts.iloc[:, position[order].to_numpy()]  # one copy (320 MB at 2,000 samples)
+    data.columns = pd.Index(order)
     sheet = sheet.loc[order]  # the rows in the order of the count columns
     return sheet, patients, count_values(data), data.index.astype(str)
 
