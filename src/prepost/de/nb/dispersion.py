@@ -56,7 +56,9 @@ def _lgamma_ratio(y, size):
     benchmark): there it is log Gamma(y) - log B(y, size), exact. DESeq2 computes the plain
     difference, so its own acceptance there is rounding noise. betaln costs 5x gammaln, so it
     is used only on the genes with size > 1e6 (alpha < 1e-6)."""
-    out = special.gammaln(y + size) - special.gammaln(size)
+    out = np.add(y, size)
+    special.gammaln(out, out=out)
+    out -= special.gammaln(size)
     big = size[:, 0, 0] > _BIG_SIZE
     if big.any():
         yb, sb = y[big], np.broadcast_to(size[big], y[big].shape)
@@ -70,19 +72,38 @@ def _emulating(emulate, n):
     return np.full(n, EMULATE_DET_RANGE) if emulate is None else emulate
 
 
+def _weights(mu, al):
+    """DESeq2's GLM weights 1 / (1 / mu + alpha), computed in one buffer."""
+    w = np.divide(1, mu)
+    w += al
+    return np.divide(1, w, out=w)
+
+
+# _log_post and _dlog_post are the hot path of every fit (each gene's line searches evaluate
+# them ~30 times over all samples): they reuse two buffers in place; the operations and
+# their order are DESeq2's formula's, so the results are bit-for-bit those of the plain
+# expressions.
 def _log_post(a, y, mu, prior_mean, prior_var, use_prior, grp=None, emulate=None):
     alpha = np.exp(a)
     al = alpha[:, None, None]
     inv = 1 / al
-    w = 1 / (1 / mu + al)
-    logdet = _logdet(w, grp)
+    logdet = _logdet(_weights(mu, al), grp)
     em = _emulating(emulate, len(a))
     if em.any():  # DESeq2: det of the product is 0 (cr term +Inf) or Inf (-Inf)
         clipped = np.where(
             logdet < _LOG_DBL_TINY, -np.inf, np.where(logdet > _LOG_DBL_MAX, np.inf, logdet)
         )
         logdet = np.where(em, clipped, logdet)
-    ll = np.sum(_lgamma_ratio(y, inv) - y * np.log(mu + inv) - inv * np.log1p(mu * al), axis=(1, 2))
+    t = _lgamma_ratio(y, inv)  # - y log(mu + 1/alpha) - (1/alpha) log1p(mu alpha)
+    b = np.add(mu, inv)
+    np.log(b, out=b)
+    b *= y
+    t -= b
+    np.multiply(mu, al, out=b)
+    np.log1p(b, out=b)
+    b *= inv
+    t -= b
+    ll = np.sum(t, axis=(1, 2))
     out = ll - 0.5 * logdet
     if use_prior:
         out = out - 0.5 * (a - prior_mean) ** 2 / prior_var
@@ -93,21 +114,27 @@ def _dlog_post(a, y, mu, prior_mean, prior_var, use_prior, grp=None, emulate=Non
     alpha = np.exp(a)
     al = alpha[:, None, None]
     inv = 1 / al
-    w = 1 / (1 / mu + al)
+    w = _weights(mu, al)
     logdet, tr = _logdet_and_trace(w, -w * w, grp)
+    del w
     em = _emulating(emulate, len(a))
     if em.any():  # DESeq2: det * tr / det with det 0 or Inf is NaN
         out_of_range = (logdet < _LOG_DBL_TINY) | (logdet > _LOG_DBL_MAX)
         tr = np.where(em & out_of_range, np.nan, tr)
     am = mu * al
-    ll = (1 / alpha**2) * np.sum(
-        special.digamma(inv)
-        + np.log1p(am)
-        - am / (1 + am)
-        - special.digamma(y + inv)
-        + y / (mu + inv),
-        axis=(1, 2),
-    )
+    # digamma(1/a) + log1p(am) - am / (1 + am) - digamma(y + 1/a) + y / (mu + 1/a)
+    t = np.log1p(am)
+    t += special.digamma(inv)
+    b = np.add(1, am)
+    np.divide(am, b, out=b)
+    t -= b
+    np.add(y, inv, out=b)
+    special.digamma(b, out=b)
+    t -= b
+    np.add(mu, inv, out=b)
+    np.divide(y, b, out=b)
+    t += b
+    ll = (1 / alpha**2) * np.sum(t, axis=(1, 2))
     out = (ll - 0.5 * tr) * alpha
     if use_prior:
         out = out - (a - prior_mean) / prior_var
