@@ -60,7 +60,7 @@ class Layout:
         return f"{self.results}/{ds}/prepare.json"
 
     def prepared(self, ds: str) -> dict[str, str]:
-        """The three files every downstream rule reads (prepare.dataset.read_prepared)."""
+        """The three files every downstream rule reads (prepare.prepared.read_prepared)."""
         return {"expression": self.expression(ds), "samples": self.samples(ds), "summary": self.summary(ds)}
 
     # qc

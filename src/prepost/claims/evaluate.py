@@ -19,7 +19,7 @@ from prepost.claims.effects import dataset_effects
 from prepost.claims.published import gene_evidence_absent, read_published, read_universe, set_evidence
 from prepost.claims.verdicts import verdicts
 from prepost.enrich.genesets import read_gmt
-from prepost.prepare.dataset import read_prepared
+from prepost.prepare.prepared import read_prepared
 from prepost.stats import bh_adjust as bh, control_genes_of
 from prepost.vocabulary import ALPHA, NS_UNREPORTED, PAIRED_GROUP
 

@@ -15,7 +15,7 @@ from prepost import files
 from prepost.de import contrasts
 from prepost.plots.de import ma_plot, slope_plot, volcano
 from prepost.plots.model import dispersion_plot, factor_plot, pvalue_histogram, sa_plot
-from prepost.prepare.dataset import read_prepared
+from prepost.prepare.prepared import read_prepared
 from prepost.stats import control_genes_of, count_values, log2_scale, panel_size_factors, size_factors
 from prepost.vocabulary import ALPHA, COUNTS, LOG2
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from prepost import files
 from prepost.de.fit import fit_contrast
-from prepost.prepare.dataset import read_prepared
+from prepost.prepare.prepared import read_prepared
 from prepost.provenance import software_versions
 from prepost.vocabulary import COUNTS
 

@@ -16,7 +16,7 @@ from prepost.enrich import genesets
 from prepost.enrich import gsea as gsea_stats
 from prepost.enrich.scores import paired_set_test, set_scores
 from prepost.io import download
-from prepost.prepare.dataset import read_prepared
+from prepost.prepare.prepared import read_prepared
 from prepost.plots.enrich import gsea_dotplot, running_score_plot, set_slope_plot
 from prepost.provenance import software_versions
 from prepost.stats import control_genes_of, log2_scale, panel_size_factors

@@ -22,6 +22,7 @@ from prepost.prepare import expression, gene_ids, pairing
 from prepost.qc.lanes import LaneQcError, screen_housekeeping
 from prepost.prepare import samples as sample_tables
 from prepost.provenance import software_versions
+from prepost.prepare.prepared import read_prepared  # noqa: F401 (its home; re-exported)
 from prepost.io.datasets import counts_sample_key, rcc_roles, series_matrix_roles, values_kind
 from prepost.vocabulary import DEFAULT_CONTRASTS
 
@@ -443,12 +444,3 @@ def write_prepared(p: Prepared, expression_path, samples_path, pairs_path, summa
     p.summary["values"] = p.values
     p.summary["software"] = software_versions("numpy", "pandas", "pyarrow")
     files.write_text(json.dumps(p.summary, indent=2, sort_keys=True, default=str) + "\n", summary_path)
-
-
-def read_prepared(expression_path, samples_path, summary_path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """What write_prepared wrote: (expression genes x samples, sample sheet, summary dict with
-    ``values`` and ``dataset``), ids read as strings. Every downstream stage starts here."""
-    summary = json.loads(Path(summary_path).read_text())
-    data = pd.read_parquet(expression_path)
-    sheet = files.read_tsv(samples_path, dtype={"sample": str, "patient": str})
-    return data, sheet, summary

@@ -15,7 +15,7 @@ import pandas as pd
 from prepost import files
 from prepost.de.fit import fit_contrast
 from prepost.de.run import PADJ_CUTS
-from prepost.prepare.dataset import read_prepared
+from prepost.prepare.prepared import read_prepared
 from prepost.qc.exclude import apply_exclusion
 from prepost.vocabulary import POST_VS_PRE
 

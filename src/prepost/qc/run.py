@@ -9,7 +9,7 @@ from prepost.plots.qc import (
     association_heatmap, correlation_heatmap, distribution_plot, library_size_plot, pca_plot,
     scree_plot,
 )
-from prepost.prepare.dataset import read_prepared
+from prepost.prepare.prepared import read_prepared
 from prepost.qc.exclude import apply_exclusion
 from prepost.qc.samples import qc_dataset
 from prepost.vocabulary import COUNTS

@@ -30,7 +30,7 @@ holds BLAS to one thread while the refits run.
 from __future__ import annotations
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 from threadpoolctl import threadpool_limits
 
 from prepost.de.nb.constants import LAMBDA, MINMU
@@ -99,6 +99,8 @@ def optim_fit(k, nf, alpha, x, start):
     alpha: dispersion, x: R's model matrix (n x p), start: log2 coefficients (p).
     Returns (log2 coefficients, mu unclamped, natural-log covariance (ridge sandwich at mu
     clamped to 0.5), converged)."""
+    from scipy import optimize  # here: only the few optim genes need it (0.3 s of each job)
+
     k = np.asarray(k, float)
     start = np.clip(np.asarray(start, float), -LARGE, LARGE)
     res = optimize.minimize(
