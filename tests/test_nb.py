@@ -549,3 +549,29 @@ def test_line_searches_that_accept_no_step_end_with_deseq2s_result(monkeypatch):
         np.testing.assert_array_equal(got, want)
     stuck = fast[1] == dispersion.MAXIT
     assert 0 < stuck.sum() < g  # the case occurs, and not for every gene
+
+
+def test_as_many_genes_as_samples_fits_as_with_one_gene_more():
+    """_chunked slices every gene-first argument; the size factors (one per sample) must not
+    be taken for one when there are exactly as many genes as samples."""
+    rng = np.random.default_rng(3)
+    n_pat = 40
+    sheet = pd.DataFrame(
+        {"patient": np.repeat([f"P{i:02d}" for i in range(n_pat)], 2),
+         "timepoint": ["pre", "post"] * n_pat},
+        index=[f"S{i}" for i in range(2 * n_pat)],
+    )
+    n_genes = 2 * n_pat + 1
+    mu = np.exp(rng.normal(4, 1.5, (n_genes, 1))) * rng.uniform(0.5, 2, (1, 2 * n_pat))
+    alpha = 0.05 + 2 / mu.mean(axis=1, keepdims=True)
+    counts = pd.DataFrame(
+        rng.negative_binomial(1 / alpha, 1 / (1 + mu * alpha)),
+        index=[f"G{i}" for i in range(n_genes)], columns=sheet.index,
+    )
+    sf = pd.Series(stats.size_factors(counts.to_numpy(float)), index=counts.columns)
+    square = nb.fast_paired_deseq2(counts.iloc[:-1], sheet, n_cpus=2, size_factors=sf)
+    square = square.set_index("gene")
+    more = nb.fast_paired_deseq2(counts, sheet, size_factors=sf).set_index("gene")
+    np.testing.assert_allclose(
+        square["mean_expr"], more.loc[square.index, "mean_expr"], rtol=1e-12
+    )

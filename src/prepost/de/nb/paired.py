@@ -125,7 +125,10 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int, sf_given=None)
 
     sf_flat = size_factors(values) if sf_given is None else np.asarray(sf_given, dtype=float)
     sf = sf_flat.reshape(n_pat, 2)
-    base_mean, base_var = _chunked(_norm_moments, n_cpus, values.shape[0], values, sf_flat)
+    # sf_flat in the closure: _chunked slices every array argument as long as the genes
+    base_mean, base_var = _chunked(
+        lambda v: _norm_moments(v, sf_flat), n_cpus, values.shape[0], values
+    )
     nz = values.sum(axis=1) > 0
     # C order: the per-gene sums below then add in numpy's pairwise order whatever the layout
     # of ``values`` (pandas gives column-major arrays)
