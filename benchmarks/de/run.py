@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -180,20 +181,24 @@ def run_r_extra(method: str, prefix: Path, out: Path, timeout_s: float) -> dict:
            R_METHODS[method], str(prefix), str(out)]
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
+    # its own process group, so that the time limit stops R and not only /usr/bin/time
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        stdout, stderr = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return {"compute_s": np.nan, "wall_s": time.perf_counter() - t0, "peak_mb": np.nan,
                 "timed_out": True, "load1": load}
     wall = time.perf_counter() - t0
     if proc.returncode:
-        raise RuntimeError(f"R {method} failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"R {method} failed:\n{stderr[-3000:]}")
     compute = float(
-        next(ln.split()[1] for ln in proc.stdout.splitlines() if ln.startswith("compute_seconds"))
+        next(ln.split()[1] for ln in stdout.splitlines() if ln.startswith("compute_seconds"))
     )
-    peak = float(
-        next(ln.split()[1] for ln in proc.stderr.splitlines() if ln.startswith("peak_kb"))
-    ) / 1024
+    peak = float(next(ln.split()[1] for ln in stderr.splitlines() if ln.startswith("peak_kb")))
+    peak /= 1024
     return {"compute_s": compute, "wall_s": wall, "peak_mb": peak, "timed_out": False,
             "load1": load}
 
