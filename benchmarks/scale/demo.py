@@ -2,9 +2,10 @@
 
 Each side is a clean `git worktree` of its commit in a temporary folder; the runs alternate
 (ref, head, ref, head, ...) so that load from other work on the machine falls on both alike.
-Each run starts from no results (`snakemake --cores N` in the worktree, the workflow profile
-skipped). The package is imported from each worktree's own src/ (PYTHONPATH), with this
-checkout's virtualenv. Prints per-run wall time, jobs and load, the medians, and head/ref.
+Each run starts from nothing written by an earlier one (results, logs, downloads and gene sets
+under resources/; `snakemake --cores N` in the worktree, the workflow profile skipped). The
+package is imported from each worktree's own src/ (PYTHONPATH), with this checkout's virtualenv.
+Prints per-run wall time, jobs and load, the medians, and head/ref.
 
     make bench-demo                                  # against origin's main (or main)
     make bench-demo BENCH_ARGS="--ref 3b4ea4e --repeat 3"
@@ -35,7 +36,10 @@ def worktree(rev: str, dest: Path) -> Path:
 
 
 def run_demo(tree: Path, cores: int) -> dict:
-    for d in ("results", ".snakemake"):
+    # Everything a run writes (downloads and gene sets under resources/ too): each run starts
+    # cold and runs every job, so the runs and the job counts are comparable.
+    for d in ("results", ".snakemake", "logs", "resources/geo", "resources/cache",
+              "resources/genesets", "resources/published"):
         shutil.rmtree(tree / d, ignore_errors=True)
     env = dict(os.environ, PYTHONPATH=str(tree / "src"))
     load = os.getloadavg()[0]
