@@ -206,7 +206,12 @@ def _ordered_pairs(counts, samples, ref, alt, fn_name):
     data = counts.iloc[:, position[order].to_numpy()]  # one copy (320 MB at 2,000 samples)
     data.columns = pd.Index(order)
     sheet = sheet.loc[order]  # the rows in the order of the count columns
-    return sheet, patients, count_values(data), data.index.astype(str)
+    # column-major whatever the layout of the caller's frame: the per-gene sums of the size
+    # factors and moments then add in one order, so the results do not depend on how the
+    # DataFrame was built (a row-major frame moved the size factors by ~1e-14 and, through
+    # the ill-conditioned optim genes, their log2 fold changes by up to 0.07)
+    values = np.asfortranarray(count_values(data))
+    return sheet, patients, values, data.index.astype(str)
 
 
 def given_size_factors(size_factors: pd.Series | None, order) -> np.ndarray | None:
