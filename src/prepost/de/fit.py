@@ -12,7 +12,7 @@ from prepost import distributions as D
 from prepost.de import contrasts, hidden, mixed, nb
 from prepost.de.general import deseq2
 from prepost.de.limma import moderated_t
-from prepost.stats import count_values, log2_scale, size_factors
+from prepost.stats import count_values, log2_scale, signed_rank_p, size_factors
 from prepost.stats import panel_size_factors as stats_panel_size_factors
 from prepost.vocabulary import COUNTS
 
@@ -27,12 +27,10 @@ def paired_checks(values: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     """Per gene, on log-scale values: post - pre differences d of each pair, then
     n_pairs (finite d), n_up (d > 0), n_down (d < 0), the paired t-test p (as
     scipy.stats.ttest_rel / R t.test(paired=TRUE), NaN pairs omitted) and the Wilcoxon
-    signed-rank p as R's wilcox.test(paired=TRUE): zero differences dropped, exact null
-    distribution when n <= 50 without ties or zeros, else the normal approximation with tie
-    correction and continuity correction (scipy.stats.wilcoxon with the method set
-    explicitly: its "auto" would run a permutation test on small tied data, random beyond
-    13 pairs). All differences zero: NaN. Genes are grouped by missingness pattern so each
-    pattern is one vectorised call."""
+    signed-rank p as R's wilcox.test(paired=TRUE) (prepost.stats.signed_rank_p: zero
+    differences dropped, exact null distribution below 50 pairs without ties or zeros, else
+    the normal approximation with tie and continuity corrections; all differences zero: NaN).
+    Vectorised over genes, missing pairs included."""
     pre = values[list(pairs["pre"])].to_numpy(float)
     post = values[list(pairs["post"])].to_numpy(float)
     d = post - pre
@@ -44,25 +42,7 @@ def paired_checks(values: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
         var = np.where(ok, (d - mean[:, None]) ** 2, 0.0).sum(axis=1) / (n - 1)
         t = mean / np.sqrt(var / n)
         p_t = np.where(n >= 2, 2 * D.t_sf(np.abs(t), n - 1), np.nan)
-    from scipy import stats  # here, not at the top: scipy.stats costs 0.6 s of every job
-
-    p_w = np.full(len(d), np.nan)
-    patterns, inverse = np.unique(ok, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    for k, obs in enumerate(patterns):  # one vectorised call per missingness pattern and method
-        rows = np.flatnonzero(inverse == k)
-        sub = d[np.ix_(rows, np.flatnonzero(obs))]
-        if sub.shape[1] == 0:
-            continue
-        srt = np.sort(np.abs(sub), axis=1)
-        nonzero = (sub != 0).sum(axis=1)
-        tied = (srt == 0).any(axis=1) | (np.diff(srt, axis=1) == 0).any(axis=1)
-        exact = ~tied & (nonzero <= 50)
-        for sel, method in ((exact, "exact"), (~exact & (nonzero > 0), "asymptotic")):
-            if sel.any():
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    res = stats.wilcoxon(sub[sel], axis=1, method=method, correction=True)
-                p_w[rows[sel]] = res.pvalue
+    p_w = signed_rank_p(d)
     return pd.DataFrame(
         {
             "n_pairs": n,
@@ -225,6 +205,7 @@ def fit_contrast(
     model = table.attrs.get("model")
     if factor_info is not None:
         fit[hidden.KEY] = factor_info
+    table.attrs = {}  # captured above; pandas would deep-copy the per-gene model into the join
     if spec.pairs is not None:
         checks = paired_checks(logv, spec.pairs)
         table = table.join(checks, on="gene")
