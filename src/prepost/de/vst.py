@@ -50,6 +50,7 @@ class VstFit:
     fit_type: str  # "parametric" or "mean"
     coefficients: dict  # asymptDisp, extraPois (parametric) or mean (mean)
     values: pd.DataFrame  # the transformed matrix, genes x samples (log2 scale)
+    trend_genes: int = 0  # genes whose dispersions fed the trend (nsub subset or all non-zero)
 
 
 def _gene_dispersions(y: np.ndarray, sf: np.ndarray) -> np.ndarray:
@@ -66,8 +67,34 @@ def _gene_dispersions(y: np.ndarray, sf: np.ndarray) -> np.ndarray:
     return genewise_dispersions(y[..., None], mu[..., None], alpha_init, m, INTERCEPT)
 
 
-def vst_fit(counts: pd.DataFrame) -> VstFit:
-    """Size factors, blind dispersions, trend and the transformed matrix (see module doc)."""
+NSUB = 1000  # DESeq2 vst()'s default number of genes for the dispersion trend
+NSUB_MIN_MEAN = 5  # ... drawn from the genes with a normalised mean above this
+
+
+def trend_subset(base_mean: np.ndarray, nsub: int = NSUB) -> np.ndarray | None:
+    """The genes DESeq2's ``vst(nsub=)`` fits the dispersion trend on: of the genes with a
+    normalised mean > 5, ``nsub`` evenly spaced in the order of their means (R: ``o <-
+    order(baseMean); o[round(seq(1, length(o), length = nsub))]``, ties in index order, round
+    half to even). None where fewer than nsub genes qualify: DESeq2 stops there and
+    recommends the full varianceStabilizingTransformation, which the caller then uses."""
+    eligible = np.flatnonzero(base_mean > NSUB_MIN_MEAN)
+    if len(eligible) < nsub:
+        return None
+    order = eligible[np.argsort(base_mean[eligible], kind="stable")]
+    step = (len(order) - 1) / (nsub - 1)  # R's seq(from, to, length.out): from + k * by
+    pos = np.r_[1.0, 1 + np.arange(1, nsub - 1) * step, float(len(order))] if nsub > 1 else np.array([1.0])
+    return np.sort(order[np.round(pos).astype(int) - 1])
+
+
+def vst_fit(counts: pd.DataFrame, nsub: int | None = None) -> VstFit:
+    """Size factors, blind dispersions, trend and the transformed matrix (see module doc).
+
+    ``nsub``: as DESeq2's ``vst(object, blind = TRUE, nsub = nsub)``, the gene-wise
+    dispersions and the trend come from the trend_subset genes only (size factors and the
+    transform use every gene); ``disp_gene_est`` is then NaN outside the subset. With fewer
+    than nsub genes of normalised mean > 5 every gene is used (the full transform), and
+    ``fit_type`` says which: "parametric"/"mean" for the full fit, with "(nsub N)" appended
+    for the subset."""
     y = count_values(counts)
     if y.shape[1] < 2:
         raise ValueError(f"vst: {y.shape[1]} sample(s); the dispersion needs at least 2")
@@ -75,10 +102,15 @@ def vst_fit(counts: pd.DataFrame) -> VstFit:
     nc = y / sf
     base_mean = nc.mean(axis=1)
     nonzero = y.sum(axis=1) > 0
+    fitted = nonzero
+    subset = trend_subset(base_mean, nsub) if nsub else None
+    if subset is not None:
+        fitted = np.zeros(len(y), dtype=bool)
+        fitted[subset] = True
     disp = np.full(len(y), np.nan)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        disp[nonzero] = _gene_dispersions(y[nonzero], sf)
-    use = nonzero & (disp > 100 * MIN_DISP)
+        disp[fitted] = _gene_dispersions(y[fitted], sf)
+    use = fitted & (disp > 100 * MIN_DISP)
     if not use.any():
         raise ValueError(
             "vst: every gene-wise dispersion is within 2 orders of magnitude of the minimum; "
@@ -91,7 +123,7 @@ def vst_fit(counts: pd.DataFrame) -> VstFit:
             (1 + b + 2 * a * nc + 2 * np.sqrt(a * nc * (1 + b + a * nc))) / (4 * a)
         )
     except ArithmeticError:
-        alpha = mean_trend(disp[nonzero])
+        alpha = mean_trend(disp[fitted])
         fit_type, coefs = "mean", {"mean": alpha}
         values = (2 * np.arcsinh(np.sqrt(alpha * nc)) - np.log(alpha) - np.log(4)) / np.log(2)
     return VstFit(
@@ -101,9 +133,11 @@ def vst_fit(counts: pd.DataFrame) -> VstFit:
         fit_type=fit_type,
         coefficients=coefs,
         values=pd.DataFrame(values, index=counts.index, columns=counts.columns),
+        trend_genes=int(fitted.sum()),
     )
 
 
-def vst(counts: pd.DataFrame) -> pd.DataFrame:
-    """DESeq2's blind parametric VST of a genes x samples count matrix (log2-like scale)."""
-    return vst_fit(counts).values
+def vst(counts: pd.DataFrame, nsub: int | None = None) -> pd.DataFrame:
+    """DESeq2's blind parametric VST of a genes x samples count matrix (log2-like scale):
+    ``varianceStabilizingTransformation``, or with ``nsub`` ``vst(nsub = nsub)`` (vst_fit)."""
+    return vst_fit(counts, nsub).values

@@ -1,8 +1,10 @@
 """Sample-level quality control of one prepared dataset: PCA, correlations, distributions, a
 pre/post pair-identity check and outlier flags.
 
-The QC matrix is DESeq2's blind VST of the counts (``prepost.de.vst``) or the array log2 values as
-they are; genes with a missing value in any sample are left out (their number is returned).
+The QC matrix is DESeq2's blind ``vst()`` of the counts (``prepost.de.vst``: dispersion trend from
+1,000 genes spread over the expression range, as DESeq2's default ``nsub``; the full
+``varianceStabilizingTransformation`` when fewer than 1,000 genes have a normalised mean
+above 5) or the array log2 values as they are; genes with a missing value in any sample are left out (their number is returned).
 
 Rules (documented here, stated in the output tables):
 
@@ -33,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 
-from prepost.de.vst import vst
+from prepost.de.vst import NSUB, vst
 from prepost.prepare.pairing import complete_pairs
 from prepost.qc import identity as idn
 from prepost.qc import outliers as out_rules
@@ -71,9 +73,10 @@ class QcResult:
 
 
 def qc_matrix(data: pd.DataFrame, values: str) -> tuple[pd.DataFrame, int]:
-    """VST of counts or the log2 values; genes with any non-finite value dropped (and counted)."""
+    """DESeq2's vst() of counts (nsub 1,000) or the log2 values; genes with any non-finite value
+    dropped (and counted)."""
     if values == COUNTS:
-        mat = vst(data)
+        mat = vst(data, nsub=NSUB)
     elif values == LOG2:
         mat = data.astype(float)
     else:
