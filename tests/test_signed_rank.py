@@ -1,11 +1,11 @@
-"""prepost.stats.signed_rank_p (the paired checks' Wilcoxon p, vectorised without scipy.stats)
+"""prepost.distributions.signed_rank_p (the paired checks' Wilcoxon p, without scipy.stats)
 against R's wilcox.test and against scipy.stats.wilcoxon row by row."""
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from prepost.stats import signed_rank_p
+from prepost.distributions import signed_rank_p
 
 
 def test_matches_r_wilcox_test():

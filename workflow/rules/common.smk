@@ -22,7 +22,7 @@ from prepost.paths import (
     resolve_workflow_paths,
 )
 from prepost.paths import qc_names as qc_names_of, report_layout as layout_of_report
-from prepost.vocabulary import DEFAULT_CONTRASTS
+from prepost.vocabulary import DEFAULT_CONTRASTS, GROUPED
 
 min_version("9.0")
 
@@ -204,6 +204,41 @@ def declared_contrasts(ds):
     """The dataset's contrasts declared as data, by name (prepost.de.contrasts)."""
     entries = config["datasets"][ds].get("contrasts", [])
     return {e["name"]: e for e in entries if isinstance(e, dict)}
+
+
+DE_REPORTED = ("volcano", "pvalues", "model", "factors")  # the de figures in the report
+
+# Datasets whose within-group and interaction contrasts (the presets of GROUPED, all three,
+# none redeclared as data) are one model: the de_grouped rule fits them in one job.
+GROUPED_DATASETS = [
+    ds
+    for ds in EXPRESSION
+    if set(GROUPED) <= set(contrasts_of(ds))
+    and not set(GROUPED) & set(declared_contrasts(ds))
+]
+
+
+def grouped_outputs():
+    """de_grouped's outputs: every file the de rule writes, for each GROUPED contrast (the
+    figures with the de rule's report entries), named <contrast>_<what> (table, fit, model,
+    factors) and <contrast>_plot_<kind> (DE_PLOTS)."""
+    out = {}
+    for c in GROUPED:
+        out[f"{c}_table"] = P.de_table("{ds}", c)
+        out[f"{c}_fit"] = P.de_fit("{ds}", c)
+        out[f"{c}_model"] = P.de_model("{ds}", c)
+        out[f"{c}_factors"] = P.de_factors("{ds}", c)
+        for kind in DE_PLOTS:
+            path = P.de_plot("{ds}", c, kind)
+            if kind in DE_REPORTED:
+                path = report(
+                    path,
+                    caption=f"../report/{kind}.rst",
+                    category="Differential expression",
+                    subcategory="{ds}",
+                )
+            out[f"{c}_plot_{kind}"] = path
+    return out
 
 
 def params_of(wildcards, rule):

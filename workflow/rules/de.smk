@@ -49,6 +49,7 @@ rule de:
         P.log("{ds}", "de_{contrast}"),
     benchmark:
         P.benchmark("{ds}", "de_{contrast}")
+    priority: 1
     conda:
         "../../envs/analysis.yaml"
     threads: 1
@@ -65,3 +66,44 @@ rule de:
         title=lambda wc: f"{wc.ds}: {wc.contrast}",
     script:
         "../scripts/de.py"
+
+
+ruleorder: de_grouped > de
+
+
+rule de_grouped:
+    """The within-group contrasts (post_vs_pre_responder, post_vs_pre_non_responder) and the
+    interaction, in one job: for counts they are three Wald tests of one fit of ~ patient +
+    post:response (as one DESeq() call and three results() in R), made once here instead of
+    three times; for arrays one interpreter start instead of three. The same files as the de
+    rule, each contrast's figures included. Used for the datasets that configure all three as
+    presets (GROUPED_DATASETS); otherwise the de rule makes each."""
+    input:
+        **P.analysis("{ds}"),
+    output:
+        **grouped_outputs(),
+    log:
+        P.log("{ds}", "de_grouped"),
+    benchmark:
+        P.benchmark("{ds}", "de_grouped")
+    wildcard_constraints:
+        ds="|".join(GROUPED_DATASETS) or "^$",
+    priority: 1
+    conda:
+        "../../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        contrasts=list(GROUPED),
+        covariates=lambda wc: config["datasets"][wc.ds].get("covariates", []),
+        lfc_shrink=lambda wc: config["datasets"][wc.ds].get("lfc_shrink", "none"),
+        unwanted_factors=lambda wc: config["datasets"][wc.ds].get("unwanted_factors", 0),
+        unpaired=lambda wc: config["datasets"][wc.ds]["pairing"].get("unpaired", "drop"),
+        definitions=lambda wc: declared_contrasts(wc.ds),
+        genes=lambda wc: slope_genes(wc.ds),
+        dataset=lambda wc: wc.ds,
+        plots=list(DE_PLOTS),
+    script:
+        "../scripts/de_grouped.py"

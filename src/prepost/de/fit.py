@@ -12,7 +12,7 @@ from prepost import distributions as D
 from prepost.de import contrasts, hidden, mixed, nb
 from prepost.de.general import deseq2
 from prepost.de.limma import moderated_t
-from prepost.stats import count_values, log2_scale, signed_rank_p, size_factors
+from prepost.stats import count_values, log2_scale, size_factors
 from prepost.stats import panel_size_factors as stats_panel_size_factors
 from prepost.vocabulary import COUNTS
 
@@ -27,7 +27,7 @@ def paired_checks(values: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     """Per gene, on log-scale values: post - pre differences d of each pair, then
     n_pairs (finite d), n_up (d > 0), n_down (d < 0), the paired t-test p (as
     scipy.stats.ttest_rel / R t.test(paired=TRUE), NaN pairs omitted) and the Wilcoxon
-    signed-rank p as R's wilcox.test(paired=TRUE) (prepost.stats.signed_rank_p: zero
+    signed-rank p as R's wilcox.test(paired=TRUE) (prepost.distributions.signed_rank_p: zero
     differences dropped, exact null distribution below 50 pairs without ties or zeros, else
     the normal approximation with tie and continuity corrections; all differences zero: NaN).
     Vectorised over genes, missing pairs included."""
@@ -42,7 +42,7 @@ def paired_checks(values: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
         var = np.where(ok, (d - mean[:, None]) ** 2, 0.0).sum(axis=1) / (n - 1)
         t = mean / np.sqrt(var / n)
         p_t = np.where(n >= 2, 2 * D.t_sf(np.abs(t), n - 1), np.nan)
-    p_w = signed_rank_p(d)
+    p_w = D.signed_rank_p(d)
     return pd.DataFrame(
         {
             "n_pairs": n,
@@ -79,6 +79,7 @@ def fit_contrast(
     unwanted_factors: int = 0,
     unpaired: str = "drop",
     definitions: dict | None = None,
+    shared: dict | None = None,
 ) -> pd.DataFrame:
     """DE table of one contrast: DESeq2 for ``values == "counts"``, else the moderated t on
     log2 values; paired contrasts get the cross-check columns (CHECK_COLUMNS) appended. For
@@ -110,7 +111,12 @@ def fit_contrast(
     ``unpaired="block"`` (the dataset's pairing.unpaired): paired contrasts keep the samples of
     patients with one sample and model the patient as a random effect (prepost.de.mixed:
     limma duplicateCorrelation + lmFit(block=) for log2 values, the voom pipeline for counts);
-    ``attrs["contrast"]`` then records the consensus correlation."""
+    ``attrs["contrast"]`` then records the consensus correlation.
+
+    ``shared``: a dict kept across calls on the same data (one per job): the within-group and
+    interaction contrasts of counts are three Wald tests of one fit (``~ patient +
+    post:response``, as one DESeq() call and three results() in R), so the fit is made once and
+    its tables (or its failure) reused; nothing else is shared."""
     if lfc_shrink not in SHRINK:
         raise contrasts.ContrastError(f"dataset {dataset!r}: lfc_shrink {lfc_shrink!r}; expected one of {list(SHRINK)}")
     spec = contrasts.build_contrast(
@@ -157,7 +163,7 @@ def fit_contrast(
                 if len(groups) == 1:
                     table = nb.fast_paired_deseq2(sub, spec.samples, n_cpus=n_cpus, **ends, **sfkw)
                 else:
-                    table = nb.fast_grouped_paired_deseq2(sub, spec.samples, n_cpus=n_cpus, **ends, **sfkw)[key]
+                    table = _grouped_fit(shared, sub, spec, n_cpus, ends, sfkw)[key]
             except ArithmeticError as err:  # parametric trend failed: pydeseq2 (mean trend)
                 fallback = str(err)
         elif spec.kind == "two_group" and not spec.summary.get("covariates") and lfc_shrink == "none":
@@ -223,6 +229,32 @@ def fit_contrast(
         "meaning": spec.meaning,
     }
     return table
+
+
+def _grouped_fit(shared: dict | None, sub: pd.DataFrame, spec, n_cpus: int, ends: dict, sfkw: dict) -> dict:
+    """nb.fast_grouped_paired_deseq2 on the contrast's samples, made once per ``shared`` dict
+    and samples/ends/size factors: its three tables are handed out as fresh copies (the
+    caller edits attrs), a failed fit's ArithmeticError raised again."""
+    given = sfkw.get("size_factors")
+    key = ("grouped", tuple(sub.columns), tuple(sorted(ends.items())),
+           None if given is None else tuple(given.to_numpy()))
+    if shared is None or key not in shared:
+        try:
+            made = nb.fast_grouped_paired_deseq2(sub, spec.samples, n_cpus=n_cpus, **ends, **sfkw)
+        except ArithmeticError as err:
+            made = err
+        if shared is not None:
+            shared[key] = made
+    else:
+        made = shared[key]
+    if isinstance(made, ArithmeticError):
+        raise made
+    out = {}
+    for name, table in made.items():
+        attrs, table.attrs = table.attrs, {}  # not deep-copied by copy(): read-only here
+        out[name] = table.copy()
+        out[name].attrs, table.attrs = dict(attrs), attrs
+    return out
 
 
 def _fit_block(spec, sub: pd.DataFrame, values: str, dataset: str, lfc_shrink: str, given_sf):

@@ -63,14 +63,16 @@ def factors_table(table: pd.DataFrame, sheet: pd.DataFrame) -> pd.DataFrame:
 def run_contrast(
     expression_path, samples_path, summary_path, contrast, dest, *, fit_dest=None, n_cpus=1,
     covariates=(), lfc_shrink="none", unwanted_factors=0, model_dest=None, factors_dest=None,
-    unpaired="drop", definitions=None,
+    unpaired="drop", definitions=None, shared=None,
 ) -> pd.DataFrame:
     """Fit one configured contrast (see prepost.de.contrasts) and write its DE table, and with
     ``fit_dest`` its fit_summary as JSON, with ``model_dest`` its per-gene model diagnostics
     (model_table) and with ``factors_dest`` its hidden factors (factors_table), all atomically.
     n_cpus (the rule's threads) goes to the count solvers; covariates, lfc_shrink and
     unwanted_factors are the dataset's config keys, unpaired its pairing.unpaired,
-    definitions its contrasts declared as data ({name: declaration})."""
+    definitions its contrasts declared as data ({name: declaration}); ``shared``: a dict
+    kept across the contrasts of one job, so contrasts of one model share its fit
+    (prepost.de.fit.fit_contrast)."""
     data, sheet, summary = read_prepared(expression_path, samples_path, summary_path)
     table = fit_contrast(
         data,
@@ -86,6 +88,7 @@ def run_contrast(
         unwanted_factors=unwanted_factors,
         unpaired=unpaired,
         definitions=definitions,
+        shared=shared,
     )
     files.write_tsv(table, dest)
     if model_dest is not None:
