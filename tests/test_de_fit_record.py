@@ -236,3 +236,47 @@ def test_report_shows_engine_and_trend_per_contrast(tmp_path):
     with pytest.raises(report.ReportError, match="DE fit record"):
         bad = dict(contrasts, post_vs_pre={"fit": str(tmp_path / "missing.json")})
         report.build_report({"datasets": {"dsA": {"contrasts": bad}}}, tmp_path / "x.html", {})
+
+
+def test_grouped_contrasts_share_one_fit_and_give_the_same_tables(resp, monkeypatch):
+    """The de_grouped job: with a ``shared`` dict the within-group and interaction contrasts
+    fit ~ patient + post:response once; tables and records equal those of separate calls (the
+    de rule's path), and each call gets its own copy (editing one does not touch the next)."""
+    counts, sheet = resp
+    names = ["post_vs_pre_responder", "post_vs_pre_non_responder", "interaction"]
+    alone = {n: F.fit_contrast(counts, "counts", sheet, n, "resp") for n in names}
+    calls = []
+    real = nb.fast_grouped_paired_deseq2
+    monkeypatch.setattr(nb, "fast_grouped_paired_deseq2", lambda *a, **k: calls.append(1) or real(*a, **k))
+    shared = {}
+    together = {}
+    for n in names:
+        together[n] = F.fit_contrast(counts, "counts", sheet, n, "resp", shared=shared)
+        together[n].attrs["fit"]["touched"] = True  # a caller editing its copy
+    assert len(calls) == 1
+    for n in names:
+        pd.testing.assert_frame_equal(together[n], alone[n])
+        got = {k: v for k, v in together[n].attrs["fit"].items() if k != "touched"}
+        assert got == alone[n].attrs["fit"]
+        assert together[n].attrs["contrast"] == alone[n].attrs["contrast"]
+        pd.testing.assert_frame_equal(pd.DataFrame(together[n].attrs["model"]), pd.DataFrame(alone[n].attrs["model"]))
+
+
+def test_a_failed_shared_fit_is_not_retried(resp, monkeypatch):
+    """A grouped fit whose trend fails goes to pydeseq2 for each contrast, as without sharing;
+    the failing fit runs once."""
+    counts, sheet = resp
+    calls = []
+
+    def failing(*a, **k):
+        calls.append(1)
+        raise ArithmeticError("parametric trend failed (test)")
+
+    monkeypatch.setattr(nb, "fast_grouped_paired_deseq2", failing)
+    shared = {}
+    for n in ["post_vs_pre_responder", "interaction"]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = F.fit_contrast(counts, "counts", sheet, n, "resp", shared=shared)
+        assert t.attrs["fit"]["engine"] == "pydeseq2" and "trend failed" in t.attrs["fit"]["fallback"]
+    assert len(calls) == 1
