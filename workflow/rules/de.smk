@@ -77,7 +77,8 @@ rule de_grouped:
     post:response (as one DESeq() call and three results() in R), made once here instead of
     three times; for arrays one interpreter start instead of three. The same files as the de
     rule, each contrast's figures included. Used for the datasets that configure all three as
-    presets (GROUPED_DATASETS); otherwise the de rule makes each."""
+    presets (GROUPED_DATASETS); otherwise the de rule makes each. Priority: this longest job
+    first, then the de jobs, enrichment after (the shortest tail)."""
     input:
         **P.analysis("{ds}"),
     output:
@@ -88,7 +89,7 @@ rule de_grouped:
         P.benchmark("{ds}", "de_grouped")
     wildcard_constraints:
         ds="|".join(GROUPED_DATASETS) or "^$",
-    priority: 1
+    priority: 2
     conda:
         "../../envs/analysis.yaml"
     threads: 1
