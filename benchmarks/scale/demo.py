@@ -3,7 +3,8 @@
 Each side is a clean `git worktree` of its commit in a temporary folder; the runs alternate
 (ref, head, ref, head, ...) so that load from other work on the machine falls on both alike.
 Each run starts from nothing written by an earlier one (results, logs, downloads and gene sets
-under resources/; `snakemake --cores N` in the worktree, the workflow profile skipped). The
+under resources/; `snakemake --cores N --scheduler greedy` in the worktree, the workflow profile
+skipped, its scheduler given). The
 package is imported from each worktree's own src/ (PYTHONPATH), with this checkout's virtualenv.
 Prints per-run wall time, jobs and load, the medians, and head/ref.
 
@@ -27,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+SCHEDULER = "greedy"  # profiles/default's (the profile itself is skipped); both sides alike
 
 
 def worktree(rev: str, dest: Path) -> Path:
@@ -43,7 +45,7 @@ def run_demo(tree: Path, cores: int) -> dict:
     load = os.getloadavg()[0]
     t0, ru0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.run([str(SNAKEMAKE), "--cores", str(cores), "--workflow-profile", "none",
-                           "--configfile", "config/config.yaml"],
+                           "--configfile", "config/config.yaml", "--scheduler", SCHEDULER],
                           cwd=tree, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
