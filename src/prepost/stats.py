@@ -127,4 +127,3 @@ def log2_scale(data: pd.DataFrame, values: str, sf=None) -> pd.DataFrame:
     """The log2 scale every per-sample comparison uses: counts -> normalised_log2 (``sf`` as
     there), log2 array values as they are. ``values`` is prepare's COUNTS or LOG2."""
     return normalised_log2(data, sf) if values == COUNTS else data.astype(float)
-

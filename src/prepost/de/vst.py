@@ -92,9 +92,8 @@ def vst_fit(counts: pd.DataFrame, nsub: int | None = None) -> VstFit:
     ``nsub``: as DESeq2's ``vst(object, blind = TRUE, nsub = nsub)``, the gene-wise
     dispersions and the trend come from the trend_subset genes only (size factors and the
     transform use every gene); ``disp_gene_est`` is then NaN outside the subset. With fewer
-    than nsub genes of normalised mean > 5 every gene is used (the full transform), and
-    ``fit_type`` says which: "parametric"/"mean" for the full fit, with "(nsub N)" appended
-    for the subset."""
+    than nsub genes of normalised mean > 5 every gene is used (the full transform);
+    ``trend_genes`` says how many genes the trend came from either way."""
     y = count_values(counts)
     if y.shape[1] < 2:
         raise ValueError(f"vst: {y.shape[1]} sample(s); the dispersion needs at least 2")
