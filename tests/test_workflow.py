@@ -21,8 +21,30 @@ pytestmark = pytest.mark.slow
 def test_every_rule_in_dry_run(tmp_path, geo_server):
     proc = run_workflow(tmp_path, geo_server, "-n")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for rule in ["download", "prepare", "de", "genesets", "enrich", "set_scores", "claims", "all"]:
+    for rule in ["download", "prepare", "de", "genesets", "enrich", "claims", "all"]:
         assert f"\n{rule} " in proc.stdout or f"rule {rule}:" in proc.stdout, rule
+
+
+def test_one_enrich_job_per_dataset_whatever_its_contrasts(tmp_path, geo_server):
+    """Datasets with different lists of contrasts get an enrich rule each (enrich, enrich_2 in
+    the order of the sorted datasets), each job writing exactly its dataset's contrasts' files
+    and the set scores."""
+    cmd = workflow_cmd(tmp_path, geo_server, "-n")  # writes config.yaml
+    cfg_path = tmp_path / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["datasets"]["demo_array"]["contrasts"] = ["post_vs_pre"]
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    blocks = [b for b in proc.stdout.split("\n\n") if "rule enrich" in b]
+    by_ds = {next(w.split("=")[1] for w in b.split() if w.startswith("ds=")): b for b in blocks}
+    assert set(by_ds) == {"demo_array", "demo_rnaseq"}, blocks
+    assert "rule enrich:" in by_ds["demo_array"] and "rule enrich_2:" in by_ds["demo_rnaseq"]
+    assert "results/demo_array/enrich/post_vs_pre/gsea.tsv" in by_ds["demo_array"]
+    assert "post_vs_pre_responder" not in by_ds["demo_array"]
+    assert "results/demo_array/enrich/set_scores.tsv" in by_ds["demo_array"]
+    for c in ("post_vs_pre", "post_vs_pre_responder", "interaction"):
+        assert f"results/demo_rnaseq/enrich/{c}/gsea.dotplot.png" in by_ds["demo_rnaseq"]
 
 
 def test_planted_claims_reproduced(demo_run):

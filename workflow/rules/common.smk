@@ -241,6 +241,35 @@ def grouped_outputs():
     return out
 
 
+def enrich_groups():
+    """[(contrasts, datasets)]: the expression datasets by their list of contrasts, in the
+    order first met (sorted datasets); one enrich rule each."""
+    groups = {}
+    for ds in EXPRESSION:
+        groups.setdefault(tuple(contrasts_of(ds)), []).append(ds)
+    return list(groups.items())
+
+
+ENRICH_GROUPS = enrich_groups()
+
+
+def enrich_outputs(contrasts):
+    """An enrich job's outputs: per contrast <c>_gsea, <c>_ora, <c>_report (genesets_found),
+    <c>_record, <c>_dotplot, <c>_running; the dataset's scores, tests and slopes."""
+    out = {}
+    for c in contrasts:
+        out[f"{c}_gsea"] = P.enrich("{ds}", c, "gsea")
+        out[f"{c}_ora"] = P.enrich("{ds}", c, "ora")
+        out[f"{c}_report"] = P.enrich("{ds}", c, "genesets_found")
+        out[f"{c}_record"] = P.enrich_record("{ds}", c)
+        for kind in GSEA_PLOTS:
+            out[f"{c}_{kind}"] = P.gsea_plot("{ds}", c, kind)
+    out["scores"] = P.set_scores("{ds}")
+    out["tests"] = P.set_tests("{ds}")
+    out["slopes"] = P.set_slopes("{ds}")
+    return out
+
+
 def params_of(wildcards, rule):
     """The dataset config keys one rule reads (so editing another key reruns nothing)."""
     return dataset_params(config["datasets"][wildcards.ds], rule)

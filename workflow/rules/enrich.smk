@@ -23,67 +23,45 @@ rule genesets:
         "../scripts/genesets.py"
 
 
-rule enrich:
-    """gseapy prerank on the contrast's paired-model statistic (multilevel p, BH) and ORA of
-    significant up/down genes against the tested genes; the GSEA dot plot and running-score
-    plots of the top sets are drawn in the same job (the tables are already in memory: one
-    interpreter start and gseapy import fewer per contrast)."""
-    input:
-        table=rules.de.output.table,
-        expression=P.expression("{ds}"),
-        gmts=rules.genesets.output.gmts,
-        aliases=alias_table(),
-    output:
-        gsea=P.enrich("{ds}", "{contrast}", "gsea"),
-        ora=P.enrich("{ds}", "{contrast}", "ora"),
-        report=P.enrich("{ds}", "{contrast}", "genesets_found"),
-        record=P.enrich_record("{ds}", "{contrast}"),
-        dotplot=P.gsea_plot("{ds}", "{contrast}", "dotplot"),
-        running=P.gsea_plot("{ds}", "{contrast}", "running"),
-    log:
-        P.log("{ds}", "enrich_{contrast}"),
-    benchmark:
-        P.benchmark("{ds}", "enrich_{contrast}")
-    conda:
-        "../../envs/enrich.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    params:
-        names=[c["name"] for c in config["enrichment"]["collections"]],
-        settings=config["enrichment"],
-        title=lambda wc: f"{wc.ds}: {wc.contrast}",
-        top_n=20,
-        running_n=6,
-    script:
-        "../scripts/enrich.py"
+# One enrich job per dataset (all its contrasts, then the set scores): one rule per distinct
+# list of contrasts, since a rule's outputs cannot depend on the dataset (ENRICH_GROUPS).
+for i, (contrasts, datasets) in enumerate(ENRICH_GROUPS):
 
-
-rule set_scores:
-    """Per-sample gene-set scores and their paired change per patient (all, and by response),
-    and paired slope plots of the sets with the smallest paired-t p (same job)."""
-    input:
-        **P.analysis("{ds}"),
-        gmts=rules.genesets.output.gmts,
-        aliases=alias_table(),
-    output:
-        scores=P.set_scores("{ds}"),
-        tests=P.set_tests("{ds}"),
-        slopes=P.set_slopes("{ds}"),
-    log:
-        P.log("{ds}", "set_scores"),
-    benchmark:
-        P.benchmark("{ds}", "set_scores")
-    conda:
-        "../../envs/enrich.yaml"
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    params:
-        names=[c["name"] for c in config["enrichment"]["collections"]],
-        settings=config["enrichment"],
-        title=lambda wc: f"{wc.ds}: gene-set scores",
-        n_sets=8,
-    script:
-        "../scripts/set_scores.py"
+    rule:
+        """gseapy prerank on each contrast's paired-model statistic (multilevel p, BH) and ORA
+        of significant up/down genes against the tested genes, with the GSEA dot plot and
+        running-score plots of the top sets; then per-sample gene-set scores, their paired
+        change per patient (all, and by response) and the slope plots of the sets with the
+        smallest paired-t p. One job per dataset (prepost.enrich.job): a contrast's enrichment
+        computes for about a second, its own job's start and imports cost more."""
+        name:
+            "enrich" if i == 0 else f"enrich_{i + 1}"
+        input:
+            **P.analysis("{ds}"),
+            tables=[P.de_table("{ds}", c) for c in contrasts],
+            gmts=rules.genesets.output.gmts,
+            aliases=alias_table(),
+        output:
+            **enrich_outputs(contrasts),
+        log:
+            P.log("{ds}", "enrich"),
+        benchmark:
+            P.benchmark("{ds}", "enrich")
+        wildcard_constraints:
+            ds="|".join(datasets),
+        conda:
+            "../../envs/enrich.yaml"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=60,
+        params:
+            contrasts=list(contrasts),
+            names=[c["name"] for c in config["enrichment"]["collections"]],
+            settings=config["enrichment"],
+            dataset=lambda wc: wc.ds,
+            top_n=20,
+            running_n=6,
+            n_sets=8,
+        script:
+            "../scripts/enrich.py"
