@@ -200,7 +200,7 @@ def test_real_data_config_validates_and_builds_the_dag(tmp_path):
     )
     assert run.returncode == 0, run.stderr[-2000:]
     out = run.stdout + run.stderr
-    for rule in ("download", "prepare", "de", "claims", "claims_meta"):
+    for rule in ("download", "prepare", "de", "enrich", "claims"):
         assert f"\n{rule} " in out, rule
 
 

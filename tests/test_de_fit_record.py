@@ -239,9 +239,9 @@ def test_report_shows_engine_and_trend_per_contrast(tmp_path):
 
 
 def test_grouped_contrasts_share_one_fit_and_give_the_same_tables(resp, monkeypatch):
-    """The de_grouped job: with a ``shared`` dict the within-group and interaction contrasts
-    fit ~ patient + post:response once; tables and records equal those of separate calls (the
-    de rule's path), and each call gets its own copy (editing one does not touch the next)."""
+    """The de job's grouped piece: with a ``shared`` dict the within-group and interaction
+    contrasts fit ~ patient + post:response once; tables and records equal those of separate
+    calls, and each call gets its own copy (editing one does not touch the next)."""
     counts, sheet = resp
     names = ["post_vs_pre_responder", "post_vs_pre_non_responder", "interaction"]
     alone = {n: F.fit_contrast(counts, "counts", sheet, n, "resp") for n in names}

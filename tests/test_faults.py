@@ -508,14 +508,14 @@ def uninterrupted(demo_run):
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
 def test_interrupted_run_recovers(tmp_path, demo_run, geo_server, uninterrupted, sig):
-    """Kill a run (the whole process group) while rule de_grouped runs demo_rnaseq's
-    within-group and interaction contrasts (one job, the interaction table written last); the
+    """Kill a run (the whole process group, the de job's forked workers too) while rule de runs
+    demo_rnaseq's contrasts (one job, the interaction table written last by its worker); the
     table must not exist, and the next run (after --unlock, which Snakemake asks for when it
     was SIGKILLed) must give exactly the uninterrupted run's files. The run starts from a copy
     of the finished session run with the interaction table, the job's log and the claims table
-    deleted, so de_grouped runs first and everything downstream of it is redone."""
+    deleted, so demo_rnaseq's de runs first and everything downstream of it is redone."""
     work = copy_run(demo_run, tmp_path / "run")
-    de_log = work / "results/logs/demo_rnaseq/de_grouped.log"
+    de_log = work / "results/logs/demo_rnaseq/de.log"
     de_table = work / "results/demo_rnaseq/de/interaction.tsv"
     for path in (de_table, de_log, work / "results/claims.tsv"):
         path.unlink()

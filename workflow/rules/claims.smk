@@ -47,7 +47,10 @@ rule published_universe:
 
 rule claims:
     """Each published finding in the claims catalogue, checked in every dataset, with its
-    standardised effect (prepost.claims.effects) from the per-sample values or the published table.
+    standardised effect (prepost.claims.effects) from the per-sample values or the published
+    table; then, in the same job, the random-effects (DerSimonian-Laird) pool of each claim's
+    effects across datasets (one per cohort) and a forest plot per claim (the pool reads only
+    the claims table: a job of its own cost an interpreter start on the workflow's serial tail).
     """
     input:
         claims=config["claims"],
@@ -60,6 +63,8 @@ rule claims:
             caption="../report/claims.rst",
             category="Claims",
         ),
+        meta=P.claims_meta(),
+        forest=[P.forest(c) for c in CLAIM_IDS],
     log:
         P.log("", "claims"),
     benchmark:
@@ -68,38 +73,15 @@ rule claims:
         "../../envs/analysis.yaml"
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=20,
     params:
         schema=os.path.join(WORKFLOW_DIR, "workflow/schemas/claims.schema.yaml"),
         tables=claims_tables(),
         treatments={ds: config["datasets"][ds].get("treatment", []) for ds in DATASETS},
         alpha=config["claims_settings"]["alpha"],
         adjust=config["claims_settings"]["adjust"],
-    script:
-        "../scripts/claims.py"
-
-
-rule claims_meta:
-    """Random-effects (DerSimonian-Laird) pool of each claim's standardised effects across
-    datasets (one per cohort), and a forest plot per claim."""
-    input:
-        table=rules.claims.output.table,
-    output:
-        meta=P.claims_meta(),
-        forest=[P.forest(c) for c in CLAIM_IDS],
-    log:
-        P.log("", "claims_meta"),
-    benchmark:
-        P.benchmark("", "claims_meta")
-    conda:
-        "../../envs/analysis.yaml"
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    params:
         claim_ids=CLAIM_IDS,
         forest_dir=lambda w, output: os.path.dirname(output.forest[0]),
-        alpha=config["claims_settings"]["alpha"],
         cohorts={
             ds: config["datasets"][ds]["cohort"]
             for ds in DATASETS
@@ -107,4 +89,4 @@ rule claims_meta:
         },
         published=PUBLISHED,
     script:
-        "../scripts/claims_meta.py"
+        "../scripts/claims.py"

@@ -22,7 +22,7 @@ from prepost.paths import (
     resolve_workflow_paths,
 )
 from prepost.paths import qc_names as qc_names_of, report_layout as layout_of_report
-from prepost.vocabulary import DEFAULT_CONTRASTS, GROUPED
+from prepost.vocabulary import DEFAULT_CONTRASTS
 
 min_version("9.0")
 
@@ -208,22 +208,26 @@ def declared_contrasts(ds):
 
 DE_REPORTED = ("volcano", "pvalues", "model", "factors")  # the de figures in the report
 
-# Datasets whose within-group and interaction contrasts (the presets of GROUPED, all three,
-# none redeclared as data) are one model: the de_grouped rule fits them in one job.
-GROUPED_DATASETS = [
-    ds
-    for ds in EXPRESSION
-    if set(GROUPED) <= set(contrasts_of(ds))
-    and not set(GROUPED) & set(declared_contrasts(ds))
-]
+
+def contrast_groups():
+    """[(contrasts, datasets)]: the expression datasets by their list of contrasts, in the
+    order first met (sorted datasets). The de and enrich jobs cover a whole dataset, and a
+    rule's outputs cannot depend on the dataset: one de and one enrich rule per group (de,
+    de_2, ...; enrich, enrich_2, ...)."""
+    groups = {}
+    for ds in EXPRESSION:
+        groups.setdefault(tuple(contrasts_of(ds)), []).append(ds)
+    return list(groups.items())
 
 
-def grouped_outputs():
-    """de_grouped's outputs: every file the de rule writes, for each GROUPED contrast (the
-    figures with the de rule's report entries), named <contrast>_<what> (table, fit, model,
-    factors) and <contrast>_plot_<kind> (DE_PLOTS)."""
+CONTRAST_GROUPS = contrast_groups()
+
+
+def de_outputs(contrasts):
+    """A de job's outputs: per contrast <c>_<what> (table, fit, model, factors) and
+    <c>_plot_<kind> (DE_PLOTS; the DE_REPORTED ones with their report entries)."""
     out = {}
-    for c in GROUPED:
+    for c in contrasts:
         out[f"{c}_table"] = P.de_table("{ds}", c)
         out[f"{c}_fit"] = P.de_fit("{ds}", c)
         out[f"{c}_model"] = P.de_model("{ds}", c)
@@ -239,18 +243,6 @@ def grouped_outputs():
                 )
             out[f"{c}_plot_{kind}"] = path
     return out
-
-
-def enrich_groups():
-    """[(contrasts, datasets)]: the expression datasets by their list of contrasts, in the
-    order first met (sorted datasets); one enrich rule each."""
-    groups = {}
-    for ds in EXPRESSION:
-        groups.setdefault(tuple(contrasts_of(ds)), []).append(ds)
-    return list(groups.items())
-
-
-ENRICH_GROUPS = enrich_groups()
 
 
 def enrich_outputs(contrasts):
@@ -335,7 +327,7 @@ def prepare_input(wildcards):
     return files
 
 
-def de_outputs():
+def de_targets():
     """Each contrast's DE table and fit record."""
     return [
         path
@@ -388,7 +380,7 @@ def all_targets():
         P.claims(),
         P.claims_meta(),
         *[P.forest(c) for c in CLAIM_IDS],
-        *de_outputs(),
+        *de_targets(),
         *de_figures(),
         *enrichment_targets(),
         *[P.pairs(ds) for ds in EXPRESSION],

@@ -23,9 +23,9 @@ rule genesets:
         "../scripts/genesets.py"
 
 
-# One enrich job per dataset (all its contrasts, then the set scores): one rule per distinct
-# list of contrasts, since a rule's outputs cannot depend on the dataset (ENRICH_GROUPS).
-for i, (contrasts, datasets) in enumerate(ENRICH_GROUPS):
+# One enrich job per dataset (all its contrasts, then the set scores): one rule per list of
+# contrasts (CONTRAST_GROUPS).
+for i, (contrasts, datasets) in enumerate(CONTRAST_GROUPS):
 
     rule:
         """gseapy prerank on each contrast's paired-model statistic (multilevel p, BH) and ORA
@@ -33,7 +33,9 @@ for i, (contrasts, datasets) in enumerate(ENRICH_GROUPS):
         running-score plots of the top sets; then per-sample gene-set scores, their paired
         change per patient (all, and by response) and the slope plots of the sets with the
         smallest paired-t p. One job per dataset (prepost.enrich.job): a contrast's enrichment
-        computes for about a second, its own job's start and imports cost more."""
+        computes for about a second, its own job's start and imports cost more; with 2
+        threads the contrasts run side by side in two forked workers (prepost.parallel).
+        """
         name:
             "enrich" if i == 0 else f"enrich_{i + 1}"
         input:
@@ -51,7 +53,7 @@ for i, (contrasts, datasets) in enumerate(ENRICH_GROUPS):
             ds="|".join(datasets),
         conda:
             "../../envs/enrich.yaml"
-        threads: 1
+        threads: 2
         resources:
             mem_mb=2000,
             runtime=60,
