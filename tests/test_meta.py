@@ -199,3 +199,18 @@ def test_forest_plot_is_deterministic(tmp_path):
     assert info["pooled"] == 1 and info["rows"] == 7
     with pytest.raises(ValueError, match="claim 'zz'"):
         forest_plot("zz", table, m, tmp_path / "3.png")
+
+
+def test_run_meta_draws_the_same_forest_plots_in_forked_workers(tmp_path):
+    rows = []
+    for claim in ("a", "b", "c"):
+        rows += [{"claim": claim, "feature": "BRCA2", "dataset": "d1", "smd": -1.0, "smd_se": 0.3},
+                 {"claim": claim, "feature": "BRCA2", "dataset": "d2", "smd": -0.6, "smd_se": 0.4}]
+    src = tmp_path / "claims.tsv"
+    _claims_rows(rows).to_csv(src, sep="\t", index=False)
+    for threads in (1, 2):
+        (tmp_path / str(threads)).mkdir()
+        meta.run_meta(src, tmp_path / str(threads) / "meta.tsv", tmp_path / str(threads),
+                      ["a", "b", "c"], threads=threads)
+    for name in ("meta.tsv", "a.png", "b.png", "c.png"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name

@@ -50,7 +50,8 @@ rule claims:
     standardised effect (prepost.claims.effects) from the per-sample values or the published
     table; then, in the same job, the random-effects (DerSimonian-Laird) pool of each claim's
     effects across datasets (one per cohort) and a forest plot per claim (the pool reads only
-    the claims table: a job of its own cost an interpreter start on the workflow's serial tail).
+    the claims table: a job of its own cost an interpreter start on the workflow's serial tail;
+    2 threads: the forest plots drawn by two forked workers).
     """
     input:
         claims=config["claims"],
@@ -71,6 +72,7 @@ rule claims:
         P.benchmark("", "claims")
     conda:
         "../../envs/analysis.yaml"
+    threads: 2
     resources:
         mem_mb=2000,
         runtime=20,

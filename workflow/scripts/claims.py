@@ -10,4 +10,5 @@ with log_to(snakemake.log[0]):
         snakemake.input.claims, p.schema, p.tables, out.table, out.meta, p.forest_dir,
         p.claim_ids, treatments=p.treatments, alpha=p.alpha, adjust=p.adjust,
         gmts=list(snakemake.input.gmts), cohorts=p.cohorts, published=p.published,
+        threads=snakemake.threads,
     )

@@ -16,6 +16,7 @@ from prepost import distributions as D
 from prepost import files
 from prepost.claims.verdicts import verdicts
 from prepost.plots.claims import forest_plot
+from prepost.parallel import run_pieces
 from prepost.stats import bh_adjust
 from prepost.vocabulary import ALPHA
 
@@ -110,12 +111,16 @@ def meta_analyse(
 
 
 def run_meta(claims_path, dest, forest_dir, claim_ids, *, alpha=ALPHA, cohorts=None,
-             published=None) -> pd.DataFrame:
-    """Read claims.tsv, write the meta table and one forest plot per claim id."""
+             published=None, threads: int = 1) -> pd.DataFrame:
+    """Read claims.tsv, write the meta table and one forest plot per claim id; with
+    ``threads`` > 1 the plots are drawn by that many forked workers (prepost.parallel)."""
     table = files.read_tsv(claims_path)
     table["reason"] = table["reason"].fillna("")
     meta = meta_analyse(table, alpha=alpha, cohorts=cohorts, published=set(published or ()))
-    for claim in claim_ids:
-        forest_plot(claim, table, meta, Path(forest_dir) / f"{claim}.png")
+    ids = list(claim_ids)
+    n = max(1, min(int(threads), len(ids)))
+    shares = [ids[i::n] for i in range(n)]
+    run_pieces([(lambda share=share: [forest_plot(c, table, meta, Path(forest_dir) / f"{c}.png")
+                                      for c in share]) for share in shares], n)
     files.write_tsv(meta, dest)
     return meta
