@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 STAGES = {"io", "prepare", "de", "enrich", "claims", "qc", "plots", "report"}
 LEAVES = {"prepost.vocabulary", "prepost.stats", "prepost.files", "prepost.logs", "prepost.paths",
-          "prepost.provenance", "prepost.distributions"}
+          "prepost.provenance", "prepost.distributions", "prepost.parallel"}
 
 
 def module_name(path: Path) -> str:

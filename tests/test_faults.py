@@ -564,7 +564,7 @@ def test_no_rule_reaches_a_shell():
         for n, line in enumerate(text.splitlines(), start=1):
             assert not re.match(r"^\s+(shell|run)\s*:", line), f"{path.name}, line {n}: {line.strip()}"
             assert not re.search(r"\bshell\s*\(", line), f"{path.name}, line {n}: {line.strip()}"
-        rules += len(re.findall(r"^rule \w+:", text, flags=re.M))
+        rules += len(re.findall(r"^\s*rule( \w+)?:", text, flags=re.M))  # named, or in a loop
         scripts += len(re.findall(r"^\s+script:", text, flags=re.M))
     assert rules >= 10 and scripts == rules - 1  # every rule but `all` is a script: rule
 
