@@ -222,6 +222,13 @@ def contrast_groups():
 
 CONTRAST_GROUPS = contrast_groups()
 
+# Threads of a de or enrich job (a whole dataset): 2, its contrasts side by side in two forked
+# workers (prepost.parallel), when the run has fewer expression datasets than cores (one
+# 200-sample cohort on 2 cores); else 1, the datasets' own jobs fill the cores, each job's
+# pieces in order (two 2-thread jobs on 2 cores would run one after the other, the pieces of
+# each unevenly long). profiles/slurm sets 2 for cluster jobs.
+DATASET_JOB_THREADS = 2 if len(EXPRESSION) < (workflow.cores or 1) else 1
+
 
 def de_outputs(contrasts):
     """A de job's outputs: per contrast <c>_<what> (table, fit, model, factors) and

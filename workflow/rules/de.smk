@@ -17,7 +17,8 @@ for i, (contrasts, datasets) in enumerate(CONTRAST_GROUPS):
         arrays as limma's plotSA) and PC1/PC2 coloured by each hidden factor (a note when
         unwanted_factors is 0). One job per dataset (prepost.de.job): a contrast's fit and
         figures take about a second on the demo, a job's start and imports as long; with 2
-        threads the contrasts run side by side in two forked workers (prepost.parallel).
+        threads (DATASET_JOB_THREADS) the contrasts run side by side in two forked workers
+        (prepost.parallel).
         """
         name:
             "de" if i == 0 else f"de_{i + 1}"
@@ -34,7 +35,7 @@ for i, (contrasts, datasets) in enumerate(CONTRAST_GROUPS):
         priority: 1
         conda:
             "../../envs/analysis.yaml"
-        threads: 2
+        threads: DATASET_JOB_THREADS
         resources:
             mem_mb=4000,
             runtime=120,

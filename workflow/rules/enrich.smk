@@ -34,7 +34,8 @@ for i, (contrasts, datasets) in enumerate(CONTRAST_GROUPS):
         change per patient (all, and by response) and the slope plots of the sets with the
         smallest paired-t p. One job per dataset (prepost.enrich.job): a contrast's enrichment
         computes for about a second, its own job's start and imports cost more; with 2
-        threads the contrasts run side by side in two forked workers (prepost.parallel).
+        threads (DATASET_JOB_THREADS) the contrasts run side by side in two forked workers
+        (prepost.parallel).
         """
         name:
             "enrich" if i == 0 else f"enrich_{i + 1}"
@@ -53,7 +54,7 @@ for i, (contrasts, datasets) in enumerate(CONTRAST_GROUPS):
             ds="|".join(datasets),
         conda:
             "../../envs/enrich.yaml"
-        threads: 2
+        threads: DATASET_JOB_THREADS
         resources:
             mem_mb=2000,
             runtime=60,
