@@ -47,6 +47,19 @@ def test_one_enrich_job_per_dataset_whatever_its_contrasts(tmp_path, geo_server)
         assert f"results/demo_rnaseq/enrich/{c}/gsea.dotplot.png" in by_ds["demo_rnaseq"]
 
 
+@pytest.mark.parametrize("cores, threads", [(2, 1), (4, 2)])
+def test_dataset_jobs_take_two_threads_only_with_spare_cores(tmp_path, geo_server, cores, threads):
+    """The demo's 2 expression datasets on 2 cores: their de and enrich jobs run side by side
+    with 1 thread each; with 4 cores each job gets 2 (its contrasts in two workers)."""
+    proc = subprocess.run(workflow_cmd(tmp_path, geo_server, "-n", "--cores", str(cores)),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    blocks = [b for b in proc.stdout.split("\n\n") if "\nrule de:" in b or "\nrule enrich:" in b]
+    assert len(blocks) == 4, blocks
+    for b in blocks:
+        assert (f"threads: {threads}" in b) if threads > 1 else ("threads:" not in b), b
+
+
 def test_planted_claims_reproduced(demo_run):
     claims = pd.read_csv(demo_run / "results/claims.tsv", sep="\t")
     assert set(claims["dataset"]) == {"demo_array", "demo_rnaseq", "demo_published"}
