@@ -1,6 +1,6 @@
 """Snakemake glue: fetch and check the configured gene-set collections."""
 
-from prepost.enrich.run import fetch_collections
+from prepost.enrich.collections import fetch_collections
 from prepost.logs import log_to
 
 with log_to(snakemake.log[0]) as log:

@@ -13,9 +13,9 @@ import pandas as pd
 
 from prepost import files
 from prepost.enrich import genesets
+from prepost.enrich.collections import fetch_collections  # noqa: F401 (the genesets rule's step)
 from prepost.enrich import gsea as gsea_stats
 from prepost.enrich.scores import paired_set_test, set_scores
-from prepost.io import download
 from prepost.prepare.prepared import read_prepared
 from prepost.plots.enrich import gsea_dotplot, running_score_plot, set_slope_plot
 from prepost.provenance import software_versions
@@ -23,43 +23,6 @@ from prepost.stats import control_genes_of, log2_scale, panel_size_factors
 from prepost.vocabulary import ALL_PATIENTS, COUNTS
 
 log = logging.getLogger(__name__)
-
-PROVENANCE_COLUMNS = ["collection", "source", "file", "sha256", "sets", "genes"]
-
-
-def fetch_collections(collections: list[dict], outdir, provenance_path, **fetch_kw) -> pd.DataFrame:
-    """Bring every configured GMT into ``outdir`` through the download client, checked.
-
-    A collection comes from a local ``path`` or a ``url``; with ``sha256`` configured the file
-    must match it. Gene-set library names that download behind the user's back are never used.
-    """
-    rows = []
-    outdir = Path(outdir)
-    for c in collections:
-        source = c.get("url") or c.get("path")
-        dest = outdir / f"{c['name']}.gmt"
-        row = download.fetch(source, dest, expect="text", known_sha256=c.get("sha256"), **fetch_kw)
-        if c.get("sha256") and row["sha256"] != c["sha256"]:
-            dest.unlink(missing_ok=True)
-            raise download.DownloadError(
-                f"gene-set collection {c['name']!r} from {source}: sha256 {row['sha256']} does not "
-                f"match the configured {c['sha256']} (enrichment.collections)"
-            )
-        sets = genesets.read_gmt(dest)
-        rows.append(
-            {
-                "collection": c["name"],
-                "source": source,
-                "file": dest.name,
-                "sha256": row["sha256"],
-                "sets": sets["set"].nunique(),
-                "genes": sets["gene"].nunique(),
-            }
-        )
-    table = pd.DataFrame(rows, columns=PROVENANCE_COLUMNS)
-    files.write_tsv(table, provenance_path)
-    return table
-
 
 MIN_COVERAGE = 0.2  # enrichment.min_coverage default
 # fewer genes of a collection than this among the data's: not a panel, another id type (as
