@@ -157,17 +157,19 @@ def _logdet_and_trace(w: np.ndarray, dw: np.ndarray, grp=None):
     return logdet, tr
 
 
-def _chunked(fn, n_cpus: int, n: int, *arrays, block_elems: int = 500_000):
+def _chunked(fn, n_cpus: int, n: int, *arrays, block_elems: int = 500_000, per_gene=None):
     """Run fn on gene blocks and concatenate: blocks of about `block_elems` values (per-gene
     size of the largest gene-first array) keep the temporaries small (peak memory) and run on
     `n_cpus` threads (numpy's ufuncs release the GIL, so the threads use both cores). fn
     returns an array, a tuple or a dict of arrays with genes first; each block's result is
     copied into the output as it arrives, so the blocks and the whole are not all held at
-    once (at 2,000 samples one genes x samples array is 320 MB)."""
-    per_gene = max(
-        (a[0].size for a in arrays if isinstance(a, np.ndarray) and a.ndim >= 2 and len(a) == n),
-        default=1,
-    )
+    once (at 2,000 samples one genes x samples array is 320 MB). ``per_gene``: the per-gene
+    size to block by, for a fn that gathers its gene-first arrays itself (from gene indices)."""
+    if per_gene is None:
+        per_gene = max(
+            (a[0].size for a in arrays if isinstance(a, np.ndarray) and a.ndim >= 2 and len(a) == n),
+            default=1,
+        )
     n_blocks = max(1, min(n, max(int(n_cpus), int(np.ceil(n * per_gene / block_elems)))))
     edges = np.linspace(0, n, n_blocks + 1).astype(int)
 

@@ -36,7 +36,9 @@ import pandas as pd
 from prepost.de.nb.apeglm import _apeglm_map, apeglm_prior_scale
 from prepost.de.nb.constants import MAXIT, MINMU
 from prepost.de.nb.dispersion import (
+    CountLevels,
     _fit_disp,
+    _level_nb_const,
     _genewise_done,
     _map_dispersion,
     deseq2_det_range,
@@ -70,13 +72,21 @@ def _to_r(gam: np.ndarray, beta: np.ndarray) -> np.ndarray:
     return np.concatenate([gam[:1], gam[1:] - gam[0], beta])
 
 
-def _fit_beta(y, sf, alpha, grp, n_cpus, keep_mu: bool = True):
+def _fit_beta(y, sf, alpha, grp, n_cpus, keep_mu: bool = True, levels=None):
     """DESeq2's fitNbinomGLMs: IRLS for every gene, then optim (prepost.de.nb.optim) for the
     genes IRLS gave up on (a coefficient past |30|, NaN deviance, not converged in MAXIT
     steps). Returns the IRLS dict with mu (when ``keep_mu``), beta, gam, cov replaced on those
     genes, ``var`` (the diagonal of cov) and ``optim`` (bool per gene)."""
+    if levels is None:
+        const = np.full(y.shape[0], np.nan)
+    else:  # the deviance constant over the count levels (CountLevels)
+        const = levels.run(
+            lambda ib, ab: _level_nb_const(levels.block(ib), ab), n_cpus, np.arange(y.shape[0]),
+            alpha,
+        )
     fit = _chunked(
-        lambda yb, ab: _irls(yb, sf, ab, grp, keep_mu), n_cpus, y.shape[0], y, alpha
+        lambda yb, ab, cb: _irls(yb, sf, ab, grp, keep_mu, None if levels is None else cb),
+        n_cpus, y.shape[0], y, alpha, const,
     )
     n_pat, n_grp = y.shape[1], fit["beta"].shape[1]
     cov = fit["cov"]
@@ -146,8 +156,11 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int, sf_given=None)
 
     alpha_init = _chunked(start, n_cpus, g, y, bm, bv)
 
+    # the special functions of the counts (log Gamma, digamma) once per distinct count
+    levels = CountLevels(y, n_cpus)
+
     # gene-wise dispersions on the mu of a fit at the starting dispersions
-    first = _fit_beta(y, sf, alpha_init, grp, n_cpus)
+    first = _fit_beta(y, sf, alpha_init, grp, n_cpus, levels=levels)
     mu = first.pop("mu")
     np.maximum(mu, MINMU, out=mu)
     optim_genewise = first["optim"]
@@ -157,22 +170,25 @@ def _paired_fit(values: np.ndarray, n_pat: int, grp, n_cpus: int, sf_given=None)
         lambda yb, mb, ab: deseq2_det_range(yb, mb, ab, grp), n_cpus, g, y, mu, alpha_init
     )
 
-    def genewise(yb, mb, ab, eb):
-        return _fit_disp(yb, mb, np.log(ab), np.log(ab), 1.0, False, grp, eb)
+    def genewise(ib, ab, eb):
+        lev = levels.block(ib)
+        return _fit_disp(y[ib], mu[ib], np.log(ab), np.log(ab), 1.0, False, grp, eb, lev)
 
-    log_a, iters, lp0, lp1 = _chunked(genewise, n_cpus, g, y, mu, alpha_init, deseq2_det)
+    log_a, iters, lp0, lp1 = levels.run(genewise, n_cpus, np.arange(g), alpha_init, deseq2_det)
     disp_gene = _genewise_done(
-        y, mu, alpha_init, log_a, iters, lp0, lp1, n_samples, grp, deseq2_det
+        y, mu, alpha_init, log_a, iters, lp0, lp1, n_samples, grp, deseq2_det, levels, n_cpus
     )
     disp_fit, trend = _trend(bm, disp_gene)
     prior_var, var_log = _prior_var(disp_gene, disp_fit, m - p)
     disp = _map_dispersion(
-        y, mu, disp_gene, disp_fit, prior_var, var_log, n_samples, grp, n_cpus, deseq2_det
+        y, mu, disp_gene, disp_fit, prior_var, var_log, n_samples, grp, n_cpus, deseq2_det,
+        levels,
     )
 
     # final fit and Wald test
     del mu
-    fit = _fit_beta(y, sf, disp, grp, n_cpus, keep_mu=False)
+    fit = _fit_beta(y, sf, disp, grp, n_cpus, keep_mu=False, levels=levels)
+    del levels
     beta, var = fit["beta"], fit["var"]
     if grp is None:
         beta, var = beta[:, 0], var[:, 0]
