@@ -162,8 +162,13 @@ class CountLevels:
                 parts = list(pool.map(run, range(n_blocks)))
         else:
             parts = [run(k) for k in range(n_blocks)]
-        self.vals = np.concatenate([p[0] for p in parts])
-        self.wts = np.concatenate([p[1] for p in parts])
+        # compact storage (75 MB instead of 150 at 2,000 samples x 20,000 genes): counts as
+        # float32 while they are exact there (< 2^24), multiplicities as uint16 (< 65,536)
+        top = max((float(p[0].max()) for p in parts if p[0].size), default=0.0)
+        vtype = np.float32 if top < 2.0**24 else np.float64
+        wtype = np.uint16 if flat.shape[1] < 2**16 else np.int32
+        self.vals = np.concatenate([p[0].astype(vtype) for p in parts])
+        self.wts = np.concatenate([p[1].astype(wtype) for p in parts])
         self.n_lev = np.concatenate([p[2] for p in parts])
         self.offsets = np.concatenate([[0], np.cumsum(self.n_lev)[:-1]])
         self.order = np.argsort(self.n_lev, kind="stable")
@@ -176,17 +181,22 @@ class CountLevels:
         cols = np.arange(n_lev.max() if n_lev.size else 0)
         mask = cols < n_lev[:, None]
         pos = np.where(mask, self.offsets[idx][:, None] + cols, 0)
-        vals = np.where(mask, self.vals[pos], 0.0)
-        wts = np.where(mask, self.wts[pos], 0).astype(float)
+        vals = self.vals[pos].astype(float)
+        vals[~mask] = 0.0
+        wts = self.wts[pos].astype(float)
+        wts[~mask] = 0.0
         return vals, wts, np.sum(vals * wts, axis=1)  # and the sum of the counts, exact
 
     def run(self, fn, n_cpus: int, genes: np.ndarray, *arrays):
         """fn(gene indices, *arrays' values of those genes) on blocks of ``genes`` taken in
         level order (threads as prepost.de.nb.linalg._chunked); results in ``genes``' order.
-        ``arrays``: per gene of the whole fit (indexed by gene)."""
+        ``arrays``: per gene of the whole fit (indexed by gene). A level sum depends in
+        rounding on the block's padded width (numpy's pairwise summation), so the blocks are
+        set by the sizes alone: the results do not depend on ``n_cpus``."""
         pick = self.order[np.isin(self.order, genes)] if len(genes) < len(self.order) else self.order
         res = _chunked(
-            fn, n_cpus, len(pick), pick, *(a[pick] for a in arrays), per_gene=self.per_gene
+            fn, n_cpus, len(pick), pick, *(a[pick] for a in arrays), per_gene=self.per_gene,
+            heavy_last=True, blocks_by_cpus=False,
         )
         pos = np.searchsorted(genes, pick) if len(genes) < len(self.order) else pick
         if isinstance(res, tuple):
