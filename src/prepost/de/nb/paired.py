@@ -217,11 +217,19 @@ def _count_values(counts: pd.DataFrame, cols, names, n_cpus: int) -> np.ndarray:
         return np.asfortranarray(count_values(data))
     edges = np.linspace(0, n, 8 * int(n_cpus) + 1).astype(int)
     out = np.empty((n, len(cols)), order="F")
+    dtypes = set(counts.dtypes)
+    plain = len(dtypes) == 1 and isinstance(next(iter(dtypes)), np.dtype)
+    arr = counts.to_numpy() if plain and next(iter(dtypes)).kind in "iuf" else None
+    names = pd.Index(names)
 
     def run(k):
-        part = counts.iloc[edges[k] : edges[k + 1], cols]
-        part.columns = pd.Index(names)
-        out[edges[k] : edges[k + 1]] = count_values(part)
+        lo, hi = edges[k], edges[k + 1]
+        if arr is not None:  # numpy's take (pandas' iloc of a row block's columns: 3x slower)
+            part = pd.DataFrame(arr[lo:hi][:, cols], index=counts.index[lo:hi], columns=names)
+        else:
+            part = counts.iloc[lo:hi, cols]
+            part.columns = names
+        out[lo:hi] = count_values(part)
 
     with ThreadPoolExecutor(int(n_cpus)) as pool:
         list(pool.map(run, range(len(edges) - 1)))
