@@ -575,3 +575,83 @@ def test_as_many_genes_as_samples_fits_as_with_one_gene_more():
     np.testing.assert_allclose(
         square["mean_expr"], more.loc[square.index, "mean_expr"], rtol=1e-12
     )
+
+
+def test_numpy_gammaln_and_digamma_are_scipys():
+    """dispersion._gammaln / _digamma (cephes' series as numpy operations) equal scipy's
+    values or lie 1 ulp away, over counts + sizes as the line searches pass them."""
+    from scipy import special
+
+    rng = np.random.default_rng(5)
+    x = np.concatenate([
+        rng.integers(0, 5000, 20000) + rng.choice([1e-8, 0.5, 3.3, 10.0, 1e3, 1e5, 1e9], 20000),
+        [1.0, 2.0, 10.0, 10.0000001, 12.999, 13.0, 13.0001, 1e-9, 1e13],
+    ])
+    for fast, ref in ((dispersion._gammaln, special.gammaln), (dispersion._digamma, special.digamma)):
+        got, want = fast(x), ref(x)
+        assert np.all(np.abs(got - want) <= np.spacing(np.abs(want)))
+        assert np.mean(got == want) > 0.99
+
+
+def test_count_level_sums_are_the_per_sample_sums():
+    """The level sums (distinct counts x multiplicities) of the lgamma ratio, digamma and the
+    deviance constant equal the per-sample sums, and the level path of the log posterior and
+    its derivative the per-sample path, to rounding; a level block is the same whatever the
+    genes beside it, up to its padding."""
+    from scipy import special
+
+    rng = np.random.default_rng(6)
+    g, n_pat = 60, 30
+    mu = np.exp(rng.normal(3, 2, (g, 1, 1))) * rng.uniform(0.5, 2, (1, n_pat, 2))
+    alpha = np.exp(rng.uniform(-14, 1, g))
+    y = rng.negative_binomial(1 / alpha[:, None, None], 1 / (1 + mu * alpha[:, None, None]))
+    y = y.astype(float)
+    lev = dispersion.CountLevels(y, n_cpus=2)
+    assert (lev.n_lev == [len(np.unique(r)) for r in y.reshape(g, -1)]).all()
+    block = lev.block(np.arange(g))
+    size = 1 / alpha
+    np.testing.assert_allclose(
+        dispersion._level_lgamma_ratio(block, size),
+        dispersion._lgamma_ratio(y, size[:, None, None]).sum(axis=(1, 2)), rtol=1e-12, atol=1e-8,
+    )
+    np.testing.assert_allclose(
+        dispersion._level_digamma(block, size),
+        special.digamma(y + size[:, None, None]).sum(axis=(1, 2)), rtol=1e-12,
+    )
+    from prepost.de.nb.irls import _nb_const
+
+    np.testing.assert_allclose(
+        dispersion._level_nb_const(block, alpha), _nb_const(y, alpha), rtol=1e-12, atol=1e-8
+    )
+    a = np.log(alpha)
+    args = (y, np.maximum(mu, 0.5), a, 1.0, False, None, np.zeros(g, bool))
+    np.testing.assert_allclose(
+        dispersion._log_post(a, *args, block), dispersion._log_post(a, *args), rtol=1e-10
+    )
+    # the derivative is a difference of sums of size ~ n log(1/alpha) scaled by 1/alpha: both
+    # paths carry its cancellation, to ~1e-7 here
+    np.testing.assert_allclose(
+        dispersion._dlog_post(a, *args, block), dispersion._dlog_post(a, *args), rtol=1e-4,
+        atol=1e-6,
+    )
+
+
+def test_paired_fit_is_the_same_with_one_or_two_threads():
+    """The level sums' blocks are set by the sizes alone, so n_cpus does not change a fit of
+    several blocks (here 4 at 200 samples)."""
+    rng = np.random.default_rng(7)
+    n_pat, g = 100, 10000
+    sheet = pd.DataFrame(
+        {"patient": np.repeat([f"P{i:03d}" for i in range(n_pat)], 2),
+         "timepoint": ["pre", "post"] * n_pat},
+        index=[f"S{i}" for i in range(2 * n_pat)],
+    )
+    mu = np.exp(rng.normal(4, 2, (g, 1))) * rng.uniform(0.5, 2, (1, 2 * n_pat))
+    alpha = 0.05 + 2 / mu.mean(axis=1, keepdims=True)
+    counts = pd.DataFrame(
+        rng.negative_binomial(1 / alpha, 1 / (1 + mu * alpha)),
+        index=[f"G{i}" for i in range(g)], columns=sheet.index,
+    )
+    one = nb.fast_paired_deseq2(counts, sheet, n_cpus=1)
+    two = nb.fast_paired_deseq2(counts, sheet, n_cpus=2)
+    pd.testing.assert_frame_equal(one, two)

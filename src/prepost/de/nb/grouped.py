@@ -40,7 +40,7 @@ def fast_grouped_paired_deseq2(
     if group not in samples.columns:
         raise ValueError(f"samples table lacks column {group!r}; expected the patient groups")
     sheet, patients, values, genes = _ordered_pairs(
-        counts, samples, ref, alt, "fast_grouped_paired_deseq2"
+        counts, samples, ref, alt, "fast_grouped_paired_deseq2", n_cpus
     )
     lab = samples[group].copy()
     lab.index = lab.index.astype(str)

@@ -157,18 +157,28 @@ def _logdet_and_trace(w: np.ndarray, dw: np.ndarray, grp=None):
     return logdet, tr
 
 
-def _chunked(fn, n_cpus: int, n: int, *arrays, block_elems: int = 500_000):
+def _chunked(
+    fn, n_cpus: int, n: int, *arrays, block_elems: int = 500_000, per_gene=None,
+    heavy_last: bool = False, blocks_by_cpus: bool = True,
+):
     """Run fn on gene blocks and concatenate: blocks of about `block_elems` values (per-gene
     size of the largest gene-first array) keep the temporaries small (peak memory) and run on
     `n_cpus` threads (numpy's ufuncs release the GIL, so the threads use both cores). fn
     returns an array, a tuple or a dict of arrays with genes first; each block's result is
     copied into the output as it arrives, so the blocks and the whole are not all held at
-    once (at 2,000 samples one genes x samples array is 320 MB)."""
-    per_gene = max(
-        (a[0].size for a in arrays if isinstance(a, np.ndarray) and a.ndim >= 2 and len(a) == n),
-        default=1,
-    )
-    n_blocks = max(1, min(n, max(int(n_cpus), int(np.ceil(n * per_gene / block_elems)))))
+    once (at 2,000 samples one genes x samples array is 320 MB). ``per_gene``: the per-gene
+    size to block by, for a fn that gathers its gene-first arrays itself (from gene indices).
+    ``heavy_last``: the blocks cost more the later they are (genes sorted by work), so they
+    are started last first, for the threads to finish together (the output is the same).
+    ``blocks_by_cpus`` False: the blocks depend on the sizes only, never on ``n_cpus`` (for
+    a fn whose per-gene results depend on the block's other genes in rounding)."""
+    if per_gene is None:
+        per_gene = max(
+            (a[0].size for a in arrays if isinstance(a, np.ndarray) and a.ndim >= 2 and len(a) == n),
+            default=1,
+        )
+    by_size = int(np.ceil(n * per_gene / block_elems))
+    n_blocks = max(1, min(n, max(int(n_cpus), by_size) if blocks_by_cpus else by_size))
     edges = np.linspace(0, n, n_blocks + 1).astype(int)
 
     def run(k):
@@ -180,14 +190,15 @@ def _chunked(fn, n_cpus: int, n: int, *arrays, block_elems: int = 500_000):
             )
         )
 
+    ks = range(n_blocks)[::-1] if heavy_last else range(n_blocks)
     if int(n_cpus) > 1 and n_blocks > 1:
         pool = ThreadPoolExecutor(min(int(n_cpus), n_blocks))
-        results = pool.map(run, range(n_blocks))
+        results = pool.map(run, ks)
     else:
-        pool, results = None, map(run, range(n_blocks))
+        pool, results = None, map(run, ks)
     try:
         out = kind = None
-        for k, res in enumerate(results):
+        for k, res in zip(ks, results):
             kind = type(res)
             parts = res if kind is dict else dict(enumerate(res if kind is tuple else (res,)))
             if out is None:
