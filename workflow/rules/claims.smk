@@ -50,8 +50,10 @@ rule claims:
     standardised effect (prepost.claims.effects) from the per-sample values or the published
     table; then, in the same job, the random-effects (DerSimonian-Laird) pool of each claim's
     effects across datasets (one per cohort) and a forest plot per claim (the pool reads only
-    the claims table: a job of its own cost an interpreter start on the workflow's serial tail;
-    2 threads: the forest plots drawn by two forked workers).
+    the claims table: a job of its own cost an interpreter start on the workflow's serial tail).
+    With 2 threads (profiles/slurm) the forest plots are drawn by two forked workers; on a
+    workstation it takes 1, and priority over the QC jobs left at that point, which run beside
+    it instead of before it.
     """
     input:
         claims=config["claims"],
@@ -70,9 +72,10 @@ rule claims:
         P.log("", "claims"),
     benchmark:
         P.benchmark("", "claims")
+    priority: 1
     conda:
         "../../envs/analysis.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=20,
