@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Polygon
 
-from prepost.plots.common import DOWN, DPI, UP, new_figure, save
+from prepost.plots.common import DOWN, DPI, TITLE_Y, UP, new_figure, save
 from prepost.vocabulary import NOT_TESTABLE
 
 
@@ -76,6 +76,6 @@ def forest_plot(claim: str, claims_table: pd.DataFrame, meta: pd.DataFrame, dest
         first = rows.iloc[0]
         ax.set_xlabel(f"standardised effect (Hedges-corrected), {first['contrast']}; "
                       f"expected {first['direction_expected']}", fontsize=8)
-        ax.set_title(claim, fontsize=9)
+        ax.set_title(claim, fontsize=9, y=TITLE_Y)
     save(fig, dest, dpi)
     return {"claim": claim, "rows": n, "pooled": int((pooled["k"] > 0).sum()) if len(pooled) else 0}

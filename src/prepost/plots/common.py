@@ -41,6 +41,11 @@ RESPONSE_LABELS = {"responder": "responder", "non_responder": "non-responder", "
 
 
 DPI = 150
+# Every axes title is placed at y = 1.0 explicitly: left to matplotlib (y None) the title is
+# placed above whatever the axes shows over its top, which costs every tick of the axes at each
+# save (a fifth of a 16-panel slope figure's time); no prepost axes draws ticks or labels above
+# it, so matplotlib's own placement is y = 1.0 as well (measured: the demo's plots, same pixels).
+TITLE_Y = 1.0
 
 
 # Slope plot geometry, in inches (documented so a caller can predict the image size).
@@ -99,12 +104,19 @@ def single_axes(width: float, height: float, dpi: int):
     return fig, ax
 
 
+# zlib level of the PNGs: 3 encodes a third faster than Pillow's default 6 for 0-12% more
+# bytes (measured on the demo's slope, volcano and running-score plots; the report re-encodes
+# its inlined plots as WebP anyway)
+PNG_COMPRESS_LEVEL = 3
+
+
 def save(fig: Figure, dest: str | os.PathLike, dpi: int) -> None:
     """Save deterministically: explicit format, no timestamps, fixed SVG id salt, atomic rename."""
     fmt = format_of(dest)
+    extra = {"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}} if fmt == "png" else {}
     with matplotlib.rc_context({"svg.hashsalt": "prepost", "pdf.compression": 6}):
         with atomic_path(dest) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_METADATA[fmt], **extra)
 
 
 def default_style(func):
@@ -165,7 +177,7 @@ def slope_panels(fig: Figure, names: list[str], labels: list[str], pre: np.ndarr
             ax.plot([0, 1], [mean_pre[k], mean_post[k]], color="black", lw=2.2, zorder=3)
         ax.set_xticks([0, 1], ["pre", "post"])
         ax.set_xlim(-0.25, 1.25)
-        ax.set_title(labels[k], fontsize=title_size, fontweight="bold")
+        ax.set_title(labels[k], fontsize=title_size, fontweight="bold", y=TITLE_Y)
         ax.set_xlabel(f"mean post − pre {signed(mean_change[k])}  (n = {n[k]})", fontsize=7)
         ax.margins(y=0.08)
         ax.tick_params(labelsize=7)

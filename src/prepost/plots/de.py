@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from prepost.stats import normalised_log2
 from prepost.prepare.pairing import complete_pairs
 from prepost.plots.common import (
-    DOWN, DPI, NS, UP, format_of, new_figure, save, single_axes, slope_figure,
+    DOWN, DPI, NS, TITLE_Y, UP, format_of, new_figure, save, single_axes, slope_figure,
 )
 
 DE_REQUIRED = ("gene", "log2fc", "pvalue", "padj")
@@ -185,7 +185,7 @@ def volcano(
     ax.set_ylim(0, (float(y.max()) if y.size else 1.0) * 1.06 + 0.1)
     ax.set_xlabel("log2 fold change")
     ax.set_ylabel("-log10 p value")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=10, y=TITLE_Y)
     if n_zero:
         ax.text(0.01, 0.99, f"{n_zero} gene(s) with p = 0 drawn at the top", transform=ax.transAxes,
                 fontsize=6, va="top", color="0.3")
@@ -234,7 +234,7 @@ def ma_plot(
     ax.set_ylim(-lim, lim)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("log2 fold change")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=10, y=TITLE_Y)
     return {**_label_and_save(fig, ax, d, x, y, cls, label_mask, dest, dpi),
             "n_dropped": int(len(de) - len(d)), "missing_label_genes": missing}
 

@@ -14,7 +14,8 @@ from matplotlib.ticker import NullLocator
 
 from prepost.prepare.pairing import complete_pairs
 from prepost.plots.common import (
-    DOWN, DPI, UP, default_style, fmt_p, format_of, new_figure, save, signed, slope_figure,
+    DOWN, DPI, TITLE_Y, UP, default_style, fmt_p, format_of, new_figure, save, signed,
+    slope_figure,
 )
 
 
@@ -134,7 +135,7 @@ def gsea_dotplot(
         tick.set_color("black" if s else "0.45")
     ax.set_xlabel("normalised enrichment score (NES)")
     ax.set_ylabel("gene set" + (f"  ({prefix} omitted)" if prefix else ""), fontsize=8)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=10, y=TITLE_Y)
     ax.tick_params(axis="x", labelsize=8)
     if not len(top):
         ax.text(0.5, 0.5, "no set with an NES and padj", ha="center", va="center",

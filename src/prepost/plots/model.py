@@ -14,7 +14,9 @@ import os
 import numpy as np
 import pandas as pd
 
-from prepost.plots.common import DOWN, DPI, UP, default_style, format_of, new_figure, save, single_axes
+from prepost.plots.common import (
+    DOWN, DPI, TITLE_Y, UP, default_style, format_of, new_figure, save, single_axes,
+)
 
 P_BINS = 20  # width 0.05, as the usual DESeq2/limma p-value histograms
 PCA_GENES = 500  # most variable genes for the factor PCA (DESeq2's plotPCA ntop)
@@ -57,7 +59,7 @@ def pvalue_histogram(de: pd.DataFrame, dest: str | os.PathLike, title: str, *, b
     ax.set_xlim(0, 1)
     ax.set_xlabel("p-value")
     ax.set_ylabel("genes")
-    ax.set_title(f"{title}\n{n} genes tested", fontsize=10)
+    ax.set_title(f"{title}\n{n} genes tested", fontsize=10, y=TITLE_Y)
     ax.legend(fontsize=7, loc="upper right")
     save(fig, dest, dpi)
     return {"genes_tested": n, "expected_per_bin": expected, "first_bin": int(counts[0]) if n else 0}
@@ -116,7 +118,7 @@ def dispersion_plot(model: pd.DataFrame, dest: str | os.PathLike, title: str, *,
     ax.minorticks_off()  # as plotDispEsts; dispersions span up to 12 decades (100+ minor ticks)
     ax.set_xlabel("mean of normalized counts")
     ax.set_ylabel("dispersion")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=10, y=TITLE_Y)
     ax.legend(fontsize=7, loc="lower left", markerscale=2)
     save(fig, dest, dpi)
     return {"genes": int(len(d)), "outliers": int(out.sum()), "below_min": int(low.sum())}
@@ -153,7 +155,7 @@ def sa_plot(model: pd.DataFrame, dest: str | os.PathLike, title: str, *, fit: di
     ax.axhline(line, color=DOWN, lw=1.4, label=f"prior sqrt(s0) = {line:.3g}{d0_text}")
     ax.set_xlabel("average log2 expression")
     ax.set_ylabel("sqrt(sigma)")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(title, fontsize=10, y=TITLE_Y)
     ax.legend(fontsize=7, loc="upper right")
     save(fig, dest, dpi)
     return {"genes": int(len(d)), "prior_line": line}
@@ -211,7 +213,7 @@ def factor_plot(logv: pd.DataFrame | None, factors: pd.DataFrame, dest: str | os
         fig.colorbar(sc, ax=ax, shrink=0.8, label=name)
         ax.set_xlabel(f"PC1 ({pct[0]:.0f}%)")
         ax.set_ylabel(f"PC2 ({pct[1]:.0f}%)" if len(pct) > 1 else "PC2")
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name, fontsize=9, y=TITLE_Y)
         if i == 0:
             ax.legend(fontsize=7, loc="best")
     fig.suptitle(f"{title}: PC1/PC2 by hidden factor", fontsize=10)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import matplotlib.style
 import pandas as pd
 
-from prepost.plots.common import DPI, RESPONSE_COLOURS, RESPONSE_LABELS, new_figure, save
+from prepost.plots.common import DPI, RESPONSE_COLOURS, RESPONSE_LABELS, TITLE_Y, new_figure, save
 from prepost.prepare.pairing import complete_pairs
 from prepost.qc.samples import QcResult
 
@@ -57,7 +57,7 @@ def pca_plot(res: QcResult, sheet: pd.DataFrame, dest, title: str, *, dpi: int =
         ax.set_xlabel(f"PC1 ({100 * v[0]:.1f}% of variance)")
         ax.set_ylabel(f"PC2 ({100 * v[1]:.1f}% of variance)" if len(v) > 1 else "PC2")
         ax.set_title(f"{title}\nPCA, top {res.info['top_genes']} variable genes; lines join a patient's samples",
-                     fontsize=9)
+                     fontsize=9, y=TITLE_Y)
         ax.legend(fontsize=7, loc="best", frameon=True, framealpha=0.9)
         save(fig, dest, dpi)
     return {"samples": int(len(sc)), "pairs": int(len(pairs)), "labelled": list(flagged)}
@@ -82,7 +82,7 @@ def correlation_heatmap(res: QcResult, sheet: pd.DataFrame, dest, title: str, *,
             ax.set_xticks([])
             ax.set_yticks([])
         fig.colorbar(im, ax=ax, shrink=0.8, label="Pearson correlation")
-        ax.set_title(f"{title}\nsample correlation, top {res.info['top_genes']} variable genes", fontsize=9)
+        ax.set_title(f"{title}\nsample correlation, top {res.info['top_genes']} variable genes", fontsize=9, y=TITLE_Y)
         save(fig, dest, dpi)
     return {"samples": n}
 
@@ -99,7 +99,7 @@ def distribution_plot(res: QcResult, sheet: pd.DataFrame, dest, title: str, *, d
         ax.set_xticks(range(1, n + 1), _labels(sheet, order) if n <= 120 else [""] * n,
                       rotation=90, fontsize=6 if n > 40 else 7)
         ax.set_ylabel("VST (log2 scale)" if res.values == "counts" else "log2 expression")
-        ax.set_title(f"{title}\nper-sample distribution ({res.info['genes_used']} genes)", fontsize=9)
+        ax.set_title(f"{title}\nper-sample distribution ({res.info['genes_used']} genes)", fontsize=9, y=TITLE_Y)
         save(fig, dest, dpi)
     return {"samples": n}
 
@@ -118,7 +118,7 @@ def library_size_plot(data: pd.DataFrame, sheet: pd.DataFrame, dest, title: str,
         ax.set_xticks(range(n), _labels(sheet, order) if n <= 120 else [""] * n,
                       rotation=90, fontsize=6 if n > 40 else 7)
         ax.set_ylabel("library size (million counts)")
-        ax.set_title(f"{title}\nlibrary sizes", fontsize=9)
+        ax.set_title(f"{title}\nlibrary sizes", fontsize=9, y=TITLE_Y)
         save(fig, dest, dpi)
     return {"samples": n, "min": float(lib.min()), "max": float(lib.max())}
 
@@ -136,7 +136,7 @@ def scree_plot(res: QcResult, dest, title: str, *, dpi: int = DPI) -> dict:
         ax.set_ylabel("% of variance")
         ax.set_ylim(0, 100)
         ax.legend(fontsize=7)
-        ax.set_title(f"{title}\nscree plot, top {res.info['top_genes']} variable genes", fontsize=9)
+        ax.set_title(f"{title}\nscree plot, top {res.info['top_genes']} variable genes", fontsize=9, y=TITLE_Y)
         save(fig, dest, dpi)
     return {"components": int(len(v))}
 
@@ -151,7 +151,7 @@ def association_heatmap(res: QcResult, dest, title: str, *, dpi: int = DPI) -> d
             ax.axis("off")
             ax.text(0.5, 0.5, "no sample field with 2 or more levels to associate", ha="center",
                     va="center", fontsize=8)
-            ax.set_title(f"{title}\nPC-field associations", fontsize=9)
+            ax.set_title(f"{title}\nPC-field associations", fontsize=9, y=TITLE_Y)
             save(fig, dest, dpi)
             return {"fields": 0}
         r2 = a.pivot(index="field", columns="pc", values="r2")
@@ -168,6 +168,6 @@ def association_heatmap(res: QcResult, dest, title: str, *, dpi: int = DPI) -> d
                 if p.iat[i, j] < 0.05:
                     ax.text(j, i, "*", ha="center", va="center", color="white", fontsize=9)
         fig.colorbar(im, ax=ax, shrink=0.8, label="R²")
-        ax.set_title(f"{title}\nwhich sample fields explain PC1-5 (* p < 0.05)", fontsize=9)
+        ax.set_title(f"{title}\nwhich sample fields explain PC1-5 (* p < 0.05)", fontsize=9, y=TITLE_Y)
         save(fig, dest, dpi)
     return {"fields": int(len(r2))}
