@@ -396,6 +396,11 @@ def _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior, grp, em, lev=None):
     stuck = _stuck(dlp, lp)
     iters[stuck] = MAXIT
     active = active[~stuck]
+    # the active genes' counts, mu, prior means, determinant rule and count levels, gathered
+    # once and compacted only when genes leave (rejected steps keep a gene active), instead of
+    # gathered from the whole block twice a step: the same values in the same layout, so the
+    # same results bit for bit
+    ya, ma, pma, ema, leva = y[active], mu[active], pm[active], em[active], _take(lev, active)
     for _ in range(MAXIT):
         if active.size == 0:
             break
@@ -406,8 +411,7 @@ def _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior, grp, em, lev=None):
             kk = np.where(prop < -30.0, (-30.0 - aa) / dl, kk)
             kk = np.where(prop > 10.0, (10.0 - aa) / dl, kk)
         newa = aa + kk * dl
-        ya, ma, pma = y[active], mu[active], pm[active]
-        lp_new = _log_post(newa, ya, ma, pma, pv, use_prior, grp, em[active], _take(lev, active))
+        lp_new = _log_post(newa, ya, ma, pma, pv, use_prior, grp, ema, leva)
         ok = -lp_new <= -ll - kk * 1e-4 * dl**2
         # rejected: halve the step
         kappa[active[~ok]] = kk[~ok] / 2
@@ -422,9 +426,14 @@ def _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior, grp, em, lev=None):
         cidx = acc[cont]
         lp[cidx] = lp_new[ok][cont]
         if cidx.size:
-            dlp[cidx] = _dlog_post(
-                a[cidx], y[cidx], mu[cidx], pm[cidx], pv, use_prior, grp, em[cidx], _take(lev, cidx)
-            )
+            sel = np.flatnonzero(ok)[cont]  # cidx's positions in active
+            if sel.size == active.size:
+                dlp[cidx] = _dlog_post(a[cidx], ya, ma, pma, pv, use_prior, grp, ema, leva)
+            else:
+                dlp[cidx] = _dlog_post(
+                    a[cidx], ya[sel], ma[sel], pma[sel], pv, use_prior, grp, ema[sel],
+                    _take(leva, sel),
+                )
             kc = np.minimum(kk[ok][cont] * 1.1, KAPPA_0)
             kc = np.where(accepted[cidx] % 5 == 0, kc / 2, kc)
             kappa[cidx] = kc
@@ -433,7 +442,10 @@ def _fit_disp_loop(y, mu, log_alpha, pm, pv, use_prior, grp, em, lev=None):
         stuck = np.zeros(active.size, dtype=bool)
         stuck[np.flatnonzero(ok)[cont]] = _stuck(dlp[cidx], lp[cidx])
         iters[active[stuck]] = MAXIT
-        active = active[~(done | stuck)]
+        keep = ~(done | stuck)
+        active = active[keep]
+        if not keep.all():
+            ya, ma, pma, ema, leva = ya[keep], ma[keep], pma[keep], ema[keep], _take(leva, keep)
     return a, iters, initial_lp, lp
 
 
