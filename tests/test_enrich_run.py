@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from prepost.enrich import run as enrich_run
+from prepost.enrich.collections import fetch_collections
 from prepost.io import download
 
 GMT = "SET_A\tsource A\tBRCA1\tBRCA2\tATM\nSET_B\tsource B\tMX1\tIFIT1\tFAM123B\n"
@@ -29,7 +30,7 @@ def gmt_server(tmp_path):
 
 def test_url_collection_is_fetched_and_recorded(tmp_path, gmt_server):
     sha = hashlib.sha256(GMT.encode()).hexdigest()
-    prov = enrich_run.fetch_collections(
+    prov = fetch_collections(
         [{"name": "web", "url": gmt_server, "sha256": sha}], tmp_path / "cache", tmp_path / "prov.tsv",
         retries=0,
     )
@@ -40,7 +41,7 @@ def test_url_collection_is_fetched_and_recorded(tmp_path, gmt_server):
 
 def test_url_collection_with_wrong_checksum_is_refused(tmp_path, gmt_server):
     with pytest.raises(download.DownloadError, match=r"'web'.*does not match the configured"):
-        enrich_run.fetch_collections(
+        fetch_collections(
             [{"name": "web", "url": gmt_server, "sha256": "0" * 64}], tmp_path / "cache",
             tmp_path / "prov.tsv", retries=0,
         )

@@ -15,8 +15,8 @@ import pandas as pd
 from prepost import distributions as D
 from prepost import files
 from prepost.claims.verdicts import verdicts
-from prepost.plots.claims import forest_plot
 from prepost.parallel import run_pieces
+from prepost.plots.claims import forest_plot
 from prepost.stats import bh_adjust
 from prepost.vocabulary import ALPHA
 
@@ -117,10 +117,7 @@ def run_meta(claims_path, dest, forest_dir, claim_ids, *, alpha=ALPHA, cohorts=N
     table = files.read_tsv(claims_path)
     table["reason"] = table["reason"].fillna("")
     meta = meta_analyse(table, alpha=alpha, cohorts=cohorts, published=set(published or ()))
-    ids = list(claim_ids)
-    n = max(1, min(int(threads), len(ids)))
-    shares = [ids[i::n] for i in range(n)]
-    run_pieces([(lambda share=share: [forest_plot(c, table, meta, Path(forest_dir) / f"{c}.png")
-                                      for c in share]) for share in shares], n)
+    run_pieces([(lambda c=c: forest_plot(c, table, meta, Path(forest_dir) / f"{c}.png"))
+                for c in claim_ids], threads)
     files.write_tsv(meta, dest)
     return meta

@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 
 from prepost.de.figures import plot_contrast
-from prepost.paths import DE_PLOTS
 from prepost.de.run import run_contrast
 from prepost.parallel import run_pieces
+from prepost.paths import DE_PLOTS
 from prepost.vocabulary import GROUPED
 
 log = logging.getLogger(__name__)
+
+DE_FILES = ("table", "fit", "model", "factors")  # a contrast's files besides its plots
 
 
 def contrast_job(expression, samples, summary, contrast: str, files: dict, png: dict, *,
@@ -40,8 +42,6 @@ def contrast_job(expression, samples, summary, contrast: str, files: dict, png: 
     log.info("%s: %s", contrast, drawn)
     return drawn
 
-
-DE_FILES = ("table", "fit", "model", "factors")
 
 
 def dataset_de_job(expression, samples, summary, contrasts: list[str], out: dict, *,

@@ -13,7 +13,6 @@ import pandas as pd
 
 from prepost import files
 from prepost.enrich import genesets
-from prepost.enrich.collections import fetch_collections  # noqa: F401 (the genesets rule's step)
 from prepost.enrich import gsea as gsea_stats
 from prepost.enrich.scores import paired_set_test, set_scores
 from prepost.prepare.prepared import read_prepared

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from prepost.stats import normalised_log2
 from prepost.prepare.pairing import complete_pairs
 from prepost.plots.common import (
-    DOWN, DPI, NS, TITLE_Y, UP, format_of, new_figure, save, single_axes, slope_figure,
+    DOWN, DPI, NS, TITLE_Y, UP, format_of, save, single_axes, slope_figure,
 )
 
 DE_REQUIRED = ("gene", "log2fc", "pvalue", "padj")

@@ -25,12 +25,12 @@ EMULATE_DET_RANGE is the default for callers that pass no per-gene choice (False
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy import special
 
 from prepost.de.nb.constants import DISP_TOL, KAPPA_0, MAXIT, MIN_DISP
-from concurrent.futures import ThreadPoolExecutor
-
 from prepost.de.nb.linalg import _chunked, _logdet, _logdet_and_trace
 
 

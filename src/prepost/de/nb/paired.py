@@ -40,8 +40,8 @@ from prepost.de.nb.constants import MAXIT, MINMU
 from prepost.de.nb.dispersion import (
     CountLevels,
     _fit_disp,
-    _level_nb_const,
     _genewise_done,
+    _level_nb_const,
     _map_dispersion,
     deseq2_det_range,
     start_dispersion,
@@ -80,16 +80,18 @@ def _fit_beta(y, sf, alpha, grp, n_cpus, keep_mu: bool = True, levels=None):
     steps). Returns the IRLS dict with mu (when ``keep_mu``), beta, gam, cov replaced on those
     genes, ``var`` (the diagonal of cov) and ``optim`` (bool per gene)."""
     if levels is None:
-        const = np.full(y.shape[0], np.nan)
-    else:  # the deviance constant over the count levels (CountLevels)
+        fit = _chunked(
+            lambda yb, ab: _irls(yb, sf, ab, grp, keep_mu), n_cpus, y.shape[0], y, alpha
+        )
+    else:  # the deviance constant from the count levels (CountLevels)
         const = levels.run(
             lambda ib, ab: _level_nb_const(levels.block(ib), ab), n_cpus, np.arange(y.shape[0]),
             alpha,
         )
-    fit = _chunked(
-        lambda yb, ab, cb: _irls(yb, sf, ab, grp, keep_mu, None if levels is None else cb),
-        n_cpus, y.shape[0], y, alpha, const,
-    )
+        fit = _chunked(
+            lambda yb, ab, cb: _irls(yb, sf, ab, grp, keep_mu, cb), n_cpus, y.shape[0], y,
+            alpha, const,
+        )
     n_pat, n_grp = y.shape[1], fit["beta"].shape[1]
     cov = fit["cov"]
     finite = np.isfinite(fit["beta"]).all(axis=1) & np.isfinite(fit["gam"]).all(axis=1)
