@@ -493,7 +493,7 @@ def test_download_file_writes_the_file_and_its_manifest_row(tmp_path):
     assert rec.loc[0, "file"] == dest.name and rec.loc[0, "sha256"] == hashlib.sha256(data).hexdigest()
     assert rec.loc[0, "url"] == str(mirror / rel)
     manifest = dl.write_manifest([dest], [record], tmp_path / "cache" / "manifest.tsv")
-    assert manifest.loc[0, "bytes"] == len(data)
+    assert manifest[0]["bytes"] == len(data)
     assert pd.read_csv(tmp_path / "cache" / "manifest.tsv", sep="\t").loc[0, "sha256"] == rec.loc[0, "sha256"]
 
 
@@ -504,6 +504,21 @@ def test_manifest_stops_on_a_cached_file_changed_after_download(tmp_path):
     dl.download_file(rel, mirror, dest, record, retries=0)
     dest.write_bytes(gzip.compress(b"edited\n", mtime=0))
     with pytest.raises(DownloadError, match=r"GSE1234_series_matrix.txt.gz changed since it was downloaded.*Delete the file"):
+        dl.write_manifest([dest], [record], tmp_path / "cache" / "manifest.tsv")
+    assert not (tmp_path / "cache" / "manifest.tsv").exists()
+
+
+def test_manifest_names_a_damaged_record(tmp_path):
+    """A record cut short or edited by hand stops the manifest job, naming the record."""
+    mirror, rel, data = _mirror_file(tmp_path)
+    dest, record = tmp_path / "cache" / "GSE1234_series_matrix.txt.gz", tmp_path / "cache" / "rec.tsv"
+    dl.download_file(rel, mirror, dest, record, retries=0)
+    header, row = record.read_text().splitlines()
+    record.write_text(header + "\n")
+    with pytest.raises(DownloadError, match=r"rec\.tsv should hold one row .* found 0 row"):
+        dl.write_manifest([dest], [record], tmp_path / "cache" / "manifest.tsv")
+    record.write_text(header + "\n" + row.replace(f"\t{len(data)}\t", "\t12kB\t") + "\n")
+    with pytest.raises(DownloadError, match=r"rec\.tsv: bytes '12kB' is not a whole number"):
         dl.write_manifest([dest], [record], tmp_path / "cache" / "manifest.tsv")
     assert not (tmp_path / "cache" / "manifest.tsv").exists()
 

@@ -143,8 +143,8 @@ def test_ncbi_download_manifest_offline_and_404(endpoint, tmp_path):
     manifest = dl.write_manifest([cache / COUNTS_NAME, cache / ANNOT_NAME],
                                  [cache / f"{COUNTS_NAME}.rec.tsv", cache / f"{ANNOT_NAME}.rec.tsv"],
                                  tmp_path / "manifest.tsv")
-    assert manifest["sha256"].tolist() == [sha(COUNTS), sha(ANNOT)]
-    assert manifest["status"].tolist() == ["downloaded"] * 2
+    assert [r["sha256"] for r in manifest] == [sha(COUNTS), sha(ANNOT)]
+    assert [r["status"] for r in manifest] == ["downloaded"] * 2
 
     # offline: the cached files are used without a request
     n = len(GeoDownloadHandler.requests)

@@ -28,15 +28,17 @@ import time
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 from urllib.parse import urlencode
 
-import pandas as pd
 import requests
 import urllib3
 
 from prepost import __version__
-from prepost.files import read_tsv, write_tsv
+from prepost.files import read_records, read_tsv, write_records, write_tsv
+
+if TYPE_CHECKING:  # imported where a manifest is a frame (fetch_all): the one-file download
+    import pandas as pd  # and manifest jobs write and read records without it (0.4 s a job)
 
 log = logging.getLogger(__name__)
 
@@ -541,6 +543,8 @@ def _expect_for(name: str) -> str:
 
 
 def _read_manifest(path: Path) -> pd.DataFrame | None:
+    import pandas as pd
+
     if not path.is_file():
         return None
     try:
@@ -577,6 +581,8 @@ def fetch_all(
     the manifest is still written (failed entries keep their previous row, since their file
     was left untouched) and one DownloadError lists every failure.
     """
+    import pandas as pd
+
     entries = [(str(r), str(n)) for r, n in entries]
     outdir, manifest_path = Path(outdir), Path(manifest_path)
     names = [n for _, n in entries]
@@ -653,26 +659,34 @@ def download_file(
     except NotFoundError as e:
         raise _hinted(relpath, e) from e
     row["file"] = dest.name
-    write_tsv(pd.DataFrame([row], columns=MANIFEST_COLUMNS), record)
+    write_records([row], MANIFEST_COLUMNS, record)
     return row
 
 
 def write_manifest(files: Iterable[str | os.PathLike], records: Iterable[str | os.PathLike],
-                   dest: str | os.PathLike) -> pd.DataFrame:
+                   dest: str | os.PathLike) -> list[dict]:
     """The dataset's manifest from its files' records, after checking that each file on disk is
     still the one downloaded (same sha256): a cached file changed by hand or damaged on disk
-    stops here, naming the file, instead of being analysed."""
+    stops here, naming the file, instead of being analysed. Returns the rows (bytes as int)."""
     rows = []
     for path, record in zip(files, records):
-        row = read_tsv(record, dtype=str).iloc[0].to_dict()
+        found = read_records(record)
+        lack = [c for c in MANIFEST_COLUMNS if not found or c not in found[0]]
+        if len(found) != 1 or lack:
+            raise DownloadError(
+                f"download record {record} should hold one row with columns {MANIFEST_COLUMNS}; "
+                f"found {len(found)} row(s)" + (f", lacking {lack}" if lack else "")
+                + ". Delete it and rerun to fetch the file again.")
+        row = {c: found[0][c] for c in MANIFEST_COLUMNS}
         sha = sha256_file(path)
         if sha != row["sha256"]:
             raise DownloadError(
                 f"{path} changed since it was downloaded from {row['url']}: sha256 {sha} on disk, "
                 f"{row['sha256']} recorded in {record}. Delete the file and rerun to fetch it again."
             )
-        rows.append(row)
-    df = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
-    df["bytes"] = pd.to_numeric(df["bytes"]).astype("int64")
-    write_tsv(df, dest)
-    return df
+        if not row["bytes"].isdigit():
+            raise DownloadError(f"download record {record}: bytes {row['bytes']!r} is not a "
+                                "whole number. Delete it and rerun to fetch the file again.")
+        rows.append({**row, "bytes": int(row["bytes"])})
+    write_records(rows, MANIFEST_COLUMNS, dest)
+    return rows
