@@ -151,6 +151,34 @@ def test_slope_plot_counts_normalisation(tmp_path):
                          size_factors=sf.drop("b3"), dpi=DPI)
 
 
+def test_slope_plot_drawn_again_with_another_title_is_byte_identical(tmp_path, monkeypatch):
+    """A slope grid this process drew before is reused with the new title drawn on the kept
+    canvas: every PNG equals a full draw and save (the plain path) byte for byte, a repeat
+    reuses the grid, and different values or a different response draw a new one."""
+    from prepost.plots import common
+
+    expr, sheet = paired_cohort()
+    genes = ["A", "B", "MISSING"]
+    other = sheet.copy()
+    other.loc[other["patient"] == "P1", "response"] = "responder"  # non_responder in sheet
+    calls = [("one.png", expr, sheet, "post_vs_pre"), ("two.png", expr, sheet, "interaction: a longer title"),
+             ("three.png", expr + 1.0, sheet, "post_vs_pre"), ("four.png", expr, other, "post_vs_pre"),
+             ("five.png", expr, sheet, "x")]
+    common._SLOPE_DRAWN.clear()
+    drawn = []
+    real_panels = common.slope_panels
+    monkeypatch.setattr(common, "slope_panels", lambda *a, **k: drawn.append(1) or real_panels(*a, **k))
+    outs = {name: plots.slope_plot(e, sh, genes, tmp_path / name, title, dpi=DPI) for name, e, sh, title in calls}
+    assert len(drawn) == 3  # one, three, four; two and five reuse one's grid
+    monkeypatch.setattr(common, "_slope_key", lambda *a, **k: None)  # the plain draw-and-save path
+    for name, e, sh, title in calls:
+        ref = plots.slope_plot(e, sh, genes, tmp_path / f"ref-{name}", title, dpi=DPI)
+        assert (tmp_path / name).read_bytes() == (tmp_path / f"ref-{name}").read_bytes(), name
+        assert outs[name] == ref
+    assert len({(tmp_path / n).read_bytes() for n, *_ in calls}) == 5
+    common._SLOPE_DRAWN.clear()
+
+
 def test_slope_plot_no_gene_present_still_writes(tmp_path):
     expr, sheet = paired_cohort()
     out = plots.slope_plot(expr, sheet, ["X", "Y"], tmp_path / "s.png", "t", dpi=DPI)
