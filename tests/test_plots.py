@@ -195,3 +195,26 @@ def test_leaves_pyplot_state_alone(tmp_path):
     expr, sheet = paired_cohort()
     plots.slope_plot(expr, sheet, ["A"], tmp_path / "s.png", "t", dpi=DPI)
     assert matplotlib.get_backend() == backend and plt.get_fignums() == before
+
+
+def test_decade_labels_are_plain_text():
+    """The dispersion plot's log axes label decades as text ("10⁻³"), not mathtext."""
+    from prepost.plots.model import decade_label
+
+    assert [decade_label(v) for v in (1e-3, 1.0, 10.0, 1e5)] == ["10⁻³", "10⁰", "10¹", "10⁵"]
+    assert decade_label(3.0) == "3" and decade_label(0.0) == "" and decade_label(float("nan")) == ""
+
+
+def test_dispersion_plot_writes_and_counts(tmp_path):
+    from prepost.plots.model import dispersion_plot
+
+    rng = np.random.default_rng(1)
+    n = 200
+    mean = np.geomspace(1, 1e4, n)
+    trend = 0.05 + 1 / mean
+    model = pd.DataFrame({"gene": [f"g{i}" for i in range(n)], "mean_expr": mean,
+                          "disp_gene": trend * rng.lognormal(0, 0.5, n), "disp_trend": trend,
+                          "dispersion": trend, "disp_outlier": np.arange(n) < 3})
+    out = dispersion_plot(model, tmp_path / "d.png", "t", dpi=DPI)
+    check_png(tmp_path / "d.png", 6 * DPI, 5 * DPI)
+    assert out["genes"] == n and out["outliers"] == 3

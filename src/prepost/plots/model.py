@@ -9,10 +9,12 @@ model's values); each plot function returns a small summary dict for the rule's 
 
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
 from prepost.plots.common import (
     DOWN, DPI, TITLE_Y, UP, default_style, format_of, new_figure, save, single_axes,
@@ -22,6 +24,22 @@ P_BINS = 20  # width 0.05, as the usual DESeq2/limma p-value histograms
 PCA_GENES = 500  # most variable genes for the factor PCA (DESeq2's plotPCA ntop)
 DISP_COLUMNS = ("gene", "mean_expr", "disp_gene", "disp_trend", "dispersion", "disp_outlier")
 SA_COLUMNS = ("gene", "mean_expr", "sigma")
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+
+
+def decade_label(value: float, _pos=None) -> str:
+    """A log axis' tick label as plain text, "10⁻³" (superscript digits of the axis font):
+    matplotlib's own labels are mathtext, parsed again on every new figure (its parse cache
+    belongs to a renderer), which took half a dispersion plot's time. Ticks between decades
+    (an axis spanning less than one) get their value, "%g"."""
+    if not (value > 0 and math.isfinite(value)):
+        return ""
+    e = round(math.log10(value))
+    if abs(math.log10(value) - e) > 1e-9:
+        return f"{value:g}"
+    return "10" + str(e).translate(_SUPERSCRIPT)
 
 
 def _need(df: pd.DataFrame, cols, what: str) -> None:
@@ -116,6 +134,8 @@ def dispersion_plot(model: pd.DataFrame, dest: str | os.PathLike, title: str, *,
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.minorticks_off()  # as plotDispEsts; dispersions span up to 12 decades (100+ minor ticks)
+    ax.xaxis.set_major_formatter(FuncFormatter(decade_label))
+    ax.yaxis.set_major_formatter(FuncFormatter(decade_label))
     ax.set_xlabel("mean of normalized counts")
     ax.set_ylabel("dispersion")
     ax.set_title(title, fontsize=10, y=TITLE_Y)

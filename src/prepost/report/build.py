@@ -165,13 +165,15 @@ def _relative(path, base: Path | None) -> str:
 def _encode_png(path, max_w: int = 1000) -> str:
     """A plot for the page: at most IMG_MAX_W pixels wide, WebP at quality 80 (about half the
     bytes of a 256-colour PNG and twice as fast to encode; libwebp is deterministic, so the same
-    plot gives the same bytes)."""
+    plot gives the same bytes). Narrowed with a Hamming filter: for the page's 1.1-2.8x
+    reductions of line plots it looks as Lanczos does, at half the time (0.6 vs 1.2 s for the
+    demo's 53 wide plots; Lanczos was a fifth of the report job)."""
     from PIL import Image
 
     with Image.open(path) as im:
         im = im.convert("RGB")
         if im.width > max_w:
-            im = im.resize((max_w, round(im.height * max_w / im.width)), Image.Resampling.LANCZOS)
+            im = im.resize((max_w, round(im.height * max_w / im.width)), Image.Resampling.HAMMING)
         buf = BytesIO()
         im.save(buf, format="WEBP", quality=80, method=2)  # 4: 35 % slower, 3 % smaller
     return "data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
