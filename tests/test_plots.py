@@ -218,3 +218,21 @@ def test_dispersion_plot_writes_and_counts(tmp_path):
     out = dispersion_plot(model, tmp_path / "d.png", "t", dpi=DPI)
     check_png(tmp_path / "d.png", 6 * DPI, 5 * DPI)
     assert out["genes"] == n and out["outliers"] == 3
+
+
+def test_png_has_the_pixels_matplotlib_savefig_writes(tmp_path):
+    """save() draws on the canvas and writes the PNG itself (RGB when opaque): the pixels of
+    matplotlib's own savefig, decoded and compared; a figure with transparency keeps its alpha."""
+    from prepost.plots import common
+
+    for alpha in (1.0, 0.0):
+        fig, ax = common.single_axes(4, 3, DPI)
+        fig.patch.set_alpha(alpha)
+        ax.plot([0, 1, 2], [1, 3, 2], lw=2)
+        ax.set_title("pixels", y=common.TITLE_Y)
+        common.save(fig, tmp_path / "ours.png", DPI)
+        fig.savefig(tmp_path / "theirs.png", format="png", dpi=DPI, metadata={"Software": None})
+        with Image.open(tmp_path / "ours.png") as a, Image.open(tmp_path / "theirs.png") as b:
+            assert a.mode == ("RGB" if alpha == 1.0 else "RGBA") and b.mode == "RGBA"
+            assert a.info == b.info  # the dpi (pHYs), and no text chunk in either
+            assert np.array_equal(np.asarray(a.convert("RGBA")), np.asarray(b))
