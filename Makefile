@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: run test test-fast test-slurm lint fmt dryrun report clean demo-data setup bench-de bench-de-real bench-enrich check-pins conda-envs
+.PHONY: run bytecode test test-fast test-slurm lint fmt dryrun report clean demo-data setup bench-de bench-de-real bench-enrich check-pins conda-envs
 
 setup: $(STAMP)
 
@@ -30,7 +30,14 @@ check-pins: $(STAMP)
 conda-envs: $(STAMP)
 	$(BIN)/snakemake --sdm conda --conda-create-envs-only --cores 1
 
-run: $(STAMP)
+# Bytecode of src/: pip compiles what it installs, but an editable install leaves src/ to be
+# compiled on import, and nothing is written when PYTHONDONTWRITEBYTECODE is set, so every job
+# compiled prepost again (0.1-0.2 s a job). 0.05 s when up to date; an edit is still picked up
+# (Python checks the source's mtime).
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q src
+
+run: bytecode
 	$(BIN)/snakemake --cores $(CORES)
 
 test: $(STAMP)

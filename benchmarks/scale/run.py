@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import generate  # noqa: E402
-from demo import worktree  # noqa: E402
+from demo import compile_tree, worktree  # noqa: E402
 
 ROOT = generate.ROOT
 OUT = generate.OUT
@@ -432,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="prepost-scale-ref-")) if args.ref else None
     ref_root = worktree(args.ref, tmp / "ref") if args.ref else None
+    for root in (ROOT, ref_root) if ref_root else (ROOT,):
+        compile_tree(root)  # as make run does: bytecode of both sides' src/
     try:
         if args.dag:
             bench_dag(args.kind, args.contrasts, args.repeat,
