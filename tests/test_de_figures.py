@@ -13,6 +13,8 @@ from prepost import files
 from prepost.de import contrasts as C
 from prepost.de.figures import plot_contrast, slope_samples
 from prepost.de.general import deseq2
+from prepost.prepare.pairing import complete_pairs
+from prepost.stats import size_factors
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "de"
 
@@ -61,6 +63,14 @@ def test_within_group_slopes_draw_that_group_on_the_fits_size_factors(resp, tmp_
 def test_unpaired_contrast_slopes_draw_every_complete_pair(resp):
     counts, sheet = resp
     rows, sf = slope_samples(counts, "counts", sheet, "responder_vs_non_responder_pre", "resp")
-    assert sf is None and len(rows) == len(sheet)  # the plot normalises over the drawn samples
+    assert len(rows) == len(sheet)
+    # normalised over the drawn samples (every complete pair), in post_vs_pre's order: the same
+    # factors, bit for bit, as post_vs_pre's when its model holds the same pairs
+    _, paired = slope_samples(counts, "counts", sheet, "post_vs_pre", "resp")
+    pairs = complete_pairs(counts, sheet, "t")
+    assert set(sf.index) == set(pairs["pre"]) | set(pairs["post"])
+    assert list(sf.index) == list(paired.index) and (sf.to_numpy() == paired.to_numpy()).all()
+    ref = size_factors(counts[sorted(sf.index)].to_numpy())  # independent of the order
+    np.testing.assert_allclose(sf.reindex(sorted(sf.index)).to_numpy(), ref, rtol=1e-12)
     rows, sf = slope_samples(counts, "log2", sheet, "post_vs_pre", "resp")
     assert sf is None  # log2 values are drawn as they are

@@ -15,6 +15,7 @@ from prepost import files
 from prepost.de import contrasts
 from prepost.plots.de import ma_plot, slope_plot, volcano
 from prepost.plots.model import dispersion_plot, factor_plot, pvalue_histogram, sa_plot
+from prepost.prepare.pairing import complete_pairs
 from prepost.prepare.prepared import read_prepared
 from prepost.stats import control_genes_of, count_values, log2_scale, panel_size_factors, size_factors
 from prepost.vocabulary import ALPHA, COUNTS, LOG2
@@ -29,14 +30,22 @@ def slope_samples(data: pd.DataFrame, values: str, sheet: pd.DataFrame, contrast
     the DE's size factors, i.e. median of ratios over the samples its model was fitted on, so
     each panel's mean change is on the scale of the table's log2fc. The unpaired pre-treatment
     contrast has no pairs: every complete pair of the sheet is drawn, normalised over the
-    drawn samples. Returns (sheet rows to draw, size factors; None for log2 values).
+    drawn samples (a panel's on its control genes, as its DE). Returns (sheet rows to draw,
+    size factors; None for log2 values).
     Contrasts of other timepoints (on_vs_pre) or declared ones are drawn from their pairs,
     relabelled reference -> pre and target -> post (the slope plot's two ends)."""
     spec = contrasts.build_contrast(sheet, contrast, dataset, available=data.columns,
                                     covariates=list(covariates or []), definitions=definitions,
                                     unpaired=unpaired)
     if spec.kind == "two_group" or (spec.kind == "defined" and spec.pairs is None):
-        return sheet, None
+        if values != COUNTS:
+            return sheet, None
+        # the drawn samples taken pair by pair in patient order, as the paired models take
+        # theirs: the same pairs then give post_vs_pre's factors bit for bit, and the figure,
+        # equal to post_vs_pre's, is drawn once (prepost.plots.common.slope_figure)
+        pairs = complete_pairs(data, sheet, f"{dataset}: {contrast}")
+        return sheet, _drawn_size_factors(data, [s for p in pairs.itertuples()
+                                                 for s in (p.pre, p.post)], control_genes)
     if spec.pairs is not None:  # within-group contrasts: the group's pairs
         drawn = set(spec.pairs["pre"]) | set(spec.pairs["post"])
     else:  # interaction: every pair in the model
@@ -54,11 +63,16 @@ def slope_samples(data: pd.DataFrame, values: str, sheet: pd.DataFrame, contrast
         rows["in_pair"] = True
     if values != COUNTS:
         return rows, None
-    samples = [str(s) for s in spec.samples.index]
+    return rows, _drawn_size_factors(data, [str(s) for s in spec.samples.index], control_genes)
+
+
+def _drawn_size_factors(data: pd.DataFrame, samples: list[str], control_genes) -> pd.Series:
+    """Median-of-ratios factors over ``samples`` (in this order), on a panel's control genes
+    when it has them: as the DE's over the same samples."""
     sf = panel_size_factors(data[samples], control_genes)  # a panel: its control genes
     if sf is None:
         sf = pd.Series(size_factors(count_values(data[samples])), index=samples, name="size_factor")
-    return rows, sf
+    return sf
 
 
 def factor_values(data: pd.DataFrame, values: str, factors: pd.DataFrame) -> pd.DataFrame | None:
