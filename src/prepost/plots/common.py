@@ -253,7 +253,7 @@ def slope_figure(dest, title: str, names: list[str], labels: list[str], pre: np.
     A PNG whose panels this process drew before (same values, patients and texts: see
     _slope_key) is not drawn again: the kept canvas without its title gets the new title drawn
     on it, which gives the pixels of a full draw (the title overlaps no other artist; tested
-    byte for byte against a full draw). 3 of the demo's 12 slope plots are such repeats."""
+    byte for byte against a full draw). 4 of the demo's 12 slope plots are such repeats."""
     key = None
     if format_of(dest) == "png":
         key = _slope_key(names, labels, pre, post, pairs, ylabel, missing, missing_note,

@@ -26,14 +26,14 @@ DISP_COLUMNS = ("gene", "mean_expr", "disp_gene", "disp_trend", "dispersion", "d
 SA_COLUMNS = ("gene", "mean_expr", "sigma")
 
 
-_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def decade_label(value: float, _pos=None) -> str:
     """A log axis' tick label as plain text, "10⁻³" (superscript digits of the axis font):
     matplotlib's own labels are mathtext, parsed again on every new figure (its parse cache
-    belongs to a renderer), which took half a dispersion plot's time. Ticks between decades
-    (an axis spanning less than one) get their value, "%g"."""
+    belongs to a renderer): a third of a dispersion plot's time (0.12 -> 0.085 s). Ticks
+    between decades (an axis spanning less than one) get their value, "%g"."""
     if not (value > 0 and math.isfinite(value)):
         return ""
     e = round(math.log10(value))
