@@ -43,7 +43,6 @@ def contrast_job(expression, samples, summary, contrast: str, files: dict, png: 
     return drawn
 
 
-
 def dataset_de_job(expression, samples, summary, contrasts: list[str], out: dict, *,
                    dataset: str, genes, covariates=(), lfc_shrink="none", unwanted_factors=0,
                    unpaired="drop", definitions=None, threads: int = 1) -> dict:

@@ -671,7 +671,7 @@ def write_manifest(files: Iterable[str | os.PathLike], records: Iterable[str | o
     rows = []
     for path, record in zip(files, records):
         found = read_records(record)
-        lack = [c for c in MANIFEST_COLUMNS if not found or c not in found[0]]
+        lack = [c for c in MANIFEST_COLUMNS if c not in (found[0] if found else {})]
         if len(found) != 1 or lack:
             raise DownloadError(
                 f"download record {record} should hold one row with columns {MANIFEST_COLUMNS}; "

@@ -114,16 +114,17 @@ PNG_COMPRESS_LEVEL = 3
 
 def save(fig: Figure, dest: str | os.PathLike, dpi: int) -> None:
     """Save deterministically: explicit format, no timestamps, fixed SVG id salt, atomic rename.
-    A PNG at the figure's own dpi is drawn on its canvas and written by _write_png."""
+    A PNG is drawn on the figure's canvas at ``dpi`` and written by _write_png."""
     fmt = format_of(dest)
-    if fmt == "png" and fig.dpi == dpi:
+    if fmt == "png":
+        if fig.dpi != dpi:
+            fig.set_dpi(dpi)  # as savefig(dpi=...) does for its draw
         fig.canvas.draw()
         _write_png(fig, dest, dpi)
         return
-    extra = {"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}} if fmt == "png" else {}
     with matplotlib.rc_context({"svg.hashsalt": "prepost", "pdf.compression": 6}):
         with atomic_path(dest) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_METADATA[fmt], **extra)
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
 
 
 def _write_png(fig: Figure, dest, dpi: int) -> None:
@@ -134,8 +135,7 @@ def _write_png(fig: Figure, dest, dpi: int) -> None:
     from PIL import Image, PngImagePlugin
 
     rgba = np.asarray(fig.canvas.buffer_rgba())
-    image = Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), np.ascontiguousarray(rgba),
-                             "raw", "RGBA", 0, 1)
+    image = Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1)
     if (rgba[..., 3] == 255).all():
         image = image.convert("RGB")
     with atomic_path(dest) as tmp:
